@@ -1,0 +1,76 @@
+"""Closed vocabularies of the tracking tables, as ``str`` enums (their values are what the tables hold)."""
+
+from __future__ import annotations
+
+from enum import Enum, StrEnum
+
+
+class Status(StrEnum):
+    """ETLProcessingSteps.Status."""
+
+    NQUE = "NQUE"  # queued, first attempt
+    RQUE = "RQUE"  # re-queued for a retry
+    DONE = "DONE"
+    FAIL = "FAIL"
+
+
+SKIP = "NULL"
+"""What ``task_status`` returns for a task that must not run (done, inactive, skipped, not generated)."""
+
+
+class ParameterType(StrEnum):
+    """ETLconfigParameters.ParameterType, each with one active value column."""
+
+    DELTA_DATE = "DELTA_DATE"  # ValueDateTime, advanced on DONE
+    DELTA_ID = "DELTA_ID"  # ValueINT, advanced by advance_watermark
+    FLAG = "FLAG"  # ValueBIT
+    SYSTEM = "SYSTEM"  # SYSDT: ValueDateTime, NULL = live
+
+
+class LoadFrequency(StrEnum):
+    DAILY = "D"
+    WEEKLY = "W"
+    MONTHLY = "M"
+    YEARLY = "Y"
+    AD_HOC = "A"
+
+
+class SourceType(StrEnum):
+    """ETLconfigTasks.SourceType: the seed's remote kinds plus this project's local ones."""
+
+    ADF_PIPELINE = "ADF_PIPELINE"
+    DBX_JOB = "DBX_JOB"
+    DBX_NOTEBOOK = "DBX_NOTEBOOK"
+    DATAFLOW = "DATAFLOW"
+    SPARK_SQL = "SPARK_SQL"
+    PYTHON = "PYTHON"
+    NONE = "NONE"  # a marker task that runs nothing (e.g. the initiation task)
+
+
+class LogType(StrEnum):
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+class LogLevel(int, Enum):
+    """ETLsysLogs.Level."""
+
+    DEBUG = 0
+    INFO = 1
+    WARN = 2
+    ERROR = 3
+
+
+class EventType(StrEnum):
+    """ETLsysLogs.OperationName of a receipt: one per status transition."""
+
+    TASK_START = "TASK_START"
+    TASK_DONE = "TASK_DONE"
+    TASK_FAIL = "TASK_FAIL"
+    TASK_SKIP = "TASK_SKIP"
+    TASK_UNSKIP = "TASK_UNSKIP"
+    RUN_REOPEN = "RUN_REOPEN"  # a mandatory failure put the initiation row back to NQUE
+    STATUS_RESET = "STATUS_RESET"
+    MODE_CHANGE = "MODE_CHANGE"
+    WATERMARK_MOVE = "WATERMARK_MOVE"

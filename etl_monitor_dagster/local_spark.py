@@ -1,0 +1,199 @@
+"""The embedded default engine: one local Spark Connect server with Delta, shared by every process.
+
+Two Spark JVMs committing to one local Delta table can lose a commit (the local log store is
+check-then-rename, safe only inside one JVM), so every writer goes through this single driver.
+Its warehouse, Derby metastore and logs live under one folder (``home``) that survives restarts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import EngineError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = PROJECT_ROOT / ".etl_monitor"
+DEFAULT_JARS = PROJECT_ROOT / "jars" / "lib"
+DEFAULT_PORT = 15002
+
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+@dataclass(frozen=True)
+class LocalSparkServer:
+    """A Spark Connect server on 127.0.0.1:``port`` with Delta, warehouse and metastore in ``home``.
+
+    >>> server = LocalSparkServer(home=Path(".etl_monitor"), port=15002)  # doctest: +SKIP
+    >>> spark = server.session()  # starts the server on first use  # doctest: +SKIP
+    """
+
+    home: Path = DEFAULT_HOME
+    port: int = DEFAULT_PORT
+    jars_dir: Path = DEFAULT_JARS
+    start_timeout_seconds: float = 180.0
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "server.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "spark-connect.log"
+
+    def is_up(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def ensure_running(self) -> None:
+        """Start the server unless it already listens; safe to call from many processes at once."""
+        if self.is_up():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.home / "server.lock"):
+            if self.is_up():
+                return
+            process = subprocess.Popen(
+                self.command(),
+                cwd=self.home,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=self._open_log(),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the process that started it
+            )
+            self.pid_file.write_text(str(process.pid))
+            deadline = time.monotonic() + self.start_timeout_seconds
+            while not self.is_up():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = self.log_file.read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise EngineError(
+                        f"the local Spark Connect server did not start on port {self.port} "
+                        f"(log: {self.log_file}):\n{tail}"
+                    )
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop the server this home started (by its process id), if it runs."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.killpg(pid, 0)
+                time.sleep(0.1)
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.pid_file.unlink(missing_ok=True)
+
+    def session(self):  # -> pyspark.sql.SparkSession
+        """A Spark Connect session to this server, starting the server if needed."""
+        from pyspark.sql import SparkSession
+
+        self.ensure_running()
+        return SparkSession.builder.remote(self.url).getOrCreate()
+
+    def command(self) -> list[str]:
+        jars = sorted(self.jars_dir.glob("*.jar")) if self.jars_dir.is_dir() else []
+        if not any(j.name.startswith("delta-spark") for j in jars):
+            raise EngineError(
+                f"the Delta Lake jars are missing from {self.jars_dir}: run `make install` "
+                "(it fetches them with Maven)"
+            )
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            raise EngineError("Java is not installed: install a Java 17 JDK (e.g. openjdk-17-jdk)")
+        home = self.home.resolve()
+        conf = {
+            "spark.master": "local[*]",
+            "spark.app.name": "etl-monitor",
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.connect.grpc.binding.address": "127.0.0.1",
+            "spark.connect.grpc.binding.port": str(self.port),
+            "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "spark.sql.catalogImplementation": "hive",
+            "spark.sql.warehouse.dir": str(home / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
+            ),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+            # Small statements: fewer tasks per query is what makes them fast.
+            "spark.sql.shuffle.partitions": "1",
+            "spark.default.parallelism": "2",
+            "spark.databricks.delta.snapshotPartitions": "1",
+            "spark.ui.enabled": "false",
+        }
+        args = [str(_spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS]
+        args += ["--jars", ",".join(str(j) for j in jars)]
+        for key, value in conf.items():
+            args += ["--conf", f"{key}={value}"]
+        return [*args, "spark-internal"]
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["SPARK_HOME"] = str(_spark_home())
+        env["PYSPARK_PYTHON"] = sys.executable
+        env.setdefault("SPARK_LOG_DIR", str(self.home / "logs"))
+        return env
+
+    def _open_log(self):
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        return self.log_file.open("ab")
+
+
+def _spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+@contextmanager
+def _file_lock(path: Path):
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m etl_monitor_dagster.local_spark start|stop|status`` for the embedded server."""
+    argv = sys.argv[1:] if argv is None else argv
+    action = argv[0] if argv else "status"
+    server = LocalSparkServer(
+        home=Path(os.environ.get("ETL_MONITOR_HOME", DEFAULT_HOME)),
+        port=int(os.environ.get("ETL_MONITOR_SPARK_PORT", DEFAULT_PORT)),
+    )
+    if action == "start":
+        server.ensure_running()
+        print(f"Spark Connect with Delta at {server.url} (home {server.home})")
+    elif action == "stop":
+        server.stop()
+        print("stopped")
+    else:
+        print(f"{server.url}: {'up' if server.is_up() else 'down'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

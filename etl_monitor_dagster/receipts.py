@@ -1,0 +1,81 @@
+"""Receipts: the JSON event appended to ETLsysLogs for every status transition (seed 001's audit trail).
+
+Each receipt carries its own ``event_id`` (also stored as CorrelationID), fixed before any write
+is attempted, so a retried append can be recognised and is never doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .enums import EventType, LogLevel
+
+SOURCE_TYPE = "ETL_MONITOR"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def receipt(
+    event: EventType,
+    *,
+    project_code: str,
+    process_load: str,
+    processing_date: date | None = None,
+    execution_id: str | None = None,
+    step: dict[str, Any] | None = None,
+    level: LogLevel = LogLevel.INFO,
+    **details: Any,
+) -> dict[str, Any]:
+    """One ETLsysLogs row (without ``_ID``) whose Message is the JSON event.
+
+    ``step`` is the ETLProcessingSteps row the event is about; ``details`` go into the event as is
+    (status, previous_status, timings, error, watermark values, ...).
+    """
+    step = step or {}
+    event_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    payload = {
+        "event_id": event_id,
+        "event_type": event.value,
+        "project_code": project_code,
+        "process_load": process_load,
+        "processing_date": processing_date,
+        "execution_id": execution_id,
+        "workflow_id": step.get("WorkFlowID"),
+        "sequence_id": step.get("SequenceID"),
+        "task_id": step.get("TaskID"),
+        "task_name": step.get("TaskName"),
+        "attempt": step.get("Attempts"),
+        "source_run_id": step.get("SourceRunID"),
+        **details,
+        "logged_at": now,
+    }
+    message = json.dumps(
+        {k: _jsonable(v) for k, v in payload.items() if v is not None},
+        ensure_ascii=False,
+        default=str,
+    )
+    return {
+        "ProcessingDate": processing_date,
+        "ProjectCode": project_code,
+        "ProcessLoad": process_load,
+        "SourceType": step.get("SourceType") or SOURCE_TYPE,
+        "RunID": step.get("SourceRunID"),
+        "ExecutionID": execution_id,
+        "CorrelationID": event_id,
+        "PipelineName": process_load,
+        "ActivityName": step.get("TaskName"),
+        "OperationName": event.value,
+        "Level": int(level),
+        "LogTimeUTC": now,
+        "Message": message,
+    }

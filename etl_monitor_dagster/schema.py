@@ -1,0 +1,320 @@
+"""The six Delta tables and six views of SPEC.md: one definition per table and per view.
+
+Column lists are data, so ``setup()`` can both create a table and add the columns an older
+layout lacks. View bodies are SQL text with ``{Name}`` placeholders for qualified table names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AUDIT = (
+    ("CreatedOn", "TIMESTAMP"),
+    ("CreatedBy", "STRING"),
+    ("LastUpdatedOn", "TIMESTAMP"),
+    ("LastUpdatedBy", "STRING"),
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    comment: str
+    partitioned_by: tuple[str, ...] = ()
+    properties: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+
+SEQUENCE = Table(
+    "ETLconfigSequence",
+    (
+        ("SequenceID", "INT"),
+        ("SequenceCode", "STRING"),
+        ("SequenceName", "STRING"),
+        ("SequenceDescription", "STRING"),
+        ("SortOrder", "INT"),
+        ("IsActive", "BOOLEAN"),
+    ),
+    key=("SequenceID",),
+    comment="Framework-managed workflow stages; custom stages use SequenceID >= 10.",
+)
+
+PROCESS = Table(
+    "ETLconfigProcess",
+    (
+        ("ProjectCode", "STRING"),
+        ("ProcessLoad", "STRING"),
+        ("ProcessName", "STRING"),
+        ("ProcessDescription", "STRING"),
+        ("ProcessOwner", "STRING"),
+        ("LoadFrequency", "STRING"),
+        ("IsActive", "BOOLEAN"),
+        *AUDIT,
+    ),
+    key=("ProjectCode", "ProcessLoad"),
+    comment="Domain process registry: one row per (ProjectCode, ProcessLoad).",
+)
+
+TASKS = Table(
+    "ETLconfigTasks",
+    (
+        ("TaskID", "INT"),
+        ("ProjectCode", "STRING"),
+        ("ProcessLoad", "STRING"),
+        ("WorkFlowID", "INT"),
+        ("SequenceID", "INT"),
+        ("TaskName", "STRING"),
+        ("TaskDescription", "STRING"),
+        ("SourceType", "STRING"),
+        ("SourceIdentifier", "STRING"),
+        ("SourceSystemCode", "STRING"),
+        ("FileNameMask", "STRING"),
+        ("FileExtension", "STRING"),
+        ("InFilePath", "STRING"),
+        ("OutFilePath", "STRING"),
+        ("LoadFrequency", "STRING"),
+        ("TaskMandatory", "BOOLEAN"),
+        ("IsActive", "BOOLEAN"),
+        ("SlaSeconds", "INT"),
+        *AUDIT,
+    ),
+    key=("ProjectCode", "ProcessLoad", "WorkFlowID", "TaskID"),
+    comment="Task catalogue: what runs, in which stage, how often.",
+)
+
+PARAMETERS = Table(
+    "ETLconfigParameters",
+    (
+        ("ProjectCode", "STRING"),
+        ("ProcessLoad", "STRING"),
+        ("ParameterName", "STRING"),
+        ("ParameterDescription", "STRING"),
+        ("ParameterType", "STRING"),
+        ("ValueINT", "BIGINT"),
+        ("ValueDateTime", "TIMESTAMP"),
+        ("ValueBIT", "BOOLEAN"),
+        *AUDIT,
+    ),
+    key=("ProjectCode", "ProcessLoad", "ParameterName"),
+    comment="Watermarks (DELTA_DATE, DELTA_ID), flags and SYSDT per process.",
+)
+
+STEPS = Table(
+    "ETLProcessingSteps",
+    (
+        ("ProcessingDate", "DATE"),
+        ("ProjectCode", "STRING"),
+        ("ProcessLoad", "STRING"),
+        ("ExecutionID", "STRING"),
+        ("WorkFlowID", "INT"),
+        ("TaskID", "INT"),
+        ("SequenceID", "INT"),
+        ("Attempts", "INT"),
+        ("Status", "STRING"),
+        ("TaskName", "STRING"),
+        ("SequenceCode", "STRING"),
+        ("TaskMandatory", "BOOLEAN"),
+        ("SourceSystemCode", "STRING"),
+        ("FullFileName", "STRING"),
+        ("InFilePath", "STRING"),
+        ("OutFilePath", "STRING"),
+        ("ForceSkip", "BOOLEAN"),
+        ("StartTime", "TIMESTAMP"),
+        ("EndTime", "TIMESTAMP"),
+        ("DurationSeconds", "INT"),
+        ("LogMessage", "STRING"),
+        ("LogType", "STRING"),
+        ("LogCode", "STRING"),
+        ("SourceType", "STRING"),
+        ("SourceRunID", "STRING"),
+        ("ClusterID", "STRING"),
+        ("LastUpdatedOn", "TIMESTAMP"),
+        ("LastUpdatedBy", "STRING"),
+    ),
+    key=(
+        "ProcessingDate",
+        "ProjectCode",
+        "ProcessLoad",
+        "ExecutionID",
+        "WorkFlowID",
+        "SequenceID",
+        "TaskID",
+        "Attempts",
+    ),
+    comment="Per-task execution log, one row per (date, process, execution, task, attempt).",
+    partitioned_by=("ProcessingDate",),
+)
+
+SYSLOGS = Table(
+    "ETLsysLogs",
+    (
+        ("_ID", "BIGINT GENERATED ALWAYS AS IDENTITY"),
+        ("ProcessingDate", "DATE"),
+        ("ProjectCode", "STRING"),
+        ("ProcessLoad", "STRING"),
+        ("SourceType", "STRING"),
+        ("RunID", "STRING"),
+        ("ExecutionID", "STRING"),
+        ("CorrelationID", "STRING"),
+        ("PipelineName", "STRING"),
+        ("ActivityName", "STRING"),
+        ("OperationName", "STRING"),
+        ("Level", "INT"),
+        ("LogTimeUTC", "TIMESTAMP"),
+        ("Message", "STRING"),
+    ),
+    key=("_ID",),
+    comment="Append-only receipts: one JSON event per status transition; CorrelationID is the event id.",
+    properties=(("delta.appendOnly", "true"),),
+)
+
+TABLES = (SEQUENCE, PROCESS, TASKS, PARAMETERS, STEPS, SYSLOGS)
+
+# (SequenceID, SequenceCode, SequenceName, SequenceDescription)
+SEEDED_STAGES = (
+    (0, "LOAD_GO", "Initiation", "Initiating ETL Processing - overall run marker"),
+    (1, "LOAD_DB_CONFIG", "Load configuration", "Load Configuration Data from source"),
+    (2, "LOAD_DB_TRAN", "Load transactions", "Load Transactional Data from source (staging)"),
+    (3, "LOAD_DIM", "Process master data", "Process Master Data - validate staged dimensions"),
+    (4, "LOAD_TRAN", "Process transactions", "Process Transactional Data - validate staged transactions"),
+    (5, "PRE_PROCESS", "Functional logic", "Functional Logic - business logic and derivations"),
+    (6, "PROCESS_DATA", "Core transformation", "Core Data Transformation - output / data mart tables"),
+)
+
+# The active value of a parameter as a string: what an ADF Lookup reads and what tasks receive.
+# NULL watermarks resolve to values that make a `> watermark` filter load everything.
+ACTIVE_VALUE = """CASE p.ParameterType
+    WHEN 'DELTA_DATE' THEN date_format(coalesce(p.ValueDateTime, TIMESTAMP'1900-01-01 00:00:00'),
+                                       'yyyy-MM-dd HH:mm:ss.SSS')
+    WHEN 'DELTA_ID'   THEN CAST(coalesce(p.ValueINT, 0) AS STRING)
+    WHEN 'FLAG'       THEN CASE WHEN p.ValueBIT THEN '1' ELSE '0' END
+    WHEN 'SYSTEM'     THEN date_format(coalesce(p.ValueDateTime, current_date()), 'yyyy-MM-dd')
+  END"""
+
+# Rows of the latest attempt per (ProcessingDate, ProjectCode, ProcessLoad).
+_LATEST_ATTEMPT = """SELECT s.* FROM {ETLProcessingSteps} s
+  JOIN (SELECT ProcessingDate, ProjectCode, ProcessLoad, max(Attempts) AS LatestAttempt
+          FROM {ETLProcessingSteps} GROUP BY ProcessingDate, ProjectCode, ProcessLoad) l
+    ON s.ProcessingDate = l.ProcessingDate AND s.ProjectCode = l.ProjectCode
+   AND s.ProcessLoad = l.ProcessLoad AND s.Attempts = l.LatestAttempt"""
+
+_TASK_DETAIL_COLUMNS = """s.ProcessingDate, s.ProjectCode, s.ProcessLoad, s.ExecutionID, s.Attempts,
+  s.WorkFlowID, s.SequenceID, s.SequenceCode, s.TaskID, s.TaskName, s.TaskMandatory,
+  s.FullFileName, s.InFilePath, s.OutFilePath, s.Status, s.ForceSkip,
+  s.StartTime, s.EndTime, s.DurationSeconds, s.SourceType, s.SourceRunID, s.ClusterID,
+  s.LogType, s.LogCode, s.LogMessage, s.LastUpdatedOn, s.LastUpdatedBy"""
+
+VIEWS: dict[str, str] = {
+    "v_processStatus": """
+-- Where does each process stand for each processing date? Grain: (ProcessingDate, ProjectCode, ProcessLoad).
+WITH latest_per_task AS (
+  SELECT * FROM (
+    SELECT s.*, row_number() OVER (PARTITION BY s.ProcessingDate, s.ProjectCode, s.ProcessLoad,
+                                                s.WorkFlowID, s.TaskID
+                                   ORDER BY s.Attempts DESC) AS rn
+      FROM {ETLProcessingSteps} s) WHERE rn = 1),
+runs AS (
+  SELECT ProcessingDate, ProjectCode, ProcessLoad, max(Attempts) AS LatestAttempt,
+         count(DISTINCT ExecutionID) AS TotalRuns, min(StartTime) AS RunStart, max(EndTime) AS RunEnd
+    FROM {ETLProcessingSteps} GROUP BY ProcessingDate, ProjectCode, ProcessLoad),
+counts AS (
+  SELECT ProcessingDate, ProjectCode, ProcessLoad,
+         count_if(Status = 'DONE') AS Done, count_if(Status = 'FAIL') AS Failed,
+         count_if(Status IN ('NQUE', 'RQUE') AND NOT coalesce(ForceSkip, false)) AS Pending
+    FROM latest_per_task GROUP BY ProcessingDate, ProjectCode, ProcessLoad),
+overall AS (
+  SELECT ProcessingDate, ProjectCode, ProcessLoad, Status AS OverallStatus
+    FROM latest_per_task WHERE WorkFlowID = 0 AND TaskID = 0)
+SELECT r.ProcessingDate, r.ProjectCode, r.ProcessLoad, p.ProcessName, p.ProcessOwner,
+       r.LatestAttempt, r.TotalRuns, c.Done, c.Failed, c.Pending, r.RunStart, r.RunEnd,
+       CAST(unix_timestamp(r.RunEnd) - unix_timestamp(r.RunStart) AS INT) AS WallClockSeconds,
+       o.OverallStatus
+  FROM runs r
+  JOIN counts c USING (ProcessingDate, ProjectCode, ProcessLoad)
+  LEFT JOIN overall o USING (ProcessingDate, ProjectCode, ProcessLoad)
+  LEFT JOIN {ETLconfigProcess} p ON p.ProjectCode = r.ProjectCode AND p.ProcessLoad = r.ProcessLoad
+""",
+    "v_runSummary": """
+-- How did each run (execution and attempt) go? Grain: (ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts).
+SELECT ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts,
+       count(*) AS TotalTasks,
+       count_if(Status = 'DONE') AS Done,
+       count_if(Status = 'FAIL') AS Failed,
+       count_if(Status IN ('NQUE', 'RQUE') AND NOT coalesce(ForceSkip, false)) AS Pending,
+       min(StartTime) AS RunStart, max(EndTime) AS RunEnd,
+       CAST(sum(DurationSeconds) AS INT) AS TotalDurationSeconds,
+       CAST(unix_timestamp(max(EndTime)) - unix_timestamp(min(StartTime)) AS INT) AS WallClockSeconds,
+       CASE WHEN count_if(Status IN ('NQUE', 'RQUE') AND NOT coalesce(ForceSkip, false)) > 0 THEN 'RUNNING'
+            WHEN count_if(Status = 'FAIL') > 0 THEN 'FAILED'
+            ELSE 'COMPLETE' END AS OverallStatus,
+       max(LastUpdatedOn) AS LastActivity
+  FROM {ETLProcessingSteps}
+ GROUP BY ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts
+""",
+    "v_taskDetail": """
+-- What happened to each task in each run, and did it breach its SLA? Grain: one ETLProcessingSteps row.
+SELECT """
+    + _TASK_DETAIL_COLUMNS
+    + """,
+       t.SlaSeconds,
+       CASE WHEN t.SlaSeconds IS NULL THEN false
+            WHEN s.DurationSeconds IS NOT NULL THEN s.DurationSeconds > t.SlaSeconds
+            WHEN s.StartTime IS NOT NULL AND s.EndTime IS NULL
+              THEN unix_timestamp(current_timestamp()) - unix_timestamp(s.StartTime) > t.SlaSeconds
+            ELSE false END AS SlaBreached
+  FROM {ETLProcessingSteps} s
+  LEFT JOIN {ETLconfigTasks} t
+    ON t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad
+   AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID
+""",
+    "v_mandatoryBlockers": """
+-- Which mandatory tasks of the latest attempt stop later stages? Grain: one step row (FAIL, NQUE or RQUE).
+SELECT """
+    + _TASK_DETAIL_COLUMNS
+    + """
+  FROM ("""
+    + _LATEST_ATTEMPT
+    + """) s
+ WHERE s.TaskMandatory AND s.Status IN ('FAIL', 'NQUE', 'RQUE') AND NOT coalesce(s.ForceSkip, false)
+""",
+    "v_currentFailures": """
+-- Which tasks failed in the latest attempt of each date? Grain: one FAIL step row.
+SELECT """
+    + _TASK_DETAIL_COLUMNS
+    + """
+  FROM ("""
+    + _LATEST_ATTEMPT
+    + """) s
+ WHERE s.Status = 'FAIL'
+""",
+    "v_watermarks": """
+-- What is each parameter's active value (the ADF Lookup bridge)? Grain: one ETLconfigParameters row.
+SELECT p.ProjectCode, p.ProcessLoad, p.ParameterName, p.ParameterType, p.ParameterDescription,
+       p.ValueINT, p.ValueDateTime, p.ValueBIT,
+       """
+    + ACTIVE_VALUE
+    + """ AS ActiveValue,
+       CASE p.ParameterType
+         WHEN 'DELTA_DATE' THEN CASE WHEN p.ValueDateTime IS NULL THEN 'BULK MODE'
+                                     ELSE concat('DELTA: ', date_format(p.ValueDateTime, 'yyyy-MM-dd HH:mm:ss.SSS')) END
+         WHEN 'DELTA_ID' THEN CASE WHEN coalesce(p.ValueINT, 0) IN (0, -1) THEN 'BULK MODE'
+                                   ELSE concat('DELTA: ', CAST(p.ValueINT AS STRING)) END
+         WHEN 'SYSTEM' THEN CASE WHEN p.ValueDateTime IS NULL THEN 'LIVE DATE'
+                                 ELSE concat('HISTORIC: ', date_format(p.ValueDateTime, 'yyyy-MM-dd')) END
+         WHEN 'FLAG' THEN CASE WHEN p.ValueBIT THEN 'TRUE' ELSE 'FALSE' END
+       END AS WatermarkState,
+       l.LinkedTaskName, p.LastUpdatedOn, p.LastUpdatedBy
+  FROM {ETLconfigParameters} p
+  LEFT JOIN (SELECT ProjectCode, ProcessLoad, SourceSystemCode,
+                    array_join(array_sort(collect_set(TaskName)), ', ') AS LinkedTaskName
+               FROM {ETLconfigTasks} WHERE SourceSystemCode IS NOT NULL
+              GROUP BY ProjectCode, ProcessLoad, SourceSystemCode) l
+    ON l.ProjectCode = p.ProjectCode AND l.ProcessLoad = p.ProcessLoad
+   AND l.SourceSystemCode = p.ParameterName
+""",
+}
