@@ -1244,9 +1244,9 @@ _SET_MODE = """
 MERGE INTO {ETLconfigParameters} t USING {{src}} s
 ON t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad AND t.ParameterName = s.ParameterName
 WHEN MATCHED THEN UPDATE SET
-    t.ValueINT = CASE WHEN array_contains(split(s.Touch, ','), 'ValueINT') THEN s.ValueINT ELSE t.ValueINT END,
-    t.ValueDateTime = CASE WHEN array_contains(split(s.Touch, ','), 'ValueDateTime') THEN s.ValueDateTime ELSE t.ValueDateTime END,
-    t.ValueBIT = CASE WHEN array_contains(split(s.Touch, ','), 'ValueBIT') THEN s.ValueBIT ELSE t.ValueBIT END,
+    t.ValueINT = if(array_contains(split(s.Touch, ','), 'ValueINT'), s.ValueINT, t.ValueINT),
+    t.ValueDateTime = if(array_contains(split(s.Touch, ','), 'ValueDateTime'), s.ValueDateTime, t.ValueDateTime),
+    t.ValueBIT = if(array_contains(split(s.Touch, ','), 'ValueBIT'), s.ValueBIT, t.ValueBIT),
     t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy
 """
 

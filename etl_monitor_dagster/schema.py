@@ -240,7 +240,7 @@ SELECT r.ProcessingDate, r.ProjectCode, r.ProcessLoad, p.ProcessName, p.ProcessO
   LEFT JOIN {ETLconfigProcess} p ON p.ProjectCode = r.ProjectCode AND p.ProcessLoad = r.ProcessLoad
 """,
     "v_runSummary": """
--- How did each run (execution and attempt) go? Grain: (ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts).
+-- How did each run go? Grain: (ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts).
 SELECT ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts,
        count(*) AS TotalTasks,
        count_if(Status = 'DONE') AS Done,

@@ -1,0 +1,41 @@
+# Two commands: `make start` (install everything, start the embedded engine, open Dagster)
+# and `make test` (the whole suite). Everything else here serves those two.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+JARS := jars/lib
+export ETL_MONITOR_HOME ?= $(CURDIR)/.etl_monitor
+
+.PHONY: install start stop test lint bench
+
+install: $(VENV)/.installed $(JARS)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' || { echo "Python 3.11+ is required: install python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(JARS)/.installed: jars/pom.xml
+	@command -v java >/dev/null || { echo "Java 17 is required: install a JDK 17 (e.g. apt-get install openjdk-17-jdk)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is required to fetch the Delta jars: install maven (e.g. apt-get install maven)"; exit 1; }
+	rm -rf $(JARS)
+	mvn -q -B -f jars/pom.xml dependency:copy-dependencies
+	@touch $@
+
+start: install
+	$(BIN)/python -m etl_monitor_dagster.local_spark start
+	$(BIN)/python -m etl_monitor_dagster.demo
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+stop:
+	-$(BIN)/python -m etl_monitor_dagster.local_spark stop
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/round_trip.py

@@ -1,0 +1,103 @@
+"""Shared fixtures: one real local Spark Connect server with Delta and one monitor per test run.
+
+Tests isolate themselves by registering their own process (a fresh ProjectCode), not by
+creating schemas, so the suite pays for ``setup()`` once.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.local_spark import LocalSparkServer
+
+DAY = "2026-04-09"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSparkServer]:
+    server = LocalSparkServer(home=tmp_path_factory.mktemp("engine"), port=_free_port())
+    server.ensure_running()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_server: LocalSparkServer):
+    return spark_server.session()
+
+
+@pytest.fixture(scope="session")
+def monitor(spark) -> ETLMonitorFramework:
+    m = ETLMonitorFramework(spark, schema="etl_test", updated_by="pytest")
+    m.setup()
+    return m
+
+
+@dataclass
+class Process:
+    """A registered process of one test: its codes and a monitor bound to them."""
+
+    monitor: ETLMonitorFramework
+    project: str
+    load: str
+
+    def task(self, task_id: int, workflow_id: int = 1, sequence_id: int = 2, **kwargs) -> None:
+        kwargs.setdefault("task_name", f"task {workflow_id}.{task_id}")
+        kwargs.setdefault("source_type", "PYTHON")
+        self.monitor.register_task(self.project, self.load, task_id, workflow_id, sequence_id, **kwargs)
+
+    def parameter(self, name: str, ptype: str, **kwargs) -> None:
+        self.monitor.register_parameter(self.project, self.load, name, ptype, **kwargs)
+
+    def new_run(self, day: str = DAY) -> str:
+        execution = self.monitor.generate_execution_id()
+        self.monitor.generate_execution_steps(execution, self.project, self.load, day)
+        return execution
+
+    def steps(self, execution: str) -> dict[tuple[int, int], dict]:
+        """The execution's rows keyed by (WorkFlowID, TaskID)."""
+        rows = self.monitor.get_status(self.project, self.load, execution_id=execution)
+        return {(r["WorkFlowID"], r["TaskID"]): r for r in rows}
+
+    def receipts(self, execution: str | None = None) -> list[dict]:
+        logs = self.monitor.spark.table(self.monitor.table_name("ETLsysLogs"))
+        logs = logs.where((logs["ProjectCode"] == self.project) & (logs["ProcessLoad"] == self.load))
+        if execution:
+            logs = logs.where(logs["ExecutionID"] == execution)
+        return [r.asDict() for r in logs.orderBy("_ID").collect()]
+
+    def count(self, table: str) -> int:
+        frame = self.monitor.spark.table(self.monitor.table_name(table))
+        return frame.where((frame["ProjectCode"] == self.project) & (frame["ProcessLoad"] == self.load)).count()
+
+
+@pytest.fixture
+def make_process(monitor: ETLMonitorFramework):
+    """Register a fresh process with an initiation task; returns a ``Process``."""
+
+    def make(frequency: str = "D", project: str | None = None, load: str = "LOAD") -> Process:
+        process = Process(monitor, project or f"P{uuid.uuid4().hex[:10]}", load)
+        monitor.register_process(process.project, load, name="Test load", owner="QA", load_frequency=frequency)
+        process.task(0, workflow_id=0, sequence_id=0, task_name="Initiation", source_type="NONE",
+                     task_mandatory=True)
+        return process
+
+    return make
+
+
+@pytest.fixture
+def process(make_process) -> Process:
+    return make_process()
+

@@ -1,0 +1,77 @@
+"""register_process / register_task / register_parameter: keyed upserts with validation at the edge."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl_monitor_dagster import NotFoundError, ValidationError
+
+
+def _process_row(process):
+    frame = process.monitor.spark.table(process.monitor.table_name("ETLconfigProcess"))
+    return frame.where(frame["ProjectCode"] == process.project).collect()[0]
+
+
+def test_re_registering_a_process_updates_descriptions_but_never_created_on(process):
+    first = _process_row(process)
+    process.monitor.register_process(process.project, process.load, description="new words")
+    second = _process_row(process)
+    assert second.ProcessDescription == "new words"
+    assert second.ProcessOwner == "QA"  # not given: kept
+    assert (second.CreatedOn, second.CreatedBy) == (first.CreatedOn, first.CreatedBy)
+    assert process.count("ETLconfigProcess") == 1
+
+
+def test_re_registering_a_parameter_changes_its_description_never_its_value(process):
+    process.parameter("Wm", "DELTA_ID", description="old", value_int=41)
+    process.parameter("Wm", "DELTA_ID", description="new", value_int=999)
+    rows = process.monitor._parameters(process.project, process.load, "Wm")
+    assert [(r["ParameterDescription"], r["ValueINT"]) for r in rows] == [("new", 41)]
+
+
+def test_a_task_upsert_keeps_one_row_per_key(process):
+    process.task(1, task_name="first name")
+    process.task(1, task_name="second name", sla_seconds=30)
+    frame = process.monitor.spark.table(process.monitor.table_name("ETLconfigTasks"))
+    rows = frame.where((frame["ProjectCode"] == process.project) & (frame["TaskID"] == 1)).collect()
+    assert [(r.TaskName, r.SlaSeconds) for r in rows] == [("second name", 30)]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda p: p.parameter("X", "DELTA_TIME"), "parameter_type"),
+        (lambda p: p.monitor.register_process(p.project, "OTHER", load_frequency="Q"), "load_frequency"),
+        (lambda p: p.task(5, source_type="FTP"), "source_type"),
+        (lambda p: p.task("five"), "task_id"),
+        (lambda p: p.task(5, workflow_id=0, sequence_id=0), "workflow_id"),
+        (lambda p: p.task(5, sequence_id=0), "sequence_id"),
+        (lambda p: p.parameter("SYSDT", "DELTA_DATE"), "parameter_type"),
+        (lambda p: p.parameter("Wm", "DELTA_ID", value_datetime="2026-01-01"), "ValueDateTime"),
+        (lambda p: p.task(5, sla_seconds=0), "sla_seconds"),
+    ],
+)
+def test_bad_registration_input_is_refused_naming_the_field_and_writes_nothing(process, call, field):
+    before = (process.count("ETLconfigTasks"), process.count("ETLconfigParameters"), process.count("ETLconfigProcess"))
+    with pytest.raises(ValidationError) as error:
+        call(process)
+    assert error.value.field == field
+    after = (process.count("ETLconfigTasks"), process.count("ETLconfigParameters"), process.count("ETLconfigProcess"))
+    assert after == before
+
+
+def test_an_unknown_stage_is_refused_with_a_hint(process):
+    with pytest.raises(NotFoundError, match="stage"):
+        process.task(5, sequence_id=42)
+    assert process.count("ETLconfigTasks") == 1
+
+
+def test_a_task_of_an_unregistered_process_is_refused(monitor):
+    with pytest.raises(NotFoundError, match="register_process"):
+        monitor.register_task("NOPE", "NOPE", 1, 1, 2, "t", "PYTHON")
+
+
+def test_changing_a_parameters_type_is_refused(process):
+    process.parameter("Wm", "DELTA_ID")
+    with pytest.raises(ValidationError, match="already registered as DELTA_ID"):
+        process.parameter("Wm", "DELTA_DATE")

@@ -1,0 +1,311 @@
+"""A run: step generation, pending tasks, the state machine, the task() guard, skips, resets, receipts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from etl_monitor_dagster import NotFoundError, ValidationError
+from tests.conftest import DAY
+
+
+@pytest.fixture
+def loaded(process):
+    """A process with a mandatory task 1 (DELTA_DATE watermark) and an optional task 2 (DELTA_ID)."""
+    process.parameter("SYSDT", "SYSTEM")
+    process.parameter("LastEmp", "DELTA_DATE")
+    process.parameter("LastId", "DELTA_ID", value_int=100)
+    process.task(1, task_mandatory=True, source_system_code="LastEmp", file_name_mask="emp", file_extension=".csv")
+    process.task(2, task_mandatory=False, source_system_code="LastId")
+    return process
+
+
+def _run_all(process, execution, fail=()):
+    """Start and end every pending non-initiation task; tasks in ``fail`` fail."""
+    m = process.monitor
+    for row in m.get_pending_tasks(execution, process.project, process.load):
+        if row["WorkFlowID"] == 0:
+            continue
+        m.start_task(execution, process.project, process.load, row["TaskID"], row["WorkFlowID"])
+        if row["TaskID"] in fail:
+            m.fail_task(execution, process.project, process.load, row["TaskID"], row["WorkFlowID"],
+                        log_message="boom", log_code="E1")
+        else:
+            m.end_task(execution, process.project, process.load, row["TaskID"], row["WorkFlowID"])
+
+
+def test_generation_queues_one_nque_row_per_active_task_with_attempts_zero(loaded):
+    loaded.task(3, is_active=False)
+    run = loaded.new_run()
+    steps = loaded.steps(run)
+    assert sorted(steps) == [(0, 0), (1, 1), (1, 2)]
+    assert {r["Status"] for r in steps.values()} == {"NQUE"}
+    assert {r["Attempts"] for r in steps.values()} == {0}
+    assert steps[(1, 1)]["FullFileName"] == "emp_20260409.csv"
+    assert steps[(1, 1)]["SequenceCode"] == "LOAD_DB_TRAN"
+
+
+def test_generation_is_idempotent_per_execution(loaded):
+    run = loaded.new_run()
+    assert loaded.monitor.generate_execution_steps(run, loaded.project, loaded.load, DAY) == 0
+    assert len(loaded.steps(run)) == 3
+
+
+def test_a_new_execution_of_the_same_date_gets_the_next_attempt_and_only_undone_tasks(loaded):
+    first = loaded.new_run()
+    _run_all(loaded, first, fail={1})
+    second = loaded.new_run()
+    steps = loaded.steps(second)
+    assert sorted(steps) == [(0, 0), (1, 1)]  # task 2 was DONE at attempt 0
+    assert {r["Attempts"] for r in steps.values()} == {1}
+
+
+@pytest.mark.parametrize(
+    ("frequency", "first_day", "second_day", "regenerated"),
+    [
+        ("D", "2026-04-09", "2026-04-10", True),
+        ("M", "2026-04-09", "2026-04-28", False),
+        ("M", "2026-04-09", "2026-05-01", True),
+        ("Y", "2026-02-01", "2026-11-30", False),
+        ("Y", "2026-12-31", "2027-01-01", True),
+    ],
+)
+def test_tasks_done_earlier_in_their_period_are_not_queued_again(make_process, frequency, first_day,
+                                                                  second_day, regenerated):
+    p = make_process(frequency=frequency)
+    p.task(1, file_name_mask="f")
+    first = p.new_run(first_day)
+    _run_all(p, first)
+    second = p.new_run(second_day)
+    assert ((1, 1) in p.steps(second)) is regenerated
+
+
+@pytest.mark.parametrize(("frequency", "name"), [("D", "f_20260409.txt"), ("M", "f_202604.txt"),
+                                                  ("Y", "f_2026.txt"), ("W", None), ("A", None)])
+def test_full_file_name_follows_the_tasks_frequency(make_process, frequency, name):
+    p = make_process(frequency=frequency)
+    p.task(1, file_name_mask="f", file_extension=".txt")
+    p.task(2)  # no mask
+    steps = p.steps(p.new_run())
+    assert steps[(1, 1)]["FullFileName"] == name
+    assert steps[(1, 2)]["FullFileName"] is None
+
+
+def test_pending_tasks_are_ordered_and_carry_their_watermark(loaded):
+    loaded.task(1, workflow_id=2, sequence_id=3)
+    run = loaded.monitor.generate_execution_id()
+    rows = loaded.monitor.get_pending_tasks(run, loaded.project, loaded.load, DAY)  # generates first
+    assert [(r["WorkFlowID"], r["SequenceID"], r["TaskID"]) for r in rows] == [(0, 0, 0), (1, 2, 1), (1, 2, 2), (2, 3, 1)]
+    by_task = {(r["WorkFlowID"], r["TaskID"]): r for r in rows}
+    assert by_task[(1, 1)]["WatermarkType"] == "DELTA_DATE"
+    assert by_task[(1, 1)]["WatermarkValue"] == "1900-01-01 00:00:00.000"  # bulk: load everything
+    assert by_task[(1, 2)]["WatermarkValue"] == "100"
+    only_stage = loaded.monitor.get_pending_tasks(run, loaded.project, loaded.load, sequence_id=3)
+    assert [(r["WorkFlowID"], r["TaskID"]) for r in only_stage] == [(2, 1)]
+
+
+def test_task_status_is_null_for_done_skipped_inactive_and_ungenerated_tasks(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    assert m.task_status(run, p, load, 1, 1) == "NQUE"
+    m.start_task(run, p, load, 1, 1)
+    m.end_task(run, p, load, 1, 1)
+    assert m.task_status(run, p, load, 1, 1) == "NULL"  # done
+    m.skip_task(run, p, load, 2, 1)
+    assert m.task_status(run, p, load, 2, 1) == "NULL"  # force-skipped
+    loaded.task(7)  # registered after generation: not generated
+    assert m.task_status(run, p, load, 7, 1) == "NULL"
+    loaded.task(2, is_active=False, source_system_code="LastId")
+    m.unskip_task(run, p, load, 2, 1)
+    assert m.task_status(run, p, load, 2, 1) == "NULL"  # inactive
+
+
+def test_done_advances_the_delta_date_watermark_to_the_task_start_time(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    started = datetime(2026, 4, 9, 6, 30, tzinfo=timezone.utc)
+    m.start_task(run, p, load, 1, 1, timestamp=started)
+    m.end_task(run, p, load, 1, 1, timestamp=datetime(2026, 4, 9, 6, 31, 15, tzinfo=timezone.utc))
+    watermark = m.get_active_watermark(p, load, "LastEmp")
+    assert watermark.replace(tzinfo=None) == started.replace(tzinfo=None)
+    row = loaded.steps(run)[(1, 1)]
+    assert (row["Status"], row["DurationSeconds"], row["LogType"]) == ("DONE", 75, "INFO")
+
+
+def test_done_never_moves_a_delta_id_watermark(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    _run_all(loaded, run)
+    assert m.get_active_watermark(loaded.project, loaded.load, "LastId") == 100
+
+
+def test_a_mandatory_fail_puts_the_initiation_row_back_to_nque(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    m.start_task(run, p, load, 0, 0)  # the run starts: initiation row running
+    m.end_task(run, p, load, 0, 0, status="DONE")
+    m.start_task(run, p, load, 1, 1)
+    m.fail_task(run, p, load, 1, 1, log_message="x" * 5000, log_code="E42")
+    steps = loaded.steps(run)
+    assert steps[(0, 0)]["Status"] == "NQUE"
+    fail = steps[(1, 1)]
+    assert (fail["Status"], fail["LogType"], fail["LogCode"]) == ("FAIL", "ERROR", "E42")
+    assert len(fail["LogMessage"]) == 2000
+
+
+def test_an_optional_fail_leaves_the_initiation_row_alone(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    m.start_task(run, p, load, 0, 0)
+    m.end_task(run, p, load, 0, 0)
+    m.start_task(run, p, load, 2, 1)
+    m.fail_task(run, p, load, 2, 1, log_message="optional broke")
+    assert loaded.steps(run)[(0, 0)]["Status"] == "DONE"
+
+
+def test_the_full_state_machine_with_retries_and_a_manual_reset(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    first = loaded.new_run()
+    seen = []
+    m.start_task(first, p, load, 1, 1)
+    seen.append(loaded.steps(first)[(1, 1)]["Status"])
+    m.fail_task(first, p, load, 1, 1, log_message="1st")
+    seen.append(loaded.steps(first)[(1, 1)]["Status"])
+    retry = loaded.new_run()  # a retry of a failed date is a new execution: Attempts + 1
+    m.start_task(retry, p, load, 1, 1)
+    seen.append(loaded.steps(retry)[(1, 1)]["Status"])
+    m.fail_task(retry, p, load, 1, 1, log_message="2nd")
+    seen.append(loaded.steps(retry)[(1, 1)]["Status"])
+    m.status_reset(p, load, execution_id=retry, task_id=1, workflow_id=1)
+    seen.append(loaded.steps(retry)[(1, 1)]["Status"])
+    m.start_task(retry, p, load, 1, 1)
+    seen.append(loaded.steps(retry)[(1, 1)]["Status"])
+    m.end_task(retry, p, load, 1, 1)
+    seen.append(loaded.steps(retry)[(1, 1)]["Status"])
+    assert seen == ["NQUE", "FAIL", "RQUE", "FAIL", "RQUE", "RQUE", "DONE"]
+    assert loaded.steps(retry)[(1, 1)]["Attempts"] == 1
+
+
+def test_the_task_guard_records_done_on_a_clean_exit(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    with m.task(run, loaded.project, loaded.load, task_id=2, workflow_id=1, processing_date=DAY) as guard:
+        assert guard.active and guard.watermark_value == "100"
+        guard.log_message = "loaded 3 rows"
+    row = loaded.steps(run)[(1, 2)]
+    assert (row["Status"], row["LogMessage"]) == ("DONE", "loaded 3 rows")
+
+
+def test_the_task_guard_records_fail_with_the_exception_text_and_re_raises(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    with pytest.raises(KeyError), m.task(run, loaded.project, loaded.load, task_id=2, workflow_id=1):
+        raise KeyError("missing column")
+    row = loaded.steps(run)[(1, 2)]
+    assert row["Status"] == "FAIL"
+    assert row["LogMessage"] == "KeyError: 'missing column'"
+    assert row["LogCode"] == "KeyError"
+
+
+def test_the_task_guard_does_nothing_for_a_task_that_must_be_skipped(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    m.skip_task(run, loaded.project, loaded.load, 2, 1)
+    before = loaded.receipts(run)
+    with m.task(run, loaded.project, loaded.load, task_id=2, workflow_id=1) as guard:
+        assert not guard.active and guard.status == "NULL"
+    assert loaded.receipts(run) == before
+    assert loaded.steps(run)[(1, 2)]["Status"] == "NQUE"
+
+
+def test_skip_applies_to_that_run_only(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    other = loaded.new_run("2026-04-10")
+    m.skip_task(run, loaded.project, loaded.load, 2, 1)
+    assert loaded.steps(run)[(1, 2)]["ForceSkip"] is True
+    assert loaded.steps(other)[(1, 2)]["ForceSkip"] is False
+    assert [r["TaskID"] for r in m.get_pending_tasks(run, loaded.project, loaded.load)] == [0, 1]
+    m.unskip_task(run, loaded.project, loaded.load, 2, 1)
+    assert [r["TaskID"] for r in m.get_pending_tasks(run, loaded.project, loaded.load)] == [0, 1, 2]
+
+
+def test_status_reset_without_an_execution_replays_every_done_row_of_the_date(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    _run_all(loaded, run)
+    m.skip_task(run, loaded.project, loaded.load, 0, 0)
+    changed = m.status_reset(loaded.project, loaded.load, processing_date=DAY, remark="replay")
+    steps = loaded.steps(run)
+    assert changed == 3
+    assert (steps[(1, 1)]["Status"], steps[(1, 2)]["Status"]) == ("RQUE", "RQUE")
+    assert not any(r["ForceSkip"] for r in steps.values())
+    assert steps[(1, 1)]["LogMessage"] == "replay"
+
+
+def test_status_reset_of_one_task_in_an_execution_also_requeues_the_initiation_row(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    _run_all(loaded, run)
+    m.status_reset(loaded.project, loaded.load, execution_id=run, task_id=2, workflow_id=1)
+    steps = loaded.steps(run)
+    assert [steps[k]["Status"] for k in [(0, 0), (1, 1), (1, 2)]] == ["RQUE", "DONE", "RQUE"]
+
+
+def test_start_task_inserts_the_row_when_it_is_missing(loaded):
+    m = loaded.monitor
+    run = m.generate_execution_id()
+    m.start_task(run, loaded.project, loaded.load, 2, 1, processing_date=DAY, source_run_id="dbx-77",
+                 cluster_id="c-1", source_type="DBX_JOB")
+    row = loaded.steps(run)[(1, 2)]
+    assert (row["Status"], row["Attempts"], row["SourceRunID"], row["ClusterID"], row["SourceType"]) == (
+        "NQUE", 0, "dbx-77", "c-1", "DBX_JOB")
+
+
+def test_every_transition_leaves_exactly_one_json_receipt(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    m.start_task(run, p, load, 1, 1, source_run_id="r-1")
+    m.start_task(run, p, load, 1, 1, source_run_id="r-1")  # repeat: no-op
+    m.end_task(run, p, load, 1, 1)
+    m.end_task(run, p, load, 1, 1)  # repeat: no-op
+    m.skip_task(run, p, load, 2, 1)
+    m.skip_task(run, p, load, 2, 1)  # repeat: no-op
+    receipts = loaded.receipts(run)
+    assert [r["OperationName"] for r in receipts] == ["TASK_START", "TASK_DONE", "WATERMARK_MOVE", "TASK_SKIP"]
+    done = json.loads(receipts[1]["Message"])
+    assert done["event_type"] == "TASK_DONE" and done["status"] == "DONE" and done["previous_status"] == "NQUE"
+    assert done["execution_id"] == run and done["task_id"] == 1 and done["attempt"] == 0
+    assert "duration_seconds" in done and "start_time" in done and "end_time" in done
+    assert len({r["CorrelationID"] for r in receipts}) == 4
+    assert all(json.loads(r["Message"])["event_id"] == r["CorrelationID"] for r in receipts)
+
+
+def test_a_fail_receipt_carries_the_error_text_and_code(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    m.start_task(run, loaded.project, loaded.load, 2, 1)
+    m.fail_task(run, loaded.project, loaded.load, 2, 1, log_message="disk full", log_code="E_DISK")
+    fail = loaded.receipts(run)[-1]
+    assert (fail["OperationName"], fail["Level"]) == ("TASK_FAIL", 3)
+    assert json.loads(fail["Message"])["error"] == {"message": "disk full", "code": "E_DISK"}
+
+
+def test_ending_a_step_that_was_never_generated_is_refused(loaded):
+    with pytest.raises(NotFoundError, match="start_task"):
+        loaded.monitor.end_task("no-such-run", loaded.project, loaded.load, 1, 1)
+
+
+def test_end_task_accepts_only_done_or_fail(loaded):
+    run = loaded.new_run()
+    with pytest.raises(ValidationError, match="DONE or FAIL"):
+        loaded.monitor.end_task(run, loaded.project, loaded.load, 1, 1, status="NQUE")
+
+
+def test_an_ambiguous_task_id_asks_for_its_workflow(loaded):
+    loaded.task(1, workflow_id=2, sequence_id=3)
+    run = loaded.new_run()
+    with pytest.raises(ValidationError, match="give workflow_id"):
+        loaded.monitor.task_status(run, loaded.project, loaded.load, 1)

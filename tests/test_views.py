@@ -1,0 +1,115 @@
+"""The six views after a run that fails a mandatory task and is then retried as a new execution."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from tests.conftest import DAY
+
+
+def _at(hh: int, mm: int, ss: int = 0) -> datetime:
+    return datetime(2026, 4, 9, hh, mm, ss, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def retried(monitor):
+    """Attempt 0: task 1 (mandatory) fails, task 2 (optional) is done. Attempt 1: task 1 done, too slowly."""
+    from tests.conftest import Process
+
+    p = Process(monitor, "VIEWS", "DAILY")
+    m = monitor
+    m.register_process(p.project, p.load, name="Views daily", owner="BI", load_frequency="D")
+    p.task(0, workflow_id=0, sequence_id=0, task_name="Initiation", source_type="NONE", task_mandatory=True)
+    p.task(1, task_name="Load orders", task_mandatory=True, source_system_code="LastOrder", sla_seconds=60)
+    p.task(2, task_name="Load notes", task_mandatory=False, sla_seconds=60)
+    p.parameter("LastOrder", "DELTA_DATE")
+    first, second = p.new_run(), None
+    m.start_task(first, p.project, p.load, 0, 0, timestamp=_at(6, 0))
+    m.start_task(first, p.project, p.load, 1, 1, timestamp=_at(6, 1))
+    m.fail_task(first, p.project, p.load, 1, 1, log_message="source down", log_code="E_SRC", timestamp=_at(6, 2))
+    m.start_task(first, p.project, p.load, 2, 1, timestamp=_at(6, 1))
+    m.end_task(first, p.project, p.load, 2, 1, timestamp=_at(6, 1, 30))
+    p.snapshot_after_failure = {view: _rows(p, view) for view in ("v_currentFailures", "v_mandatoryBlockers",
+                                                                   "v_runSummary")}
+    second = p.new_run()
+    m.start_task(second, p.project, p.load, 0, 0, timestamp=_at(7, 0))
+    m.start_task(second, p.project, p.load, 1, 1, timestamp=_at(7, 1))
+    m.end_task(second, p.project, p.load, 1, 1, timestamp=_at(7, 3))  # 120 s > SLA 60 s
+    m.end_task(second, p.project, p.load, 0, 0, timestamp=_at(7, 4))
+    p.runs = (first, second)
+    return p
+
+
+def _rows(p, view):
+    frame = p.monitor.spark.table(p.monitor.table_name(view))
+    return [r.asDict() for r in frame.where(frame["ProjectCode"] == p.project).collect()]
+
+
+def test_after_the_failure_current_failures_lists_the_failed_task(retried):
+    failures = retried.snapshot_after_failure["v_currentFailures"]
+    assert [(r["TaskName"], r["LogCode"], r["Attempts"]) for r in failures] == [("Load orders", "E_SRC", 0)]
+
+
+def test_after_the_failure_the_mandatory_blockers_are_the_failed_task_and_the_reopened_run(retried):
+    blockers = retried.snapshot_after_failure["v_mandatoryBlockers"]
+    assert sorted((r["TaskID"], r["Status"]) for r in blockers) == [(0, "NQUE"), (1, "FAIL")]
+
+
+def test_after_the_failure_the_run_summary_counts_the_attempt(retried):
+    (summary,) = retried.snapshot_after_failure["v_runSummary"]
+    assert (summary["TotalTasks"], summary["Done"], summary["Failed"], summary["Pending"]) == (3, 1, 1, 1)
+    assert summary["OverallStatus"] == "RUNNING"  # the reopened initiation row is still queued
+
+
+def test_after_the_retry_nothing_fails_or_blocks(retried):
+    assert _rows(retried, "v_currentFailures") == []
+    assert _rows(retried, "v_mandatoryBlockers") == []
+
+
+def test_the_run_summary_has_one_row_per_attempt(retried):
+    rows = {r["Attempts"]: r for r in _rows(retried, "v_runSummary")}
+    assert sorted(rows) == [0, 1]
+    retry = rows[1]
+    assert (retry["ExecutionID"], retry["TotalTasks"], retry["Done"], retry["OverallStatus"]) == (
+        retried.runs[1], 2, 2, "COMPLETE")
+    assert (retry["RunStart"], retry["RunEnd"]) == (_at(7, 0).replace(tzinfo=None), _at(7, 4).replace(tzinfo=None))
+    assert (retry["WallClockSeconds"], retry["TotalDurationSeconds"]) == (240, 360)
+
+
+def test_the_process_status_counts_each_tasks_latest_row_across_attempts(retried):
+    (status,) = _rows(retried, "v_processStatus")
+    assert status["ProcessingDate"] == date.fromisoformat(DAY)
+    assert (status["ProcessName"], status["ProcessOwner"]) == ("Views daily", "BI")
+    assert (status["LatestAttempt"], status["TotalRuns"]) == (1, 2)
+    assert (status["Done"], status["Failed"], status["Pending"]) == (3, 0, 0)
+    assert status["OverallStatus"] == "DONE"
+    assert status["WallClockSeconds"] == 64 * 60  # 06:00 to 07:04
+
+
+def test_task_detail_flags_the_sla_breach(retried):
+    detail = {(r["Attempts"], r["TaskID"]): r for r in _rows(retried, "v_taskDetail")}
+    assert detail[(1, 1)]["SlaBreached"] is True
+    assert detail[(1, 1)]["DurationSeconds"] == 120
+    assert detail[(0, 2)]["SlaBreached"] is False
+    assert detail[(0, 1)]["LogMessage"] == "source down"
+
+
+def test_watermarks_show_the_retrys_start_as_the_active_value(retried):
+    (wm,) = _rows(retried, "v_watermarks")
+    assert wm["ActiveValue"] == "2026-04-09 07:01:00.000"
+    assert wm["WatermarkState"] == "DELTA: 2026-04-09 07:01:00.000"
+    assert wm["LinkedTaskName"] == "Load orders"
+
+
+def test_get_status_summary_gives_one_row_per_attempt_with_the_overall_status(retried):
+    rows = retried.monitor.get_status(retried.project, retried.load, summary_mode=True)
+    assert [(r["Attempts"], r["OverallStatus"]) for r in rows] == [(0, "NQUE"), (1, "DONE")]
+
+
+def test_get_status_detail_defaults_to_the_latest_attempt(retried):
+    rows = retried.monitor.get_status(retried.project, retried.load, processing_date=DAY)
+    assert {r["Attempts"] for r in rows} == {1}
+    first = retried.monitor.get_status(retried.project, retried.load, execution_id=retried.runs[0])
+    assert {r["Attempts"] for r in first} == {0}
