@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 JARS := jars/lib
 export ETL_MONITOR_HOME ?= $(CURDIR)/.etl_monitor
+export DAGSTER_HOME ?= $(ETL_MONITOR_HOME)/dagster
 
 .PHONY: install start stop test lint bench
 
@@ -26,6 +27,7 @@ $(JARS)/.installed: jars/pom.xml
 	@touch $@
 
 start: install
+	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m etl_monitor_dagster.local_spark start
 	$(BIN)/python -m etl_monitor_dagster.demo
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -149,7 +149,12 @@ class LocalSparkServer:
         return [*args, "spark-internal"]
 
     def _environment(self) -> dict[str, str]:
+        conf_dir = self.home / "conf"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        # Spark logs every gRPC call at INFO: hundreds of thousands of lines that cost real time.
+        (conf_dir / "log4j2.properties").write_text(_LOG4J2)
         env = dict(os.environ)
+        env["SPARK_CONF_DIR"] = str(conf_dir)
         env["SPARK_HOME"] = str(_spark_home())
         env["PYSPARK_PYTHON"] = sys.executable
         env.setdefault("SPARK_LOG_DIR", str(self.home / "logs"))
@@ -158,6 +163,16 @@ class LocalSparkServer:
     def _open_log(self):
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         return self.log_file.open("ab")
+
+
+_LOG4J2 = """rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
 
 
 def _spark_home() -> Path:

@@ -35,7 +35,9 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpar
 
 @pytest.fixture(scope="session")
 def spark(spark_server: LocalSparkServer):
-    return spark_server.session()
+    session = spark_server.session()
+    yield session
+    session.stop()  # before the server goes: a client left open retries a dead server at exit
 
 
 @pytest.fixture(scope="session")

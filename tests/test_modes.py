@@ -37,7 +37,7 @@ def test_advance_watermark_moves_a_delta_id_and_overrides_a_delta_date(params):
     assert _watermark(params, "LastId") == 734
     assert _watermark(params, "LastEmp") == datetime(2026, 4, 1)
     moves = [json.loads(r["Message"]) for r in params.receipts() if r["OperationName"] == "WATERMARK_MOVE"]
-    assert [(e["parameter_name"], e["previous_value"], e["new_value"]) for e in moves][0] == ("LastId", 500, 734)
+    assert next((e["parameter_name"], e["previous_value"], e["new_value"]) for e in moves) == ("LastId", 500, 734)
 
 
 @pytest.mark.parametrize(

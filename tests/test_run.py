@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -97,7 +97,8 @@ def test_pending_tasks_are_ordered_and_carry_their_watermark(loaded):
     loaded.task(1, workflow_id=2, sequence_id=3)
     run = loaded.monitor.generate_execution_id()
     rows = loaded.monitor.get_pending_tasks(run, loaded.project, loaded.load, DAY)  # generates first
-    assert [(r["WorkFlowID"], r["SequenceID"], r["TaskID"]) for r in rows] == [(0, 0, 0), (1, 2, 1), (1, 2, 2), (2, 3, 1)]
+    order = [(r["WorkFlowID"], r["SequenceID"], r["TaskID"]) for r in rows]
+    assert order == [(0, 0, 0), (1, 2, 1), (1, 2, 2), (2, 3, 1)]
     by_task = {(r["WorkFlowID"], r["TaskID"]): r for r in rows}
     assert by_task[(1, 1)]["WatermarkType"] == "DELTA_DATE"
     assert by_task[(1, 1)]["WatermarkValue"] == "1900-01-01 00:00:00.000"  # bulk: load everything
@@ -125,9 +126,9 @@ def test_task_status_is_null_for_done_skipped_inactive_and_ungenerated_tasks(loa
 def test_done_advances_the_delta_date_watermark_to_the_task_start_time(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
-    started = datetime(2026, 4, 9, 6, 30, tzinfo=timezone.utc)
+    started = datetime(2026, 4, 9, 6, 30, tzinfo=UTC)
     m.start_task(run, p, load, 1, 1, timestamp=started)
-    m.end_task(run, p, load, 1, 1, timestamp=datetime(2026, 4, 9, 6, 31, 15, tzinfo=timezone.utc))
+    m.end_task(run, p, load, 1, 1, timestamp=datetime(2026, 4, 9, 6, 31, 15, tzinfo=UTC))
     watermark = m.get_active_watermark(p, load, "LastEmp")
     assert watermark.replace(tzinfo=None) == started.replace(tzinfo=None)
     row = loaded.steps(run)[(1, 1)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from tests.conftest import DAY
 
 
 def _at(hh: int, mm: int, ss: int = 0) -> datetime:
-    return datetime(2026, 4, 9, hh, mm, ss, tzinfo=timezone.utc)
+    return datetime(2026, 4, 9, hh, mm, ss, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,111 @@
+"""Cost of one task round trip on the embedded default (local Spark Connect + Delta).
+
+A round trip is what the ``task()`` guard does for one task: status check, start, DONE with the
+DELTA_DATE watermark advance and their receipts. Prints statements and Delta commits per round
+trip, seconds per round trip (median), and round trips per minute with 1, 4 and 8 concurrent
+writer processes (each writing different tasks of one run), with the ratio to one writer.
+
+    .venv/bin/python benchmarks/round_trip.py [--repeat 10] [--per-writer 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.local_spark import LocalSparkServer
+
+SCHEMA, PROJECT, LOAD, DAY = "etl_bench", "BENCH", "ROUND_TRIP", "2026-04-09"
+
+
+def _register(monitor: ETLMonitorFramework, tasks: int) -> None:
+    monitor.setup()
+    monitor.register_process(PROJECT, LOAD, load_frequency="D")
+    monitor.register_task(PROJECT, LOAD, 0, 0, 0, "Initiation", "NONE")
+    for task_id in range(1, tasks + 1):
+        monitor.register_parameter(PROJECT, LOAD, f"wm{task_id}", "DELTA_DATE")
+        monitor.register_task(PROJECT, LOAD, task_id, 1, 2, f"task {task_id}", "PYTHON",
+                              source_system_code=f"wm{task_id}")
+
+
+def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.remote(url).getOrCreate()
+    monitor = ETLMonitorFramework(spark, schema=SCHEMA)
+    monitor.get_status(PROJECT, LOAD, execution_id=run)  # warm the client before the clock starts
+    barrier.wait()
+    for task_id in task_ids:
+        with monitor.task(run, PROJECT, LOAD, task_id=task_id, workflow_id=1, processing_date=DAY):
+            pass
+    results.put(monitor.engine.stats.conflicts_retried)
+    spark.stop()
+
+
+def _throughput(url: str, monitor: ETLMonitorFramework, writers: int, per_writer: int) -> tuple[float, int]:
+    run = monitor.generate_execution_id()
+    monitor.generate_execution_steps(run, PROJECT, LOAD, DAY)
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(writers + 1), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(url, run, list(range(w * per_writer + 1, (w + 1) * per_writer + 1)),
+                                               barrier, results)) for w in range(writers)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    started = time.perf_counter()
+    conflicts = sum(results.get() for _ in procs)
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    return writers * per_writer / elapsed * 60, conflicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10, help="sequential round trips to time")
+    parser.add_argument("--per-writer", type=int, default=3, help="round trips per concurrent writer")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as home, socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        server = LocalSparkServer(home=Path(home), port=port)
+        try:
+            spark = server.session()
+            monitor = ETLMonitorFramework(spark, schema=SCHEMA)
+            _register(monitor, max(args.repeat, 8 * args.per_writer))
+
+            seconds, costs = [], []
+            for i in range(args.repeat + 2):  # the first two warm the JVM and are not counted
+                run = monitor.generate_execution_id()
+                monitor.generate_execution_steps(run, PROJECT, LOAD, f"2026-05-{i + 1:02d}")
+                before, t0 = monitor.engine.stats.snapshot(), time.perf_counter()
+                with monitor.task(run, PROJECT, LOAD, task_id=1, workflow_id=1):
+                    pass
+                if i >= 2:
+                    seconds.append(time.perf_counter() - t0)
+                    costs.append(monitor.engine.stats - before)
+            print(f"statements per round trip: {statistics.median(c.statements for c in costs):.0f}")
+            print(f"Delta commits per round trip: {statistics.median(c.commits for c in costs):.0f}")
+            print(f"seconds per round trip (median of {args.repeat}): {statistics.median(seconds):.2f}")
+
+            base = None
+            for writers in (1, 4, 8):
+                per_minute, conflicts = _throughput(server.url, monitor, writers, args.per_writer)
+                base = base or per_minute
+                print(f"{writers} writer(s): {per_minute:.1f} round trips/minute "
+                      f"({per_minute / base:.2f}x one writer, {conflicts} conflicts retried)")
+            spark.stop()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Eight OS processes write one run at the same moment: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import Counter
+
+import pytest
+
+from tests.conftest import DAY
+
+WRITERS = 8
+
+
+def _writer(url, schema, project, load, run, action, task_id, barrier, results):
+    """One OS process: its own Spark Connect client, released at the barrier with the others."""
+    from pyspark.sql import SparkSession
+
+    from etl_monitor_dagster import ETLMonitorFramework
+
+    spark = SparkSession.builder.remote(url).getOrCreate()
+    try:
+        monitor = ETLMonitorFramework(spark, schema=schema, updated_by=f"writer-{task_id}")
+        barrier.wait(timeout=120)
+        if action == "start_and_finish":
+            monitor.start_task(run, project, load, task_id, 1, processing_date=DAY)
+            monitor.end_task(run, project, load, task_id, 1, processing_date=DAY)
+        else:
+            monitor.fail_task(run, project, load, task_id, 1, processing_date=DAY, log_message="raced")
+        results.put((task_id, monitor.engine.stats.conflicts_retried, None))
+    except BaseException as exc:  # reported to the test, which fails on it
+        results.put((task_id, 0, repr(exc)))
+    finally:
+        spark.stop()
+
+
+def _race(spark_server, process, run, action, task_ids):
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(len(task_ids)), ctx.Queue()
+    workers = [ctx.Process(target=_writer, args=(spark_server.url, process.monitor.schema, process.project,
+                                                 process.load, run, action, task_id, barrier, results))
+               for task_id in task_ids]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    errors = [error for _, _, error in outcomes if error]
+    assert errors == []
+    return sum(conflicts for _, conflicts, _ in outcomes)
+
+
+@pytest.fixture
+def wide(process):
+    """A process whose first stage has eight parallel tasks, each with its own DELTA_DATE watermark."""
+    for task_id in range(1, WRITERS + 1):
+        process.parameter(f"wm{task_id}", "DELTA_DATE")
+        process.task(task_id, source_system_code=f"wm{task_id}")
+    return process
+
+
+def test_eight_processes_finishing_tasks_of_one_run_at_once_lose_and_double_nothing(spark_server, wide):
+    run = wide.new_run()
+    conflicts = _race(spark_server, wide, run, "start_and_finish", list(range(1, WRITERS + 1)))
+
+    steps = wide.steps(run)
+    assert {tid: steps[(1, tid)]["Status"] for tid in range(1, WRITERS + 1)} == dict.fromkeys(range(1, WRITERS + 1),
+                                                                                              "DONE")
+    counts = Counter(r["OperationName"] for r in wide.receipts(run))
+    assert counts == {"TASK_START": WRITERS, "TASK_DONE": WRITERS, "WATERMARK_MOVE": WRITERS}
+    assert all(wide.monitor.get_active_watermark(wide.project, wide.load, f"wm{t}") is not None
+               for t in range(1, WRITERS + 1))
+    assert conflicts > 0  # the writers really collided, and every collision was retried
+
+
+def test_processes_racing_on_the_same_transition_record_it_once(spark_server, wide):
+    run = wide.new_run()
+    for task_id in (1, 2, 3, 4):
+        wide.monitor.start_task(run, wide.project, wide.load, task_id, 1)
+    _race(spark_server, wide, run, "fail", [1, 1, 2, 2, 3, 3, 4, 4])
+
+    steps = wide.steps(run)
+    assert [steps[(1, t)]["Status"] for t in (1, 2, 3, 4)] == ["FAIL"] * 4
+    fails = Counter(r["ActivityName"] for r in wide.receipts(run) if r["OperationName"] == "TASK_FAIL")
+    assert sorted(fails.values()) == [1, 1, 1, 1]
