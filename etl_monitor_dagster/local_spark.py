@@ -22,9 +22,9 @@ from pathlib import Path
 from .errors import EngineError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_HOME = PROJECT_ROOT / ".etl_monitor"
-DEFAULT_JARS = PROJECT_ROOT / "jars" / "lib"
-DEFAULT_PORT = 15002
+DEFAULT_HOME = Path(os.environ.get("ETL_MONITOR_HOME", PROJECT_ROOT / ".etl_monitor"))
+DEFAULT_JARS = Path(os.environ.get("ETL_MONITOR_JARS", PROJECT_ROOT / "jars" / "lib"))
+DEFAULT_PORT = int(os.environ.get("ETL_MONITOR_SPARK_PORT", "15002"))
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
@@ -195,10 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m etl_monitor_dagster.local_spark start|stop|status`` for the embedded server."""
     argv = sys.argv[1:] if argv is None else argv
     action = argv[0] if argv else "status"
-    server = LocalSparkServer(
-        home=Path(os.environ.get("ETL_MONITOR_HOME", DEFAULT_HOME)),
-        port=int(os.environ.get("ETL_MONITOR_SPARK_PORT", DEFAULT_PORT)),
-    )
+    server = LocalSparkServer()
     if action == "start":
         server.ensure_running()
         print(f"Spark Connect with Delta at {server.url} (home {server.home})")

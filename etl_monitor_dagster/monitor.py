@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -228,18 +228,7 @@ class ETLMonitorFramework:
         is_active: bool = True,
     ) -> None:
         """Insert or update a process in ETLconfigProcess (keyed on ProjectCode, ProcessLoad)."""
-        row = {
-            "ProjectCode": v.text("project_code", project_code),
-            "ProcessLoad": v.text("process_load", process_load),
-            "ProcessName": v.optional_text("name", name) or process_load,
-            "ProcessDescription": v.optional_text("description", description),
-            "ProcessOwner": v.optional_text("owner", owner),
-            "LoadFrequency": v.member("load_frequency", load_frequency, LoadFrequency).value,
-            "IsActive": v.boolean("is_active", is_active),
-            **self._audit(),
-        }
-        self._upsert(S.PROCESS, row, ["ProcessName", "ProcessDescription", "ProcessOwner",
-                                      "LoadFrequency", "IsActive"])
+        self.register_many(processes=[_arguments(locals())])
 
     def register_task(
         self,
@@ -263,43 +252,7 @@ class ETLMonitorFramework:
         is_active: bool = True,
     ) -> None:
         """Insert or update a task in ETLconfigTasks (keyed on project, process, WorkFlowID, TaskID)."""
-        row = {
-            "ProjectCode": v.text("project_code", project_code),
-            "ProcessLoad": v.text("process_load", process_load),
-            "TaskID": v.integer("task_id", task_id),
-            "WorkFlowID": v.integer("workflow_id", workflow_id),
-            "SequenceID": v.integer("sequence_id", sequence_id),
-            "TaskName": v.text("task_name", task_name),
-            "TaskDescription": v.optional_text("task_description", task_description),
-            "SourceType": v.member("source_type", source_type, SourceType).value,
-            "SourceIdentifier": v.optional_text("source_identifier", source_identifier),
-            "SourceSystemCode": v.optional_text("source_system_code", source_system_code),
-            "FileNameMask": v.optional_text("file_name_mask", file_name_mask),
-            "FileExtension": v.optional_text("file_extension", file_extension),
-            "InFilePath": v.optional_text("in_file_path", in_file_path),
-            "OutFilePath": v.optional_text("out_file_path", out_file_path),
-            "LoadFrequency": None if load_frequency is None
-            else v.member("load_frequency", load_frequency, LoadFrequency).value,
-            "TaskMandatory": v.boolean("task_mandatory", task_mandatory),
-            "IsActive": v.boolean("is_active", is_active),
-            "SlaSeconds": v.optional_integer("sla_seconds", sla_seconds, minimum=1),
-            **self._audit(),
-        }
-        is_initiation = row["WorkFlowID"] == 0
-        if is_initiation and (row["TaskID"], row["SequenceID"]) != (0, 0):
-            raise ValidationError(
-                "workflow_id", 0, "WorkFlowID 0 is the initiation task: it must have task_id=0 "
-                f"and sequence_id=0 (got task_id={row['TaskID']}, sequence_id={row['SequenceID']})"
-            )
-        if not is_initiation and row["SequenceID"] == 0:
-            raise ValidationError(
-                "sequence_id", 0, "stage 0 (LOAD_GO) holds only the initiation task (WorkFlowID 0)"
-            )
-        self._require_process(row["ProjectCode"], row["ProcessLoad"])
-        self._require_stage(row["SequenceID"])
-        descriptive = [c for c in S.TASKS.column_names
-                       if c not in S.TASKS.key and c not in dict(S.AUDIT)]
-        self._upsert(S.TASKS, row, descriptive)
+        self.register_many(tasks=[_arguments(locals())])
 
     def register_parameter(
         self,
@@ -313,47 +266,83 @@ class ETLMonitorFramework:
         value_bit: bool | None = None,
     ) -> None:
         """Insert a parameter, or update only its description: values never move through here."""
-        ptype = v.member("parameter_type", parameter_type, ParameterType)
-        name = v.text("parameter_name", parameter_name)
-        if (name == SYSDT) != (ptype is ParameterType.SYSTEM):
-            raise ValidationError(
-                "parameter_type", ptype.value,
-                "the SYSTEM type is reserved for, and required by, the parameter SYSDT",
-            )
-        row = {
-            "ProjectCode": v.text("project_code", project_code),
-            "ProcessLoad": v.text("process_load", process_load),
-            "ParameterName": name,
-            "ParameterDescription": v.optional_text("description", description),
-            "ParameterType": ptype.value,
-            "ValueINT": v.optional_integer("value_int", value_int, minimum=None),
-            "ValueDateTime": v.optional_timestamp("value_datetime", value_datetime),
-            "ValueBIT": None if value_bit is None else v.boolean("value_bit", value_bit),
-            **self._audit(),
-        }
-        _check_value_matches_type(ptype, row["ValueDateTime"], row["ValueINT"], row["ValueBIT"])
-        self._require_process(row["ProjectCode"], row["ProcessLoad"])
-        existing = self._parameters(row["ProjectCode"], row["ProcessLoad"], name)
-        if existing and existing[0]["ParameterType"] != ptype.value:
-            raise ValidationError(
-                "parameter_type", ptype.value,
-                f"parameter {name!r} is already registered as {existing[0]['ParameterType']}",
-            )
-        self._upsert(S.PARAMETERS, row, ["ParameterDescription"])
+        self.register_many(parameters=[_arguments(locals())])
 
-    def _upsert(self, table: S.Table, row: dict[str, Any], descriptive: list[str]) -> None:
+    def register_many(
+        self,
+        processes: Iterable[dict[str, Any]] = (),
+        tasks: Iterable[dict[str, Any]] = (),
+        parameters: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        """Register many entries with one MERGE per table and the checks of ``register_*``.
+
+        Each entry is a dict of that method's keyword arguments. Every entry is checked before
+        anything is written; one bad entry refuses the whole batch.
+
+        >>> monitor.register_many(  # doctest: +SKIP
+        ...     processes=[{"project_code": "CORP", "process_load": "HR", "load_frequency": "D"}],
+        ...     tasks=[{"project_code": "CORP", "process_load": "HR", "task_id": 1, "workflow_id": 1,
+        ...             "sequence_id": 2, "task_name": "Load", "source_type": "PYTHON"}])
+        """
+        process_rows = [_build("processes", i, _process_row, e) for i, e in enumerate(processes)]
+        task_rows = [_build("tasks", i, _task_row, e) for i, e in enumerate(tasks)]
+        parameter_rows = [_build("parameters", i, _parameter_row, e) for i, e in enumerate(parameters)]
+        for table, rows in ((S.PROCESS, process_rows), (S.TASKS, task_rows), (S.PARAMETERS, parameter_rows)):
+            _refuse_duplicate_keys(table, rows)
+        owners = {(r["ProjectCode"], r["ProcessLoad"]) for r in task_rows + parameter_rows}
+        missing = owners - {(r["ProjectCode"], r["ProcessLoad"]) for r in process_rows} - self._known_processes(owners)
+        if missing:
+            project_code, process_load = sorted(missing)[0]
+            raise NotFoundError("process", {"project_code": project_code, "process_load": process_load},
+                                "register it with register_process first")
+        if task_rows:
+            stages = {r["SequenceID"] for r in collect(self.engine, self.spark.table(self._names["ETLconfigSequence"]))}
+            for row in task_rows:
+                if row["SequenceID"] not in stages:
+                    raise NotFoundError("stage", {"sequence_id": row["SequenceID"]},
+                                        "seeded stages are 0-6; add custom stages (>= 10) to "
+                                        "ETLconfigSequence first")
+        if parameter_rows:
+            known = {(r["ProjectCode"], r["ProcessLoad"], r["ParameterName"]): r["ParameterType"]
+                     for r in self._parameters_of({(r["ProjectCode"], r["ProcessLoad"]) for r in parameter_rows})}
+            for row in parameter_rows:
+                registered = known.get((row["ProjectCode"], row["ProcessLoad"], row["ParameterName"]))
+                if registered not in (None, row["ParameterType"]):
+                    raise ValidationError("parameter_type", row["ParameterType"],
+                                          f"parameter {row['ParameterName']!r} is already registered as {registered}")
+        audit = self._audit()
+        for table, rows, descriptive in (
+            (S.PROCESS, process_rows, ["ProcessName", "ProcessDescription", "ProcessOwner", "LoadFrequency",
+                                       "IsActive"]),
+            (S.TASKS, task_rows, [c for c in S.TASKS.column_names if c not in S.TASKS.key and c not in dict(S.AUDIT)]),
+            (S.PARAMETERS, parameter_rows, ["ParameterDescription"]),
+        ):
+            if rows:
+                self._upsert(table, [{**row, **audit} for row in rows], descriptive)
+
+    def _known_processes(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        frame = self.spark.table(self._names["ETLconfigProcess"])
+        frame = frame.where(frame["ProjectCode"].isin(sorted({p for p, _ in keys})))
+        return {(r["ProjectCode"], r["ProcessLoad"]) for r in collect(self.engine, frame)}
+
+    def _parameters_of(self, processes: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        frame = self.spark.table(self._names["ETLconfigParameters"])
+        frame = frame.where(frame["ProjectCode"].isin(sorted({p for p, _ in processes})))
+        return [r for r in collect(self.engine, frame) if (r["ProjectCode"], r["ProcessLoad"]) in processes]
+
+    def _upsert(self, table: S.Table, rows: list[dict[str, Any]], descriptive: list[str]) -> None:
         """MERGE on the table's key: insert, or update the descriptive columns that changed."""
         on = " AND ".join(f"t.{c} = s.{c}" for c in table.key)
-        changed = " OR ".join(
-            f"NOT (t.{c} <=> coalesce(s.{c}, t.{c}))" for c in descriptive
-        )
+        changed = " OR ".join(f"NOT (t.{c} <=> coalesce(s.{c}, t.{c}))" for c in descriptive)
         sets = ", ".join(f"t.{c} = coalesce(s.{c}, t.{c})" for c in descriptive)
         self.engine.execute(
             f"MERGE INTO {self._names[table.name]} t USING {{src}} s ON {on} "
             f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {sets}, "
             "t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy "
             "WHEN NOT MATCHED THEN INSERT *",
-            src=self._bind(table, [row]),
+            src=self._bind(table, rows),
         )
 
     def _require_process(self, project_code: str, process_load: str) -> dict[str, Any]:
@@ -364,14 +353,6 @@ class ETLMonitorFramework:
                                             "process_load": process_load},
                                 "register it with register_process first")
         return rows[0]
-
-    def _require_stage(self, sequence_id: int) -> None:
-        rows = collect(self.engine, self.spark.table(self._names["ETLconfigSequence"]),
-                       {"SequenceID": sequence_id})
-        if not rows:
-            raise NotFoundError("stage", {"sequence_id": sequence_id},
-                                "seeded stages are 0-6; add custom stages (>= 10) to "
-                                "ETLconfigSequence first")
 
     def _parameters(self, project_code: str, process_load: str,
                     name: str | None = None) -> list[dict[str, Any]]:
@@ -1042,6 +1023,99 @@ class ETLMonitorFramework:
             for old, new in zip(targets, new_rows, strict=True)
         ])
         return len(new_rows)
+
+
+# ---------------------------------------------------------------------- registration rows
+
+
+def _arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
+    return {k: val for k, val in frame_locals.items() if k != "self"}
+
+
+def _build(batch: str, index: int, builder, entry: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return builder(**entry)
+    except TypeError as exc:  # an unknown or missing keyword in a batch entry
+        raise ValidationError(f"{batch}[{index}]", entry, str(exc)) from None
+
+
+def _refuse_duplicate_keys(table: S.Table, rows: list[dict[str, Any]]) -> None:
+    seen: set[tuple] = set()
+    for row in rows:
+        key = tuple(row[c] for c in table.key)
+        if key in seen:
+            raise ValidationError(", ".join(table.key), key, f"appears twice in one {table.name} batch")
+        seen.add(key)
+
+
+def _process_row(project_code, process_load, name=None, description=None, owner=None,
+                 load_frequency=LoadFrequency.DAILY, is_active=True) -> dict[str, Any]:
+    return {
+        "ProjectCode": v.text("project_code", project_code),
+        "ProcessLoad": v.text("process_load", process_load),
+        "ProcessName": v.optional_text("name", name) or process_load,
+        "ProcessDescription": v.optional_text("description", description),
+        "ProcessOwner": v.optional_text("owner", owner),
+        "LoadFrequency": v.member("load_frequency", load_frequency, LoadFrequency).value,
+        "IsActive": v.boolean("is_active", is_active),
+    }
+
+
+def _task_row(project_code, process_load, task_id, workflow_id, sequence_id, task_name, source_type,
+              source_identifier=None, source_system_code=None, task_description=None, load_frequency=None,
+              task_mandatory=False, file_name_mask=None, file_extension=None, in_file_path=None,
+              out_file_path=None, sla_seconds=None, is_active=True) -> dict[str, Any]:
+    row = {
+        "ProjectCode": v.text("project_code", project_code),
+        "ProcessLoad": v.text("process_load", process_load),
+        "TaskID": v.integer("task_id", task_id),
+        "WorkFlowID": v.integer("workflow_id", workflow_id),
+        "SequenceID": v.integer("sequence_id", sequence_id),
+        "TaskName": v.text("task_name", task_name),
+        "TaskDescription": v.optional_text("task_description", task_description),
+        "SourceType": v.member("source_type", source_type, SourceType).value,
+        "SourceIdentifier": v.optional_text("source_identifier", source_identifier),
+        "SourceSystemCode": v.optional_text("source_system_code", source_system_code),
+        "FileNameMask": v.optional_text("file_name_mask", file_name_mask),
+        "FileExtension": v.optional_text("file_extension", file_extension),
+        "InFilePath": v.optional_text("in_file_path", in_file_path),
+        "OutFilePath": v.optional_text("out_file_path", out_file_path),
+        "LoadFrequency": v.optional_member("load_frequency", load_frequency, LoadFrequency),
+        "TaskMandatory": v.boolean("task_mandatory", task_mandatory),
+        "IsActive": v.boolean("is_active", is_active),
+        "SlaSeconds": v.optional_integer("sla_seconds", sla_seconds, minimum=1),
+    }
+    if row["LoadFrequency"] is not None:
+        row["LoadFrequency"] = row["LoadFrequency"].value
+    if row["WorkFlowID"] == 0 and (row["TaskID"], row["SequenceID"]) != (0, 0):
+        raise ValidationError(
+            "workflow_id", 0, "WorkFlowID 0 is the initiation task: it must have task_id=0 "
+            f"and sequence_id=0 (got task_id={row['TaskID']}, sequence_id={row['SequenceID']})"
+        )
+    if row["WorkFlowID"] != 0 and row["SequenceID"] == 0:
+        raise ValidationError("sequence_id", 0, "stage 0 (LOAD_GO) holds only the initiation task (WorkFlowID 0)")
+    return row
+
+
+def _parameter_row(project_code, process_load, parameter_name, parameter_type, description=None,
+                   value_datetime=None, value_int=None, value_bit=None) -> dict[str, Any]:
+    ptype = v.member("parameter_type", parameter_type, ParameterType)
+    name = v.text("parameter_name", parameter_name)
+    if (name == SYSDT) != (ptype is ParameterType.SYSTEM):
+        raise ValidationError("parameter_type", ptype.value,
+                              "the SYSTEM type is reserved for, and required by, the parameter SYSDT")
+    row = {
+        "ProjectCode": v.text("project_code", project_code),
+        "ProcessLoad": v.text("process_load", process_load),
+        "ParameterName": name,
+        "ParameterDescription": v.optional_text("description", description),
+        "ParameterType": ptype.value,
+        "ValueINT": v.optional_integer("value_int", value_int, minimum=None),
+        "ValueDateTime": v.optional_timestamp("value_datetime", value_datetime),
+        "ValueBIT": None if value_bit is None else v.boolean("value_bit", value_bit),
+    }
+    _check_value_matches_type(ptype, row["ValueDateTime"], row["ValueINT"], row["ValueBIT"])
+    return row
 
 
 # ---------------------------------------------------------------------- module helpers

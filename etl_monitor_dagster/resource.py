@@ -98,7 +98,8 @@ class ETLMonitorResource(ConfigurableResource):
 
 
 API = (
-    "setup", "register_process", "register_task", "register_parameter", "generate_execution_id",
+    "setup", "register_process", "register_task", "register_parameter", "register_many",
+    "generate_execution_id",
     "generate_execution_steps", "get_pending_tasks", "task_status", "start_task", "end_task",
     "fail_task", "task", "skip_task", "unskip_task", "advance_watermark", "get_active_watermark",
     "set_processing_mode", "get_status", "status_reset",

@@ -56,12 +56,19 @@ class Process:
     load: str
 
     def task(self, task_id: int, workflow_id: int = 1, sequence_id: int = 2, **kwargs) -> None:
-        kwargs.setdefault("task_name", f"task {workflow_id}.{task_id}")
-        kwargs.setdefault("source_type", "PYTHON")
-        self.monitor.register_task(self.project, self.load, task_id, workflow_id, sequence_id, **kwargs)
+        self.register(tasks=[{"task_id": task_id, "workflow_id": workflow_id, "sequence_id": sequence_id, **kwargs}])
 
     def parameter(self, name: str, ptype: str, **kwargs) -> None:
-        self.monitor.register_parameter(self.project, self.load, name, ptype, **kwargs)
+        self.register(parameters=[{"parameter_name": name, "parameter_type": ptype, **kwargs}])
+
+    def register(self, tasks: list[dict] = (), parameters: list[dict] = ()) -> None:
+        """Register tasks (workflow 1, stage 2, PYTHON unless given) and parameters in one batch."""
+        owner = {"project_code": self.project, "process_load": self.load}
+        self.monitor.register_many(
+            tasks=[{"workflow_id": 1, "sequence_id": 2, "source_type": "PYTHON",
+                    "task_name": f"task {t.get('workflow_id', 1)}.{t['task_id']}", **owner, **t} for t in tasks],
+            parameters=[{**owner, **p} for p in parameters],
+        )
 
     def new_run(self, day: str = DAY) -> str:
         execution = self.monitor.generate_execution_id()
@@ -91,9 +98,12 @@ def make_process(monitor: ETLMonitorFramework):
 
     def make(frequency: str = "D", project: str | None = None, load: str = "LOAD") -> Process:
         process = Process(monitor, project or f"P{uuid.uuid4().hex[:10]}", load)
-        monitor.register_process(process.project, load, name="Test load", owner="QA", load_frequency=frequency)
-        process.task(0, workflow_id=0, sequence_id=0, task_name="Initiation", source_type="NONE",
-                     task_mandatory=True)
+        monitor.register_many(
+            processes=[{"project_code": process.project, "process_load": load, "name": "Test load",
+                        "owner": "QA", "load_frequency": frequency}],
+            tasks=[{"project_code": process.project, "process_load": load, "task_id": 0, "workflow_id": 0,
+                    "sequence_id": 0, "task_name": "Initiation", "source_type": "NONE", "task_mandatory": True}],
+        )
         return process
 
     return make

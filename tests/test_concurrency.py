@@ -53,9 +53,9 @@ def _race(spark_server, process, run, action, task_ids):
 @pytest.fixture
 def wide(process):
     """A process whose first stage has eight parallel tasks, each with its own DELTA_DATE watermark."""
-    for task_id in range(1, WRITERS + 1):
-        process.parameter(f"wm{task_id}", "DELTA_DATE")
-        process.task(task_id, source_system_code=f"wm{task_id}")
+    ids = range(1, WRITERS + 1)
+    process.register(parameters=[{"parameter_name": f"wm{t}", "parameter_type": "DELTA_DATE"} for t in ids],
+                     tasks=[{"task_id": t, "source_system_code": f"wm{t}"} for t in ids])
     return process
 
 

@@ -12,10 +12,12 @@ from etl_monitor_dagster import NotFoundError, ValidationError
 
 @pytest.fixture
 def params(process):
-    process.parameter("SYSDT", "SYSTEM")
-    process.parameter("LastEmp", "DELTA_DATE", value_datetime="2026-03-01T10:00:00")
-    process.parameter("LastId", "DELTA_ID", value_int=500)
-    process.parameter("WithHeader", "FLAG", value_bit=True)
+    process.register(parameters=[
+        {"parameter_name": "SYSDT", "parameter_type": "SYSTEM"},
+        {"parameter_name": "LastEmp", "parameter_type": "DELTA_DATE", "value_datetime": "2026-03-01T10:00:00"},
+        {"parameter_name": "LastId", "parameter_type": "DELTA_ID", "value_int": 500},
+        {"parameter_name": "WithHeader", "parameter_type": "FLAG", "value_bit": True},
+    ])
     return process
 
 

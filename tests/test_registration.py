@@ -75,3 +75,34 @@ def test_changing_a_parameters_type_is_refused(process):
     process.parameter("Wm", "DELTA_ID")
     with pytest.raises(ValidationError, match="already registered as DELTA_ID"):
         process.parameter("Wm", "DELTA_DATE")
+
+
+def test_a_batch_with_one_bad_entry_writes_nothing(process):
+    good = {"task_id": 1}
+    bad = {"task_id": 2, "source_type": "TELEX"}
+    with pytest.raises(ValidationError, match="TELEX"):
+        process.register(tasks=[good, bad])
+    assert process.count("ETLconfigTasks") == 1  # only the initiation task of the fixture
+
+
+def test_a_batch_naming_one_key_twice_is_refused(process):
+    with pytest.raises(ValidationError, match="appears twice"):
+        process.register(tasks=[{"task_id": 1}, {"task_id": 1, "task_name": "again"}])
+
+
+def test_a_batch_entry_with_an_unknown_field_names_its_position(process):
+    with pytest.raises(ValidationError, match=r"tasks\[0\]"):
+        process.register(tasks=[{"task_id": 1, "colour": "blue"}])
+
+
+def test_a_batch_registers_a_new_process_with_its_tasks_and_parameters_together(monitor):
+    monitor.register_many(
+        processes=[{"project_code": "BATCH", "process_load": "ALL_AT_ONCE", "load_frequency": "M"}],
+        tasks=[{"project_code": "BATCH", "process_load": "ALL_AT_ONCE", "task_id": t, "workflow_id": 1,
+                "sequence_id": 3, "task_name": f"t{t}", "source_type": "SPARK_SQL"} for t in range(1, 6)],
+        parameters=[{"project_code": "BATCH", "process_load": "ALL_AT_ONCE", "parameter_name": "SYSDT",
+                     "parameter_type": "SYSTEM"}],
+    )
+    tasks = monitor.spark.table(monitor.table_name("ETLconfigTasks"))
+    assert tasks.where(tasks["ProjectCode"] == "BATCH").count() == 5
+    assert monitor.get_active_watermark("BATCH", "ALL_AT_ONCE", "SYSDT") is None

@@ -14,11 +14,14 @@ from tests.conftest import DAY
 @pytest.fixture
 def loaded(process):
     """A process with a mandatory task 1 (DELTA_DATE watermark) and an optional task 2 (DELTA_ID)."""
-    process.parameter("SYSDT", "SYSTEM")
-    process.parameter("LastEmp", "DELTA_DATE")
-    process.parameter("LastId", "DELTA_ID", value_int=100)
-    process.task(1, task_mandatory=True, source_system_code="LastEmp", file_name_mask="emp", file_extension=".csv")
-    process.task(2, task_mandatory=False, source_system_code="LastId")
+    process.register(
+        parameters=[{"parameter_name": "SYSDT", "parameter_type": "SYSTEM"},
+                    {"parameter_name": "LastEmp", "parameter_type": "DELTA_DATE"},
+                    {"parameter_name": "LastId", "parameter_type": "DELTA_ID", "value_int": 100}],
+        tasks=[{"task_id": 1, "task_mandatory": True, "source_system_code": "LastEmp", "file_name_mask": "emp",
+                "file_extension": ".csv"},
+               {"task_id": 2, "task_mandatory": False, "source_system_code": "LastId"}],
+    )
     return process
 
 

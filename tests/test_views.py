@@ -21,11 +21,15 @@ def retried(monitor):
     p = Process(monitor, "VIEWS", "DAILY")
     m = monitor
     m.register_process(p.project, p.load, name="Views daily", owner="BI", load_frequency="D")
-    p.task(0, workflow_id=0, sequence_id=0, task_name="Initiation", source_type="NONE", task_mandatory=True)
-    p.task(1, task_name="Load orders", task_mandatory=True, source_system_code="LastOrder", sla_seconds=60)
-    p.task(2, task_name="Load notes", task_mandatory=False, sla_seconds=60)
-    p.parameter("LastOrder", "DELTA_DATE")
-    first, second = p.new_run(), None
+    p.register(
+        tasks=[{"task_id": 0, "workflow_id": 0, "sequence_id": 0, "task_name": "Initiation", "source_type": "NONE",
+                "task_mandatory": True},
+               {"task_id": 1, "task_name": "Load orders", "task_mandatory": True, "source_system_code": "LastOrder",
+                "sla_seconds": 60},
+               {"task_id": 2, "task_name": "Load notes", "task_mandatory": False, "sla_seconds": 60}],
+        parameters=[{"parameter_name": "LastOrder", "parameter_type": "DELTA_DATE"}],
+    )
+    first = p.new_run()
     m.start_task(first, p.project, p.load, 0, 0, timestamp=_at(6, 0))
     m.start_task(first, p.project, p.load, 1, 1, timestamp=_at(6, 1))
     m.fail_task(first, p.project, p.load, 1, 1, log_message="source down", log_code="E_SRC", timestamp=_at(6, 2))
