@@ -171,12 +171,7 @@ class ETLMonitorFramework:
 
     def setup(self) -> None:
         """Create (or migrate) the six tables and six views and seed the stages. Idempotent."""
-        schema = (
-            f"{quote_identifier(self.catalog)}.{quote_identifier(self.schema)}"
-            if self.catalog
-            else quote_identifier(self.schema)
-        )
-        self.engine.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        self.engine.execute(f"CREATE SCHEMA IF NOT EXISTS {self._prefix}")
         for table in S.TABLES:
             self._create_or_migrate(table)
         for view, body in S.VIEWS.items():
@@ -530,9 +525,12 @@ class ETLMonitorFramework:
         if row is None:
             row = self._new_step(key)
         start = timestamp or _now()
+        # The same rule as _START_STEP's, which applies it to the row's current state.
+        retry = row["Attempts"] > 0 or row.get("Status") in (Status.FAIL.value, Status.RQUE.value)
+        status = Status.RQUE.value if retry else Status.NQUE.value
         new = {
             **{c: row.get(c) for c in S.STEPS.column_names},
-            "Status": Status.RQUE.value if row["Attempts"] > 0 else Status.NQUE.value,
+            "Status": status,
             "StartTime": start, "EndTime": None, "DurationSeconds": None,
             "LogMessage": None, "LogType": None, "LogCode": None,
             "SourceType": source_type.value if source_type else row.get("SourceType"),
@@ -545,10 +543,6 @@ class ETLMonitorFramework:
         )
         if not changed:
             return None
-        status = (Status.RQUE.value if row["Attempts"] > 0
-                  or row.get("Status") in (Status.FAIL.value, Status.RQUE.value)
-                  else Status.NQUE.value)
-        new["Status"] = status
         self._append_receipts([self._step_receipt(EventType.TASK_START, new,
                                                   previous_status=row.get("Status"),
                                                   status=status, start_time=start)])

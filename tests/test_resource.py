@@ -1,6 +1,5 @@
 """The Dagster resource: the SPEC API from typed config, used by a job on a real Dagster instance."""
 
-from __future__ import annotations
 
 import inspect
 
@@ -84,3 +83,13 @@ def test_the_token_comes_from_the_environment_and_joins_the_connect_url(monkeypa
     resource = ETLMonitorResource(engine="connect", spark_remote="sc://dbc.example:443/;use_ssl=true",
                                   spark_token=EnvVar("ETL_TEST_TOKEN"))
     assert resource.process_config_and_initialize()._remote_url() == "sc://dbc.example:443/;use_ssl=true;token=s3cret"
+
+
+def test_the_connect_engine_reaches_any_spark_connect_url(spark_server, monitor):
+    resource = ETLMonitorResource(engine="connect", spark_remote=spark_server.url, schema_name=monitor.schema)
+    assert resource.get_monitor().get_status("NOBODY", "NOTHING") == []
+
+
+def test_the_active_session_engine_uses_the_session_this_process_already_has(spark, monitor):
+    resource = ETLMonitorResource(engine="active_session", schema_name=monitor.schema)
+    assert resource.get_monitor().spark is spark
