@@ -1,0 +1,217 @@
+"""The process catalogue: one versioned YAML file per process, validated before anything runs.
+
+Loading reads files only (no Spark), so a code location can load it at import time. A bad file
+fails with a ``CatalogueError`` naming the file, the entry and the problem.
+
+```yaml
+project: DEMO
+process: HR_DAILY
+name: HR daily load
+owner: HR data team
+frequency: D
+parameters:
+  - {name: SYSDT, type: SYSTEM}
+  - {name: LastEmployeeChange, type: DELTA_DATE, description: Last loaded change}
+tasks:
+  - {id: 0, workflow: 0, stage: 0, name: Initiation, source_type: NONE, mandatory: true}
+  - id: 1
+    workflow: 1
+    stage: 2
+    name: Load employees
+    source_type: SPARK_SQL
+    source: sql/load_employees.sql       # relative to this file
+    watermark: LastEmployeeChange
+    mandatory: true
+    sla_seconds: 300
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from .enums import LoadFrequency, ParameterType, SourceType
+from .errors import ETLMonitorError
+from .schema import SEEDED_STAGES
+
+SEEDED_STAGE_IDS = frozenset(stage[0] for stage in SEEDED_STAGES)
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class CatalogueError(ETLMonitorError, ValueError):
+    """A catalogue file is invalid: ``path`` and ``entry`` say where, ``problem`` what."""
+
+    def __init__(self, path: Path | str, entry: str, problem: str) -> None:
+        self.path, self.entry, self.problem = str(path), entry, problem
+        super().__init__(f"{path}: {entry}: {problem}")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParameterSpec(_Spec):
+    name: str = Field(min_length=1, description="ParameterName.")
+    type: ParameterType = Field(description="DELTA_DATE, DELTA_ID, FLAG or SYSTEM (SYSDT only).")
+    description: str | None = None
+
+
+class StageSpec(_Spec):
+    id: int = Field(ge=10, description="Custom SequenceID; 0-6 are seeded.")
+    code: str = Field(min_length=1, description="SequenceCode.")
+    name: str | None = None
+
+
+class TaskSpec(_Spec):
+    id: int = Field(ge=0, description="TaskID.")
+    workflow: int = Field(ge=0, description="WorkFlowID: 0 initiation, N the Nth pass.")
+    stage: int = Field(ge=0, description="SequenceID of the stage.")
+    name: str = Field(min_length=1, description="TaskName.")
+    source_type: SourceType
+    source: str | None = Field(default=None, description="SQL file, module:function, job id or notebook path.")
+    description: str | None = None
+    watermark: str | None = Field(default=None, description="ParameterName of the task's watermark.")
+    frequency: LoadFrequency | None = Field(default=None, description="Defaults to the process's.")
+    mandatory: bool = False
+    active: bool = True
+    sla_seconds: int | None = Field(default=None, ge=1)
+    file_name_mask: str | None = None
+    file_extension: str | None = None
+    in_file_path: str | None = None
+    out_file_path: str | None = None
+
+    @property
+    def dagster_name(self) -> str:
+        return dagster_name(self.name)
+
+
+class ProcessSpec(_Spec):
+    project: str = Field(min_length=1, description="ProjectCode.")
+    process: str = Field(min_length=1, description="ProcessLoad.")
+    name: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    frequency: LoadFrequency = LoadFrequency.DAILY
+    active: bool = True
+    stages: tuple[StageSpec, ...] = ()
+    parameters: tuple[ParameterSpec, ...] = ()
+    tasks: tuple[TaskSpec, ...]
+    path: Path | None = Field(default=None, exclude=True, description="The file it was loaded from.")
+
+    def registration(self) -> dict[str, list[dict[str, Any]]]:
+        """Keyword arguments for ``ETLMonitorFramework.register_many``."""
+        owner = {"project_code": self.project, "process_load": self.process}
+        return {
+            "processes": [{**owner, "name": self.name, "description": self.description, "owner": self.owner,
+                           "load_frequency": self.frequency, "is_active": self.active}],
+            "parameters": [{**owner, "parameter_name": p.name, "parameter_type": p.type,
+                            "description": p.description} for p in self.parameters],
+            "tasks": [{**owner, "task_id": t.id, "workflow_id": t.workflow, "sequence_id": t.stage,
+                       "task_name": t.name, "source_type": t.source_type, "source_identifier": t.source,
+                       "source_system_code": t.watermark, "task_description": t.description,
+                       "load_frequency": t.frequency, "task_mandatory": t.mandatory,
+                       "file_name_mask": t.file_name_mask, "file_extension": t.file_extension,
+                       "in_file_path": t.in_file_path, "out_file_path": t.out_file_path,
+                       "sla_seconds": t.sla_seconds, "is_active": t.active} for t in self.tasks],
+        }
+
+
+def dagster_name(name: str) -> str:
+    """A Dagster-safe identifier for a catalogue name: lower case, runs of other characters as ``_``.
+
+    >>> dagster_name("Load Employees (HR)")
+    'load_employees_hr'
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    safe = re.sub(r"[^0-9a-z]+", "_", ascii_name.lower()).strip("_")
+    if not safe:  # nothing Latin left (e.g. 日本語): a stable name from the original
+        return "n_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"n_{safe}" if safe[0].isdigit() else safe
+
+
+def load_catalogue(directory: Path | str) -> list[ProcessSpec]:
+    """Every ``*.yaml``/``*.yml`` file under ``directory``, one process each, checked together."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    processes = [load_process(path) for path in files]
+    seen: dict[tuple[str, str], Path] = {}
+    for spec in processes:
+        key = (dagster_name(spec.project), dagster_name(spec.process))
+        if key in seen:
+            raise CatalogueError(spec.path, f"process {spec.project}/{spec.process}",
+                                 f"collides with the process declared in {seen[key]} (Dagster name {'/'.join(key)})")
+        seen[key] = spec.path
+    return processes
+
+
+def load_process(path: Path | str) -> ProcessSpec:
+    """One process file, parsed and checked."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogueError(path, "file", f"is not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise CatalogueError(path, "file", "must be a mapping with project, process and tasks")
+    try:
+        spec = ProcessSpec.model_validate({**document, "path": path})
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        raise CatalogueError(path, _entry(document, first["loc"]), first["msg"]) from None
+    _check(spec)
+    return spec
+
+
+def _entry(document: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """Name the entry an error is about: 'tasks[2] (Load employees).source_type'."""
+    if len(loc) >= 2 and loc[0] in ("tasks", "parameters", "stages") and isinstance(loc[1], int):
+        items = document.get(loc[0]) or []
+        label = items[loc[1]].get("name") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else None
+        head = f"{loc[0]}[{loc[1]}]" + (f" ({label})" if label else "")
+        return ".".join([head, *map(str, loc[2:])])
+    return ".".join(map(str, loc)) or "file"
+
+
+def _check(spec: ProcessSpec) -> None:
+    """The rules a schema cannot say: keys, the initiation task, stages, watermarks, names."""
+    path = spec.path
+    stages = SEEDED_STAGE_IDS | {s.id for s in spec.stages}
+    parameters = {p.name: p for p in spec.parameters}
+    if len(parameters) != len(spec.parameters):
+        dup = next(p.name for p in spec.parameters if sum(q.name == p.name for q in spec.parameters) > 1)
+        raise CatalogueError(path, f"parameter {dup!r}", "is declared twice")
+    keys: set[tuple[int, int]] = set()
+    names: dict[str, str] = {}
+    for index, task in enumerate(spec.tasks):
+        entry = f"tasks[{index}] ({task.name})"
+        if (task.workflow, task.id) in keys:
+            raise CatalogueError(path, entry, f"duplicate (WorkFlowID, TaskID) = ({task.workflow}, {task.id})")
+        keys.add((task.workflow, task.id))
+        if task.workflow == 0 and (task.id, task.stage) != (0, 0):
+            raise CatalogueError(path, entry, "WorkFlowID 0 is the initiation task: it needs id 0 and stage 0")
+        if task.workflow != 0 and task.stage == 0:
+            raise CatalogueError(path, entry, "stage 0 (LOAD_GO) holds only the initiation task")
+        if task.stage not in stages:
+            raise CatalogueError(path, entry, f"unknown stage {task.stage}: seeded stages are 0-6, "
+                                              "custom ones (>= 10) are declared under stages")
+        if task.watermark is not None and task.watermark not in parameters:
+            raise CatalogueError(path, entry, f"watermark {task.watermark!r} names no declared parameter")
+        if task.source_type is SourceType.SPARK_SQL and not (task.source and (path.parent / task.source).is_file()):
+            raise CatalogueError(path, entry, f"SPARK_SQL needs source: a SQL file next to the catalogue "
+                                                  f"(got {task.source!r})")
+        if task.source_type is SourceType.PYTHON and not (task.source and _CALLABLE.match(task.source)):
+            raise CatalogueError(path, entry, f"PYTHON needs source: 'package.module:function' (got {task.source!r})")
+        if task.dagster_name in names:
+            raise CatalogueError(path, entry, f"its Dagster name {task.dagster_name!r} collides with task "
+                                              f"{names[task.dagster_name]!r}")
+        names[task.dagster_name] = task.name
+    if (0, 0) not in keys:
+        raise CatalogueError(path, "tasks", "the initiation task (id 0, workflow 0, stage 0) is missing")
