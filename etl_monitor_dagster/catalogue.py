@@ -43,6 +43,8 @@ from .errors import ETLMonitorError
 from .schema import SEEDED_STAGES
 
 SEEDED_STAGE_IDS = frozenset(stage[0] for stage in SEEDED_STAGES)
+# libyaml when present: several times faster on large catalogues.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -156,7 +158,7 @@ def load_process(path: Path | str) -> ProcessSpec:
     """One process file, parsed and checked."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise CatalogueError(path, "file", f"is not valid YAML: {exc}") from None
     if not isinstance(document, dict):
