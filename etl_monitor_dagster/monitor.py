@@ -941,16 +941,8 @@ class ETLMonitorFramework:
     ) -> list[dict[str, Any]]:
         """Task rows filtered by what is given (latest attempt per date unless ``attempts`` or
         ``execution_id`` pins one), or with ``summary_mode`` one row per (date, attempts)."""
-        where = {
-            "ProjectCode": v.text("project_code", project_code),
-            "ProcessLoad": v.text("process_load", process_load),
-            "ProcessingDate": v.optional_date("processing_date", processing_date),
-            "ExecutionID": v.optional_text("execution_id", execution_id),
-            "WorkFlowID": v.optional_integer("workflow_id", workflow_id),
-            "SequenceID": v.optional_integer("sequence_id", sequence_id),
-            "TaskID": v.optional_integer("task_id", task_id),
-            "Attempts": v.optional_integer("attempts", attempts),
-        }
+        where = _scope(project_code, process_load, processing_date, execution_id, workflow_id, sequence_id,
+                       task_id, attempts)
         if summary_mode:
             keep = ("ProjectCode", "ProcessLoad", "ProcessingDate", "ExecutionID", "Attempts")
             return collect(self.engine, self.spark.sql(self._sql(_STATUS_SUMMARY)),
@@ -975,24 +967,18 @@ class ETLMonitorFramework:
     ) -> int:
         """Replay a day: DONE and FAIL rows in scope go to RQUE and ForceSkip is cleared; with an
         execution, its initiation row goes to RQUE too. Returns the number of rows changed."""
-        project_code = v.text("project_code", project_code)
-        process_load = v.text("process_load", process_load)
-        execution_id = v.optional_text("execution_id", execution_id)
+        scope = _scope(project_code, process_load, processing_date, execution_id, workflow_id, sequence_id,
+                       task_id, attempts)
         remark = v.optional_text("remark", remark, max_length=MAX_LOG_MESSAGE)
-        day = v.optional_date("processing_date", processing_date)
         if execution_id is None:
-            day = self._processing_date(project_code, process_load, day)
-        scope = {"ProjectCode": project_code, "ProcessLoad": process_load,
-                 "ProcessingDate": day, "ExecutionID": execution_id,
-                 "WorkFlowID": v.optional_integer("workflow_id", workflow_id),
-                 "SequenceID": v.optional_integer("sequence_id", sequence_id),
-                 "TaskID": v.optional_integer("task_id", task_id),
-                 "Attempts": v.optional_integer("attempts", attempts)}
-        steps = self.spark.table(self._names["ETLProcessingSteps"])
-        rows = collect(self.engine, steps, scope)
-        if execution_id is not None:
-            initiation = {**scope, **INITIATION}
-            rows += [r for r in collect(self.engine, steps, initiation) if r not in rows]
+            scope["ProcessingDate"] = self._processing_date(scope["ProjectCode"], scope["ProcessLoad"],
+                                                            scope["ProcessingDate"])
+            rows = collect(self.engine, self.spark.table(self._names["ETLProcessingSteps"]), scope)
+        else:
+            # One read of the whole execution: the rows in scope plus its initiation row.
+            narrowing = {k: scope.pop(k) for k in ("WorkFlowID", "SequenceID", "TaskID")}
+            rows = [r for r in collect(self.engine, self.spark.table(self._names["ETLProcessingSteps"]), scope)
+                    if _is_initiation(r) or all(val is None or r[k] == val for k, val in narrowing.items())]
 
         def replayed(row: dict[str, Any]) -> str:
             reopen = execution_id is not None and _is_initiation(row)
@@ -1129,6 +1115,21 @@ def _check_value_matches_type(ptype: ParameterType, value_datetime: Any, value_i
         if value is not None and column != _ACTIVE_COLUMN[ptype]:
             raise ValidationError(column, value, f"a {ptype.value} parameter keeps its value in "
                                                  f"{_ACTIVE_COLUMN[ptype]}")
+
+
+def _scope(project_code: Any, process_load: Any, processing_date: Any, execution_id: Any, workflow_id: Any,
+           sequence_id: Any, task_id: Any, attempts: Any) -> dict[str, Any]:
+    """The validated step filter shared by get_status and status_reset (None = any)."""
+    return {
+        "ProjectCode": v.text("project_code", project_code),
+        "ProcessLoad": v.text("process_load", process_load),
+        "ProcessingDate": v.optional_date("processing_date", processing_date),
+        "ExecutionID": v.optional_text("execution_id", execution_id),
+        "WorkFlowID": v.optional_integer("workflow_id", workflow_id),
+        "SequenceID": v.optional_integer("sequence_id", sequence_id),
+        "TaskID": v.optional_integer("task_id", task_id),
+        "Attempts": v.optional_integer("attempts", attempts),
+    }
 
 
 def _runnable(row: dict[str, Any]) -> bool:
