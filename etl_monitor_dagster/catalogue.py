@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,9 @@ class ProcessSpec(_Spec):
     owner: str | None = None
     frequency: LoadFrequency = LoadFrequency.DAILY
     active: bool = True
+    start_date: date = Field(default=date(2026, 1, 1), description="First processing date (partition).")
+    schedule_at: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                             description="HH:MM (UTC) at which a D/W/M/Y schedule launches the last period.")
     stages: tuple[StageSpec, ...] = ()
     parameters: tuple[ParameterSpec, ...] = ()
     tasks: tuple[TaskSpec, ...]
@@ -126,6 +130,15 @@ class ProcessSpec(_Spec):
         }
 
 
+def registration(processes: list[ProcessSpec]) -> dict[str, list[dict[str, Any]]]:
+    """``register_many`` arguments for a whole catalogue: ``monitor.register_many(**registration(c))``."""
+    merged: dict[str, list[dict[str, Any]]] = {"processes": [], "parameters": [], "tasks": []}
+    for spec in processes:
+        for table, rows in spec.registration().items():
+            merged[table].extend(rows)
+    return merged
+
+
 def dagster_name(name: str) -> str:
     """A Dagster-safe identifier for a catalogue name: lower case, runs of other characters as ``_``.
 
@@ -144,12 +157,13 @@ def load_catalogue(directory: Path | str) -> list[ProcessSpec]:
     directory = Path(directory)
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     processes = [load_process(path) for path in files]
-    seen: dict[tuple[str, str], Path] = {}
+    seen: dict[str, Path] = {}
     for spec in processes:
-        key = (dagster_name(spec.project), dagster_name(spec.process))
+        # the process name alone prefixes its groups and names its job, so it must be unique
+        key = dagster_name(spec.process)
         if key in seen:
             raise CatalogueError(spec.path, f"process {spec.project}/{spec.process}",
-                                 f"collides with the process declared in {seen[key]} (Dagster name {'/'.join(key)})")
+                                 f"collides with the process declared in {seen[key]} (Dagster name {key})")
         seen[key] = spec.path
     return processes
 

@@ -174,10 +174,7 @@ class ETLMonitorFramework:
         self.engine.execute(f"CREATE SCHEMA IF NOT EXISTS {self._prefix}")
         for table in S.TABLES:
             self._create_or_migrate(table)
-        for view, body in S.VIEWS.items():
-            self.engine.execute(
-                f"CREATE OR REPLACE VIEW {self._names[view]} AS {self._sql(body)}"
-            )
+        self.create_views()
         seed = [
             {"SequenceID": sid, "SequenceCode": code, "SequenceName": name,
              "SequenceDescription": desc, "SortOrder": sid, "IsActive": True}
@@ -190,6 +187,24 @@ class ETLMonitorFramework:
             ),
             src=self._bind(S.SEQUENCE, seed),
         )
+
+    def create_views(self) -> None:
+        """(Re)create the six monitoring views from their current definitions."""
+        for view, body in S.VIEWS.items():
+            self.engine.execute(f"CREATE OR REPLACE VIEW {self._names[view]} AS {self._sql(body)}")
+
+    def read_view(self, view: str, order_by: list[str] | None = None, **equals: Any) -> list[dict[str, Any]]:
+        """Rows of one monitoring view whose columns equal the given values (None = any).
+
+        >>> monitor.read_view("v_mandatoryBlockers", ExecutionID=run_id, SequenceID=2)  # doctest: +SKIP
+        """
+        if view not in S.VIEWS:
+            raise ValidationError("view", view, f"is not one of the monitoring views {sorted(S.VIEWS)}")
+        frame = self.spark.table(self._names[view])
+        unknown = sorted((set(equals) | set(order_by or ())) - set(frame.columns))
+        if unknown:
+            raise ValidationError("columns", unknown, f"{view} has the columns {frame.columns}")
+        return collect(self.engine, frame, equals, order_by or [])
 
     def _create_or_migrate(self, table: S.Table) -> None:
         name = self._names[table.name]
