@@ -28,7 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from .catalogue import ProcessSpec, TaskSpec, dagster_name
-from .enums import SKIP, SourceType, Status
+from .enums import SKIP, SourceType
 from .hooks import task_hooks
 from .monitor import ETLMonitorFramework
 from .partitions import partitions_for, processing_date
@@ -267,12 +267,14 @@ def _gate_asset(built: ProcessAssets, stage: Stage, upstream: list[AssetKey]) ->
             tasks = {step: t for step, t in built.tasks_by_step.items() if step in stage_steps}
             if reconcile_run(context.instance, context.run_id, m, {spec.process: (spec, tasks)}):
                 blockers = m.read_view("v_mandatoryBlockers", **where)
-        table = markdown_table(blockers, ["TaskName", "Status", "LogMessage"])
+        figures = {"mandatory_blockers": len(blockers)}
+        if blockers:
+            figures["blockers"] = MetadataValue.md(markdown_table(blockers, ["TaskName", "Status", "LogMessage"]))
         return MaterializeResult(
             metadata={"mandatory_blockers": len(blockers), "execution_id": context.run_id},
             check_results=[AssetCheckResult(
                 check_name=BLOCKERS_CHECK, passed=not blockers, severity=AssetCheckSeverity.ERROR,
-                metadata={"mandatory_blockers": len(blockers), **({"blockers": MetadataValue.md(table)} if blockers else {})},
+                metadata=figures,
                 description=None if not blockers else f"{len(blockers)} mandatory task(s) block later stages",
             )],
         )

@@ -10,7 +10,7 @@ from dagster import HookContext, HookDefinition, TimeWindowPartitionsDefinition,
 from .catalogue import ProcessSpec, TaskSpec, dagster_name
 from .enums import Status
 from .partitions import processing_date
-from .reconcile import OUTCOME, Outcome
+from .reconcile import OUTCOME, Outcome, metadata_value
 from .runners import error_text
 
 
@@ -26,12 +26,11 @@ def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitio
     @success_hook(name=f"{name}__done", required_resource_keys={"monitor"})
     def done(context: HookContext) -> None:
         metadata = context.op_output_metadata.get("result") or {}
-        value = lambda key: getattr(metadata.get(key), "value", metadata.get(key))  # noqa: E731
-        outcome = value(OUTCOME)
+        outcome = metadata_value(metadata, OUTCOME)
         if outcome == Outcome.DONE:
-            record(context, Status.DONE, value("summary"), None)
+            record(context, Status.DONE, metadata_value(metadata, "summary"), None)
         elif outcome == Outcome.FAIL:  # an optional task whose failure must not stop the run
-            record(context, Status.FAIL, value("error"), value("error_code"))
+            record(context, Status.FAIL, metadata_value(metadata, "error"), metadata_value(metadata, "error_code"))
 
     @failure_hook(name=f"{name}__fail", required_resource_keys={"monitor"})
     def fail(context: HookContext) -> None:

@@ -15,7 +15,6 @@ from dagster import (
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
-
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from .assets import ProcessAssets, build_process_assets

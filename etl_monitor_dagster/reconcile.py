@@ -7,12 +7,20 @@ an optional task) and a final step failure are recorded with the event's time, u
 already holds that status (the writes are idempotent, so racing a hook is harmless).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, DefaultSensorStatus, SensorDefinition
-from dagster import run_status_sensor
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    SensorDefinition,
+    run_status_sensor,
+)
 
 from .catalogue import ProcessSpec, TaskSpec
 from .enums import Status
@@ -39,6 +47,12 @@ class StepOutcome:
     code: str | None = None
 
 
+def metadata_value(metadata: Mapping[str, Any], key: str) -> Any:
+    """A raw metadata value, whether Dagster holds it wrapped in a MetadataValue or not."""
+    value = metadata.get(key)
+    return getattr(value, "value", value)
+
+
 def run_outcomes(instance: DagsterInstance, run_id: str, steps: set[str]) -> dict[str, StepOutcome]:
     """What each of ``steps`` ended with in this run, from the run's event log."""
     outcomes: dict[str, StepOutcome] = {}
@@ -54,11 +68,11 @@ def run_outcomes(instance: DagsterInstance, run_id: str, steps: set[str]) -> dic
             outcomes[event.step_key] = StepOutcome(Status.FAIL, at, message, error.cls_name if error else None)
             continue
         metadata = event.asset_materialization.metadata
-        outcome = getattr(metadata.get(OUTCOME), "value", None)
+        outcome = metadata_value(metadata, OUTCOME)
         if outcome in (Outcome.DONE, Outcome.FAIL):
-            text = lambda key: getattr(metadata.get(key), "value", None)  # noqa: E731
-            outcomes[event.step_key] = StepOutcome(Status(outcome), at, text("error") or text("summary"),
-                                                   text("error_code"))
+            outcomes[event.step_key] = StepOutcome(
+                Status(outcome), at, metadata_value(metadata, "error") or metadata_value(metadata, "summary"),
+                metadata_value(metadata, "error_code"))
     return outcomes
 
 

@@ -2,8 +2,15 @@
 
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, MaterializeResult, MetadataValue
-from dagster import multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from .assets import ProcessAssets, markdown_table
 from .monitor import ETLMonitorFramework
