@@ -53,7 +53,6 @@ def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
         name=process.prefix,
         selection=AssetSelection.assets(*(key for a in process.assets for key in a.keys)),
-        partitions_def=process.partitions,
         description=f"{spec.project}/{spec.process}: {spec.name or spec.description or 'ETL process'}",
         tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process},
     )
@@ -62,7 +61,6 @@ def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
 def process_schedule(process: ProcessAssets, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
     """Launches the last complete period at ``schedule_at`` (UTC): yesterday, last week, month or year."""
     hour, minute = map(int, process.spec.schedule_at.split(":"))
+    offsets = {} if process.spec.frequency is LoadFrequency.YEARLY else {"hour_of_day": hour, "minute_of_hour": minute}
     return build_schedule_from_partitioned_job(
-        job, name=f"{process.prefix}_schedule", hour_of_day=hour, minute_of_hour=minute,
-        default_status=DefaultScheduleStatus.STOPPED,
-    )
+        job, name=f"{process.prefix}_schedule", default_status=DefaultScheduleStatus.STOPPED, **offsets)

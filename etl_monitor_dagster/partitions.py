@@ -26,7 +26,10 @@ def partitions_for(spec: ProcessSpec) -> TimeWindowPartitionsDefinition:
     if spec.frequency is LoadFrequency.MONTHLY:
         return MonthlyPartitionsDefinition(start_date=start)
     if spec.frequency is LoadFrequency.YEARLY:
-        return TimeWindowPartitionsDefinition(start=str(spec.start_date.year), fmt="%Y", cron_schedule="0 0 1 1 *")
+        # Dagster takes no schedule offsets for custom cron partitions: the year turns at schedule_at
+        hour, minute = spec.schedule_at.split(":")
+        return TimeWindowPartitionsDefinition(start=str(spec.start_date.year), fmt="%Y",
+                                              cron_schedule=f"{int(minute)} {int(hour)} 1 1 *")
     return DailyPartitionsDefinition(start_date=start)
 
 

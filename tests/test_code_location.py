@@ -1,0 +1,146 @@
+"""The code location's shape, built from catalogues alone: no Spark is started by any test here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import AssetKey, Definitions, build_schedule_context
+
+from etl_monitor_dagster.location import build_definitions
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_TASKS = ["initiation", "load_fx_rates", "stage_customers", "stage_orders", "stage_web_sessions",
+              "validate_customers", "validate_orders", "convert_amounts_to_eur", "build_daily_sales_mart",
+              "customer_360_snapshot"]
+
+
+def write_process(directory: Path, process: str, frequency: str, tasks: int = 3) -> None:
+    """A generated process: initiation, then ``tasks`` PYTHON tasks spread over stages 2 and 6."""
+    doc = {"project": "GEN", "process": process, "frequency": frequency, "start_date": "2025-01-01",
+           "schedule_at": "05:30",
+           "tasks": [{"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE",
+                      "mandatory": True}]
+           + [{"id": i, "workflow": 1, "stage": 2 if i % 2 else 6, "name": f"Task {i}", "source_type": "PYTHON",
+               "source": "tests.tasks:succeed", "mandatory": i % 3 != 0} for i in range(1, tasks + 1)]}
+    (directory / f"{process.lower()}.yaml").write_text(yaml.safe_dump(doc))
+
+
+@pytest.fixture(scope="module")
+def demo() -> Definitions:
+    return build_definitions(REPO / "catalogue")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Definitions:
+    directory = tmp_path_factory.mktemp("generated")
+    for frequency in "DWMYA":
+        write_process(directory, f"EVERY_{frequency}", frequency, tasks=6)
+    return build_definitions(directory)
+
+
+def _graph(defs: Definitions):
+    return defs.get_repository_def().asset_graph
+
+
+def test_the_demo_definitions_load_and_validate(demo):
+    Definitions.validate_loadable(demo)
+    assert {"sales_daily", "gl_export"} <= set(_loaded_location().get_repository_def().job_names)
+
+
+def _loaded_location() -> Definitions:
+    sys.path.insert(0, str(REPO))
+    try:
+        import definitions
+    finally:
+        sys.path.remove(str(REPO))
+    return definitions.defs
+
+
+def test_every_demo_task_is_an_asset_keyed_project_process_task_in_its_stage_group(demo):
+    graph = _graph(demo)
+    for name in DEMO_TASKS:
+        assert graph.get(AssetKey(["retail", "sales_daily", name])).is_materializable
+    groups = {graph.get(AssetKey(["retail", "sales_daily", n])).group_name for n in DEMO_TASKS}
+    assert groups == {"sales_daily/s00_load_go", "sales_daily/s01_load_db_config", "sales_daily/s02_load_db_tran",
+                      "sales_daily/s03_load_dim", "sales_daily/s04_load_tran", "sales_daily/w2_s05_pre_process",
+                      "sales_daily/w2_s06_process_data"}
+
+
+def test_stages_follow_workflow_then_sequence_and_a_stage_runs_in_parallel(demo):
+    graph = _graph(demo)
+    key = lambda name: AssetKey(["retail", "sales_daily", name])  # noqa: E731
+    # the three staging tasks share stage 2: each waits only for stage 1's gate
+    for task in ("stage_customers", "stage_orders", "stage_web_sessions"):
+        assert graph.get(key(task)).parent_keys == {key("s01_load_db_config_gate")}
+    assert graph.get(key("s02_load_db_tran_gate")).parent_keys == {
+        key("stage_customers"), key("stage_orders"), key("stage_web_sessions")}
+    # workflow 2 starts after the last stage of workflow 1
+    assert graph.get(key("convert_amounts_to_eur")).parent_keys == {key("s04_load_tran_gate")}
+    assert graph.get(key("v_runSummary")).parent_keys == {key("w2_s06_process_data_gate")}
+
+
+def test_each_gate_carries_a_blocking_check_and_optional_tasks_a_warning_check(demo):
+    checks = {(tuple(c.asset_key.path), c.name): c for a in demo.assets for c in a.check_specs}
+    gates = {k: c for k, c in checks.items() if k[1] == "no_mandatory_blockers"}
+    assert len(gates) == 7 and all(c.blocking for c in gates.values())
+    optional = {k[0][-1] for k, c in checks.items() if k[1] == "succeeded"}
+    assert optional == {"stage_web_sessions", "customer_360_snapshot"}
+    assert not any(c.blocking for k, c in checks.items() if k[1] == "succeeded")
+
+
+def test_the_six_views_are_assets_downstream_of_each_process(demo):
+    graph = _graph(demo)
+    views = [k for k in graph.get_all_asset_keys() if k.path[-1].startswith("v_")]
+    assert sorted(k.path[-1] for k in views) == sorted(
+        ["v_processStatus", "v_runSummary", "v_taskDetail", "v_mandatoryBlockers", "v_currentFailures",
+         "v_watermarks"])
+    assert {graph.get(k).group_name for k in views} == {"sales_daily/views"}
+
+
+def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(generated):
+    repo = generated.get_repository_def()
+    assert {j for j in repo.job_names if not j.startswith("__")} == {f"every_{f}" for f in "dwmya"}
+    assert {s.name: s.cron_schedule for s in repo.schedule_defs} == {
+        "every_d_schedule": "30 5 * * *", "every_w_schedule": "30 5 * * 1",
+        "every_m_schedule": "30 5 1 * *", "every_y_schedule": "30 5 1 1 *"}
+    assert {s.name for s in repo.sensor_defs} == {
+        "etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled"}
+
+
+@pytest.mark.parametrize(("frequency", "tick", "partition"), [
+    ("d", datetime(2026, 4, 10, 5, 30), "2026-04-09"),
+    ("w", datetime(2026, 4, 13, 5, 30), "2026-04-06"),
+    ("m", datetime(2026, 5, 1, 5, 30), "2026-04-01"),
+    ("y", datetime(2027, 1, 1, 5, 30), "2026"),
+])
+def test_a_schedule_requests_the_last_complete_period(generated, frequency, tick, partition):
+    schedule = generated.get_repository_def().get_schedule_def(f"every_{frequency}_schedule")
+    context = build_schedule_context(scheduled_execution_time=tick)
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == partition
+
+
+def test_a_bad_catalogue_fails_the_load_naming_file_entry_and_problem(tmp_path):
+    write_process(tmp_path, "GOOD", "D")
+    doc = yaml.safe_load((tmp_path / "good.yaml").read_text())
+    doc["process"], doc["tasks"][1]["stage"] = "BAD", 9
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(doc))
+    env = {**os.environ, "ETL_MONITOR_CATALOGUE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-f", "definitions.py"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert f"{tmp_path / 'bad.yaml'}: tasks[1] (Task 1): unknown stage 9" in done.stdout + done.stderr
+
+
+def test_loading_the_code_location_starts_no_spark(tmp_path):
+    env = {**os.environ, "ETL_MONITOR_HOME": str(tmp_path / "home"), "ETL_MONITOR_SPARK_PORT": "1"}
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-f", "definitions.py"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (tmp_path / "home").exists()
