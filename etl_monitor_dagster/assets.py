@@ -167,7 +167,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
 
 def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: ProcessAssets, task: TaskSpec,
          mode: RunMode | None, initiation_step: str) -> MaterializeResult:
-    spec, run_id = built.spec, context.run_id
+    spec, run_id = built.spec, context.run.run_id
     day = processing_date(built.partitions, context.partition_key)
     if task.workflow == 0:
         _initiate(monitor, spec, run_id, day, mode)
@@ -259,19 +259,19 @@ def _gate_asset(built: ProcessAssets, stage: Stage, upstream: list[AssetKey]) ->
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
         m = monitor.get_monitor()
-        where = {"ExecutionID": context.run_id, "WorkFlowID": stage.workflow, "SequenceID": stage.sequence}
+        where = {"ExecutionID": context.run.run_id, "WorkFlowID": stage.workflow, "SequenceID": stage.sequence}
         blockers = m.read_view("v_mandatoryBlockers", **where)
         if blockers:
             # Dagster starts this step as soon as the tasks succeed, possibly before their success hooks
             # have written DONE (or after a hook failed): bring the monitor in line, then look again.
             tasks = {step: t for step, t in built.tasks_by_step.items() if step in stage_steps}
-            if reconcile_run(context.instance, context.run_id, m, {spec.process: (spec, tasks)}):
-                blockers = m.read_view("v_mandatoryBlockers", **where)
+            reconcile_run(context.instance, context.run.run_id, m, {spec.process: (spec, tasks)})
+            blockers = m.read_view("v_mandatoryBlockers", **where)
         figures = {"mandatory_blockers": len(blockers)}
         if blockers:
             figures["blockers"] = MetadataValue.md(markdown_table(blockers, ["TaskName", "Status", "LogMessage"]))
         return MaterializeResult(
-            metadata={"mandatory_blockers": len(blockers), "execution_id": context.run_id},
+            metadata={"mandatory_blockers": len(blockers), "execution_id": context.run.run_id},
             check_results=[AssetCheckResult(
                 check_name=BLOCKERS_CHECK, passed=not blockers, severity=AssetCheckSeverity.ERROR,
                 metadata=figures,

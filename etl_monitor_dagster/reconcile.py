@@ -67,7 +67,7 @@ def run_outcomes(instance: DagsterInstance, run_id: str, steps: set[str]) -> dic
             message = error.message.strip() if error else "step failed"
             outcomes[event.step_key] = StepOutcome(Status.FAIL, at, message, error.cls_name if error else None)
             continue
-        metadata = event.asset_materialization.metadata
+        metadata = event.event_specific_data.materialization.metadata
         outcome = metadata_value(metadata, OUTCOME)
         if outcome in (Outcome.DONE, Outcome.FAIL):
             outcomes[event.step_key] = StepOutcome(

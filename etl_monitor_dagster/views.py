@@ -38,7 +38,7 @@ def view_assets(built: ProcessAssets, after: AssetKey) -> AssetsDefinition:
         m = monitor.get_monitor()
         m.create_views()
         day = processing_date(built.partitions, context.partition_key)
-        figures = view_figures(m, spec.project, spec.process, context.run_id, day)
+        figures = view_figures(m, spec.project, spec.process, context.run.run_id, day)
         for view, metadata in figures.items():
             yield MaterializeResult(asset_key=keys[view], metadata=metadata)
 

@@ -1,0 +1,157 @@
+"""Catalogue processes run by a real Dagster instance on the test run's Spark + Delta server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    ReexecutionOptions,
+    build_run_status_sensor_context,
+    execute_job,
+    instance_for_test,
+    reconstructable,
+)
+
+from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.catalogue import load_catalogue, registration
+from etl_monitor_dagster.reconcile import run_outcomes
+from tests import dagster_location
+from tests.dagster_location import CATALOGUE, REMOTE_ENV, checkout_job, hookless_job
+
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+
+
+@pytest.fixture(scope="module")
+def instance(spark_server, monitor: ETLMonitorFramework) -> Iterator[DagsterInstance]:
+    os.environ[REMOTE_ENV] = spark_server.url
+    monitor.register_many(**registration(load_catalogue(CATALOGUE)))
+    with instance_for_test() as dagster_instance:
+        yield dagster_instance
+    del os.environ[REMOTE_ENV]
+
+
+@pytest.fixture
+def ready(monitor: ETLMonitorFramework):
+    """Set the CHECKOUT sources' readiness flags."""
+
+    def set_flags(orders: bool, clicks: bool) -> None:
+        for name, value in (("OrdersReady", orders), ("ClicksReady", clicks)):
+            monitor.set_processing_mode("QA", "CHECKOUT", parameter_name=name, value_bit=value)
+
+    return set_flags
+
+
+def rows(monitor: ETLMonitorFramework, process: str, run_id: str) -> dict[str, dict]:
+    return {r["TaskName"]: r for r in monitor.get_status("QA", process, execution_id=run_id)}
+
+
+def launch(job, instance: DagsterInstance, day: str, **kwargs):
+    with execute_job(reconstructable(job), instance, tags={"dagster/partition": day}, **kwargs) as result:
+        return result.success, result.run_id
+
+
+def assert_monitor_agrees(instance: DagsterInstance, monitor: ETLMonitorFramework, run_id: str) -> None:
+    """Every task outcome in Dagster's event log is the status in the monitor; unrun tasks stay queued.
+
+    The initiation row is left out: it is the run's overall status, which a mandatory failure reopens.
+    """
+    spec, steps = _checkout_index()
+    outcomes = run_outcomes(instance, run_id, set(steps))
+    by_name = rows(monitor, spec.process, run_id)
+    for step, task in steps.items():
+        if task.name not in by_name or task.workflow == 0:
+            continue
+        expected = outcomes[step].status.value if step in outcomes else by_name[task.name]["Status"]
+        assert by_name[task.name]["Status"] == expected, (task.name, by_name[task.name])
+        if step not in outcomes:
+            assert expected in ("NQUE", "RQUE")
+
+
+def _checkout_index():
+    from etl_monitor_dagster.assets import build_process_assets
+
+    (spec,) = [s for s in load_catalogue(CATALOGUE) if s.process == "CHECKOUT"]
+    return spec, build_process_assets(spec).tasks_by_step
+
+
+def test_a_partition_runs_every_stage_and_records_done_with_watermarks_and_view_figures(instance, monitor, ready):
+    ready(orders=True, clicks=True)
+    success, run_id = launch(checkout_job, instance, "2026-05-03", run_config=IN_PROCESS)
+    assert success
+    assert {name: r["Status"] for name, r in rows(monitor, "CHECKOUT", run_id).items()} == {
+        "Initiation": "DONE", "Load orders": "DONE", "Load clicks": "DONE", "Build mart": "DONE"}
+    assert monitor.get_active_watermark("QA", "CHECKOUT", "MartAsOf") is not None
+    summary = instance.get_latest_materialization_event(AssetKey(["qa", "checkout", "v_runSummary"]))
+    figures = {k: v.value for k, v in summary.asset_materialization.metadata.items()}
+    assert (figures["Done"], figures["Failed"], figures["Pending"], figures["OverallStatus"]) == (4, 0, 0, "COMPLETE")
+    marks = instance.get_latest_materialization_event(AssetKey(["qa", "checkout", "v_watermarks"]))
+    assert "watermark_MartAsOf" in marks.asset_materialization.metadata
+    assert_monitor_agrees(instance, monitor, run_id)
+
+
+def test_a_mandatory_fail_blocks_later_stages_and_reexecution_completes_it_as_attempt_1(instance, monitor, ready):
+    ready(orders=False, clicks=True)
+    success, first = launch(checkout_job, instance, "2026-05-01")  # multiprocess: stage 2 runs in parallel
+    assert not success
+    failed = rows(monitor, "CHECKOUT", first)
+    assert failed["Load orders"]["Status"] == "FAIL"
+    assert "source of Load orders is not ready" in failed["Load orders"]["LogMessage"]
+    assert failed["Load orders"]["LogCode"] == "RuntimeError"
+    assert (failed["Load clicks"]["Status"], failed["Build mart"]["Status"]) == ("DONE", "NQUE")
+    assert failed["Initiation"]["Status"] == "NQUE"  # reopened by the mandatory failure
+    mart = [e for e in instance.all_logs(first, of_type=DagsterEventType.STEP_START) if "build_mart" in e.step_key]
+    assert mart == []  # the stage after the failure never started
+    assert_monitor_agrees(instance, monitor, first)
+
+    ready(orders=True, clicks=True)
+    options = ReexecutionOptions.from_failure(first, instance)
+    with execute_job(reconstructable(checkout_job), instance, reexecution_options=options,
+                     tags={"dagster/partition": "2026-05-01"}) as result:  # as the UI's re-execute copies it
+        assert result.success
+        second = result.run_id
+    retried = rows(monitor, "CHECKOUT", second)
+    assert set(retried) == {"Initiation", "Load orders", "Build mart"}  # Load clicks was DONE already
+    assert {(r["Status"], r["Attempts"]) for r in retried.values()} == {("DONE", 1)}
+    assert_monitor_agrees(instance, monitor, second)
+
+
+def test_an_optional_fail_is_recorded_and_later_stages_still_run(instance, monitor, ready):
+    ready(orders=True, clicks=False)
+    success, run_id = launch(checkout_job, instance, "2026-05-02", run_config=IN_PROCESS)
+    assert success
+    recorded = rows(monitor, "CHECKOUT", run_id)
+    assert recorded["Load clicks"]["Status"] == "FAIL"
+    assert "source of Load clicks is not ready" in recorded["Load clicks"]["LogMessage"]
+    assert recorded["Build mart"]["Status"] == "DONE"
+    (check,) = [e.dagster_event.event_specific_data for e in
+                instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+                if e.dagster_event.event_specific_data.check_name == "succeeded"]
+    assert not check.passed
+    assert_monitor_agrees(instance, monitor, run_id)
+
+
+def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monitor):
+    job = hookless_job()
+    keys = [AssetKey(["qa", "hookless", "initiation"]), AssetKey(["qa", "hookless", "sabotage_own_done"])]
+    try:
+        success, run_id = launch(hookless_job, instance, "2026-05-04", run_config=IN_PROCESS, asset_selection=keys)
+        assert success  # Dagster logs the hook's error and carries on
+        assert instance.all_logs(run_id, of_type=DagsterEventType.HOOK_ERRORED)
+        assert rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]["Status"] == "NQUE"
+    finally:
+        monitor.spark.sql(f"ALTER TABLE {monitor.table_name('ETLProcessingSteps')} DROP CONSTRAINT IF EXISTS refuse_done")
+    sensor = dagster_location.definitions().get_repository_def().get_sensor_def("etl_monitor_reconcile_success")
+    (finished,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_SUCCESS)
+    context = build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
+        dagster_event=finished.dagster_event, resources={"monitor": job.resource_defs["monitor"]})
+    sensor(context)
+    repaired = rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]
+    assert repaired["Status"] == "DONE"
+    (materialized,) = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)[1:]
+    assert abs(repaired["EndTime"].timestamp() - materialized.timestamp) < 1  # the event's time, not the sensor's
