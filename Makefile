@@ -29,7 +29,7 @@ $(JARS)/.installed: jars/pom.xml
 start: install
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m etl_monitor_dagster.local_spark start
-	$(BIN)/python -m etl_monitor_dagster.demo
+	$(BIN)/python -m etl_monitor_dagster setup catalogue
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 stop:

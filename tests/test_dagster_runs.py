@@ -144,7 +144,8 @@ def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monit
         assert instance.all_logs(run_id, of_type=DagsterEventType.HOOK_ERRORED)
         assert rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]["Status"] == "NQUE"
     finally:
-        monitor.spark.sql(f"ALTER TABLE {monitor.table_name('ETLProcessingSteps')} DROP CONSTRAINT IF EXISTS refuse_done")
+        steps = monitor.table_name("ETLProcessingSteps")
+        monitor.spark.sql(f"ALTER TABLE {steps} DROP CONSTRAINT IF EXISTS refuse_done")
     sensor = dagster_location.definitions().get_repository_def().get_sensor_def("etl_monitor_reconcile_success")
     (finished,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_SUCCESS)
     context = build_run_status_sensor_context(
