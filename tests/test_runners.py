@@ -1,0 +1,46 @@
+"""Task runners: SQL scripts split safely, the run's context reaches Spark SQL bound, failures name the statement."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from etl_monitor_dagster.catalogue import ProcessSpec, TaskSpec
+from etl_monitor_dagster.runners import TaskFailed, TaskRun, run_task, split_statements
+
+HOSTILE = "O'Brien \"$x\" ${env:HOME}\n; DROP TABLE x; -- ü 日本"
+
+
+def test_a_script_splits_on_semicolons_outside_quotes_and_comments():
+    script = "SELECT ';' AS a, \"x;y\" AS `b;c`;\n-- a comment; still a comment\n/* block; */ SELECT 'it\\'s;'; ;"
+    assert list(split_statements(script)) == [
+        "SELECT ';' AS a, \"x;y\" AS `b;c`",
+        "-- a comment; still a comment\n/* block; */ SELECT 'it\\'s;'",
+    ]
+
+
+def _run(tmp_path, monitor, sql: str, process: str = "LOAD") -> TaskRun:
+    (tmp_path / "task.sql").write_text(sql, encoding="utf-8")
+    task = TaskSpec(id=1, workflow=1, stage=2, name="Echo", source_type="SPARK_SQL", source="task.sql")
+    spec = ProcessSpec(project="QA", process=process, tasks=(task,), path=tmp_path / "p.yaml")
+    return TaskRun("exec-1", spec, task, date(2026, 4, 9), {"WatermarkValue": HOSTILE, "Attempts": 2}, monitor)
+
+
+def test_the_run_context_reaches_spark_sql_as_bound_values_that_round_trip_intact(tmp_path, monitor):
+    table = "etl_test.sql_runner_echo"
+    run = _run(tmp_path, monitor, f"""
+        CREATE OR REPLACE TABLE {table} (process STRING, mark STRING, day DATE, attempts INT) USING DELTA;
+        INSERT INTO {table} SELECT etl.process_load, etl.watermark_value, etl.processing_date, etl.attempts;
+        SELECT count(*) AS rows_read, 42 AS new_watermark FROM {table};""", process=HOSTILE)
+    result = run_task(run)
+    (row,) = monitor.spark.table(table).collect()
+    assert (row.process, row.mark, row.day, row.attempts) == (HOSTILE, HOSTILE, date(2026, 4, 9), 2)
+    assert (result.rows_read, result.new_watermark) == (1, 42)
+
+
+def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
+    run = _run(tmp_path, monitor, "SELECT 1;\nSELECT * FROM etl_test.no_such_table;")
+    with pytest.raises(TaskFailed, match=r"task\.sql statement 2: .*no_such_table") as failure:
+        run_task(run)
+    assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"
