@@ -30,7 +30,7 @@ start: install
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m etl_monitor_dagster.local_spark start
 	$(BIN)/python -m etl_monitor_dagster setup catalogue
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 stop:
 	-$(BIN)/python -m etl_monitor_dagster.local_spark stop

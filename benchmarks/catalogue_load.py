@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from dagster import Definitions
 
 from etl_monitor_dagster.catalogue import load_catalogue

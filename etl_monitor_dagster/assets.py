@@ -56,8 +56,8 @@ class RunMode(StrEnum):
 class InitiationConfig(Config):
     mode: RunMode | None = Field(
         default=None,
-        description="Processing mode for this launch: as_is, live, historic or bulk. Default: the run's "
-        f"'{MODE_TAG}' tag, else as_is.",
+        description="Processing mode for this launch: AS_IS, LIVE, HISTORIC or BULK. Default: the run's "
+        f"'{MODE_TAG}' tag (as_is, live, historic or bulk), else AS_IS.",
     )
 
 
@@ -153,8 +153,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         @decorate
         def initiation(context: AssetExecutionContext, config: InitiationConfig,
                        monitor: ETLMonitorResource) -> MaterializeResult:
-            mode = config.mode or context.run.tags.get(MODE_TAG)
-            return execute(context, monitor, RunMode(mode) if mode else None)
+            return execute(context, monitor, config.mode or _tagged_mode(context.run.tags.get(MODE_TAG)))
 
         return initiation
 
@@ -163,6 +162,15 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         return execute(context, monitor, None)
 
     return task_asset
+
+
+def _tagged_mode(tag: str | None) -> RunMode | None:
+    if not tag:
+        return None
+    try:
+        return RunMode(tag.strip().lower())
+    except ValueError:
+        raise ValidationError(MODE_TAG, tag, f"is one of {[m.value for m in RunMode]}") from None
 
 
 def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: ProcessAssets, task: TaskSpec,

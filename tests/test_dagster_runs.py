@@ -135,6 +135,42 @@ def test_an_optional_fail_is_recorded_and_later_stages_still_run(instance, monit
     assert_monitor_agrees(instance, monitor, run_id)
 
 
+@pytest.mark.parametrize(("launch_with", "historic"), [
+    ({"tags": {"etl_monitor/mode": "historic"}}, True),
+    ({"run_config": {"ops": {"qa__checkout__initiation": {"config": {"mode": "BULK"}}}}}, False),
+])
+def test_the_processing_mode_is_chosen_at_launch_by_tag_or_config(instance, monitor, launch_with, historic):
+    """historic: SYSDT becomes the partition's date; bulk: SYSDT stays live and DELTA_DATEs are cleared."""
+    monitor.set_processing_mode("QA", "CHECKOUT")  # live, and a DELTA_DATE to clear
+    monitor.advance_watermark("QA", "CHECKOUT", "MartAsOf", new_datetime_value="2026-05-01 00:00:00")
+    tags = {"dagster/partition": "2026-05-05", **launch_with.get("tags", {})}
+    run_config = {**IN_PROCESS, **launch_with.get("run_config", {})}
+    with execute_job(reconstructable(checkout_job), instance, tags=tags, run_config=run_config,
+                     asset_selection=[AssetKey(["qa", "checkout", "initiation"])]) as result:
+        assert result.success
+    sysdt = monitor.get_active_watermark("QA", "CHECKOUT", "SYSDT")
+    mart = monitor.get_active_watermark("QA", "CHECKOUT", "MartAsOf")
+    if historic:
+        assert str(sysdt)[:10] == "2026-05-05" and mart is not None
+    else:
+        assert sysdt is None and mart is None
+
+
+def test_a_team_job_outside_the_catalogue_reports_through_the_task_guard(instance, monitor):
+    from examples.reuse_job import gl_export
+
+    resource = dagster_location.definitions().resources["monitor"]
+    config = {"processing_date": "2026-05-06"}
+    result = gl_export.execute_in_process(
+        instance=instance, resources={"monitor": resource},
+        run_config={"ops": {name: {"config": config} for name in
+                            ("initiate", "extract_general_ledger", "export_to_data_hub")}})
+    assert result.success
+    done = monitor.get_status("FINANCE", "GL_EXPORT", execution_id=result.run_id)
+    assert [(r["TaskName"], r["Status"]) for r in done] == [
+        ("Initiation", "DONE"), ("Extract general ledger", "DONE"), ("Export to the data hub", "DONE")]
+
+
 def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monitor):
     job = hookless_job()
     keys = [AssetKey(["qa", "hookless", "initiation"]), AssetKey(["qa", "hookless", "sabotage_own_done"])]
