@@ -29,6 +29,7 @@ from pydantic import Field
 
 from .catalogue import ProcessSpec, TaskSpec, dagster_name
 from .enums import SKIP, SourceType
+from .errors import ValidationError
 from .hooks import task_hooks
 from .monitor import ETLMonitorFramework
 from .partitions import partitions_for, processing_date
