@@ -126,21 +126,25 @@ def test_a_schedule_requests_the_last_complete_period(generated, frequency, tick
     assert request.partition_key == partition
 
 
+def validate_location(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """`dagster definitions validate` of the repo's code location, in a process of its own."""
+    (tmp_path / "dagster_home").mkdir()
+    return subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-f", "definitions.py"],
+                          cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), **env},
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_a_bad_catalogue_fails_the_load_naming_file_entry_and_problem(tmp_path):
     write_process(tmp_path, "GOOD", "D")
     doc = yaml.safe_load((tmp_path / "good.yaml").read_text())
     doc["process"], doc["tasks"][1]["stage"] = "BAD", 9
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(doc))
-    env = {**os.environ, "ETL_MONITOR_CATALOGUE": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-f", "definitions.py"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = validate_location(tmp_path, ETL_MONITOR_CATALOGUE=str(tmp_path))
     assert done.returncode != 0
     assert f"{tmp_path / 'bad.yaml'}: tasks[1] (Task 1): unknown stage 9" in done.stdout + done.stderr
 
 
 def test_loading_the_code_location_starts_no_spark(tmp_path):
-    env = {**os.environ, "ETL_MONITOR_HOME": str(tmp_path / "home"), "ETL_MONITOR_SPARK_PORT": "1"}
-    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-f", "definitions.py"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = validate_location(tmp_path, ETL_MONITOR_HOME=str(tmp_path / "home"), ETL_MONITOR_SPARK_PORT="1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert not (tmp_path / "home").exists()
