@@ -19,7 +19,7 @@ from etl_monitor_dagster.local_spark import LocalSparkServer
 DAY = "2026-04-09"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSparkServer]:
-    server = LocalSparkServer(home=tmp_path_factory.mktemp("engine"), port=_free_port())
+    server = LocalSparkServer(home=tmp_path_factory.mktemp("engine"), port=free_port())
     server.ensure_running()
     yield server
     server.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from etl_monitor_dagster import ETLMonitorFramework
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = "2026-04-02"
@@ -30,12 +30,6 @@ LAUNCH = """mutation($params: ExecutionParams!) {
 }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Webserver:
@@ -65,7 +59,7 @@ class Webserver:
 @pytest.fixture(scope="module")
 def dagster_dev(spark_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_MONITOR_HOME": str(spark_server.home),
            "ETL_MONITOR_SPARK_PORT": str(spark_server.port)}
     process = subprocess.Popen(
