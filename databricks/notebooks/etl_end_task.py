@@ -1,0 +1,15 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # etl_end_task
+# MAGIC Record a task DONE (advancing its DELTA_DATE watermark)
+# MAGIC in the etl_monitor_dagster tables, from widget values (ADF base parameters).
+# MAGIC
+# MAGIC Widgets: catalog, schema, execution_id, project_code, process_load, task_id, workflow_id,
+# MAGIC processing_date, log_message, log_code.
+# MAGIC Exits with JSON {"action", "changed", "status"}. Needs the etl-monitor-dagster wheel on the cluster.
+
+# COMMAND ----------
+
+from etl_monitor_dagster.notebook import end_task_from_widgets
+
+end_task_from_widgets(spark, dbutils)  # noqa: F821 - spark and dbutils are the notebook's own

@@ -1,0 +1,98 @@
+"""The ADF write-back notebooks, run as the Python files they are, and the ADF Lookup query."""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DAY
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "databricks" / "notebooks"
+
+
+class NotebookExit(Exception):
+    """What ``dbutils.notebook.exit`` does on Databricks: stop the notebook with a value."""
+
+
+class Dbutils:
+    """The two parts of Databricks' dbutils the notebooks use, holding the widget values ADF passes."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = {k: str(v) for k, v in values.items()}
+        self.widgets, self.notebook = self, self
+
+    def text(self, name: str, default: str, label: str | None = None) -> None:
+        self.values.setdefault(name, default)
+
+    def get(self, name: str) -> str:
+        return self.values[name]
+
+    def exit(self, value: str) -> None:
+        raise NotebookExit(value)
+
+
+@pytest.fixture
+def run_notebook(spark, process):
+    process.task(1, task_mandatory=True)
+    execution = process.new_run()
+
+    def run(action: str, **widgets) -> dict:
+        values = {"schema": "etl_test", "execution_id": execution, "project_code": process.project,
+                  "process_load": process.load, "task_id": 1, "workflow_id": 1, "processing_date": DAY, **widgets}
+        with pytest.raises(NotebookExit) as exited:
+            runpy.run_path(str(NOTEBOOKS / f"etl_{action}_task.py"), {"spark": spark, "dbutils": Dbutils(values)})
+        return json.loads(str(exited.value))
+
+    return run, process, execution
+
+
+def test_the_start_and_end_notebooks_move_a_task_to_done_from_widget_values(run_notebook):
+    run, process, execution = run_notebook
+    assert run("start", source_run_id="adf-run-7") == {"action": "start", "changed": True, "status": "NQUE"}
+    assert run("end", log_message="copied 12 files") == {"action": "end", "changed": True, "status": "DONE"}
+    row = process.steps(execution)[(1, 1)]
+    assert (row["SourceRunID"], row["LogMessage"]) == ("adf-run-7", "copied 12 files")
+
+
+def test_the_fail_notebook_records_fail_and_reopens_the_run(run_notebook):
+    run, process, execution = run_notebook
+    run("start")
+    assert run("fail", log_message="copy activity failed: 'x'\n", log_code="ADF-2200")["status"] == "FAIL"
+    steps = process.steps(execution)
+    assert (steps[(1, 1)]["LogCode"], steps[(0, 0)]["Status"]) == ("ADF-2200", "NQUE")
+
+
+def test_a_bad_widget_value_is_refused_and_writes_nothing(run_notebook, spark):
+    _, process, execution = run_notebook
+    receipts = len(process.receipts(execution))
+    with pytest.raises(Exception, match="task_id"):
+        runpy.run_path(str(NOTEBOOKS / "etl_start_task.py"), {"spark": spark, "dbutils": Dbutils(
+            {"schema": "etl_test", "execution_id": execution, "project_code": process.project,
+             "process_load": process.load, "task_id": "one", "workflow_id": 1, "processing_date": DAY})})
+    assert len(process.receipts(execution)) == receipts
+    assert process.steps(execution)[(1, 1)]["StartTime"] is None
+
+
+def _adf(value: str) -> str:
+    r"""What the query's ADF replace() expressions make of a value: \ -> \\, ' -> \' and $ -> \u0024."""
+    return value.replace("\\", "\\\\").replace("'", "\\'").replace("$", "\\u0024")
+
+
+def test_the_adf_lookup_query_reads_the_active_value_even_for_hostile_names(make_process, monitor):
+    hostile = "Q'A \\ \"x\" ${y} -- ü"
+    process = make_process(project=hostile)
+    process.parameter("Last'Id\\", "DELTA_ID")
+    monitor.advance_watermark(hostile, process.load, "Last'Id\\", new_int_value=42)
+    text = (REPO / "databricks" / "adf" / "lookup_active_watermark.sql").read_text()
+    query = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    given = {"MonitorSchema": "etl_test", "ProjectCode": hostile, "ProcessLoad": process.load,
+             "ParameterName": "Last'Id\\"}
+    query = re.sub(r"@\{[^}]*?parameters\.(\w+)[^}]*\}",
+                   lambda m: given[m[1]] if m[1] == "MonitorSchema" else _adf(given[m[1]]), query)
+    (row,) = monitor.spark.sql(query).collect()
+    assert (row.ActiveValue, row.WatermarkState) == ("42", "DELTA: 42")
