@@ -41,18 +41,10 @@ SYSDT = "SYSDT"
 INITIATION = {"WorkFlowID": 0, "SequenceID": 0, "TaskID": 0}
 
 
-@dataclass
-class TaskGuard:
-    """What ``task()`` yields. ``active`` is False when the task must be skipped.
+class StepFacts:
+    """What a task reads from its step row (``self.step``): watermark, file name, attempt."""
 
-    The body may set ``log_message`` / ``log_code`` to have them recorded with DONE.
-    """
-
-    active: bool
-    status: str
-    step: dict[str, Any] = field(default_factory=dict)
-    log_message: str | None = None
-    log_code: str | None = None
+    step: dict[str, Any]
 
     @property
     def watermark_value(self) -> str | None:
@@ -69,6 +61,20 @@ class TaskGuard:
     @property
     def attempts(self) -> int | None:
         return self.step.get("Attempts")
+
+
+@dataclass
+class TaskGuard(StepFacts):
+    """What ``task()`` yields. ``active`` is False when the task must be skipped.
+
+    The body may set ``log_message`` / ``log_code`` to have them recorded with DONE.
+    """
+
+    active: bool
+    status: str
+    step: dict[str, Any] = field(default_factory=dict)
+    log_message: str | None = None
+    log_code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dagster import (
 from .catalogue import ProcessSpec, TaskSpec
 from .enums import Status
 from .monitor import ETLMonitorFramework
+from .resource import ETLMonitorResource
 
 OUTCOME = "monitor_outcome"
 """Metadata key of a task materialisation: what the monitor must record for it."""
@@ -101,7 +102,6 @@ def reconcile_run(instance: DagsterInstance, run_id: str, monitor: ETLMonitorFra
 
 def reconciliation_sensors(jobs: list, index: StepIndex) -> list[SensorDefinition]:
     """One run status sensor per final status (success, failure, cancellation) of the process jobs."""
-    from .resource import ETLMonitorResource
 
     def make(status: DagsterRunStatus) -> SensorDefinition:
         @run_status_sensor(

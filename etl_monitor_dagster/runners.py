@@ -31,7 +31,7 @@ from typing import Any
 from .catalogue import ProcessSpec, TaskSpec
 from .enums import ParameterType, SourceType
 from .errors import ETLMonitorError
-from .monitor import ETLMonitorFramework
+from .monitor import ETLMonitorFramework, StepFacts
 
 
 class TaskFailed(ETLMonitorError):
@@ -43,7 +43,7 @@ class TaskFailed(ETLMonitorError):
 
 
 @dataclass
-class TaskRun:
+class TaskRun(StepFacts):
     """Everything a runner needs about one task in one run."""
 
     execution_id: str
@@ -54,14 +54,6 @@ class TaskRun:
     monitor: ETLMonitorFramework
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("etl_monitor_dagster"))
     context: Any = None  # the orchestrator's context (Dagster's AssetExecutionContext), for PYTHON tasks
-
-    @property
-    def watermark_value(self) -> str | None:
-        return self.step.get("WatermarkValue")
-
-    @property
-    def watermark_type(self) -> str | None:
-        return self.step.get("WatermarkType")
 
     def path(self, value: str | None) -> str | None:
         """A catalogue path: relative ones are relative to the catalogue file, others are kept."""
@@ -78,10 +70,10 @@ class TaskRun:
             "task_id": ("INT", self.task.id),
             "workflow_id": ("INT", self.task.workflow),
             "processing_date": ("DATE", self.processing_date),
-            "attempts": ("INT", self.step.get("Attempts")),
+            "attempts": ("INT", self.attempts),
             "watermark_value": ("STRING", self.watermark_value),
             "watermark_type": ("STRING", self.watermark_type),
-            "full_file_name": ("STRING", self.step.get("FullFileName")),
+            "full_file_name": ("STRING", self.full_file_name),
             "in_file_path": ("STRING", self.path(self.task.in_file_path)),
             "out_file_path": ("STRING", self.path(self.task.out_file_path)),
         }
@@ -163,19 +155,17 @@ def _run_spark_sql(run: TaskRun) -> TaskResult:
     for index, statement in enumerate(statements, 1):
         try:
             frame = spark.sql(statement)
-            rows = frame.limit(2).collect() if index == len(statements) or _is_command_result(frame) else []
+            last = index == len(statements)
+            # commands (MERGE, UPDATE, DELETE) already ran and hold their metrics; a final query runs here
+            rows = frame.limit(2).collect() if last or set(frame.columns) & set(_METRICS) else []
         except Exception as exc:  # the Spark error text is what the user needs, with the statement number
             raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
                              getattr(exc, "getErrorClass", lambda: None)() or type(exc).__name__) from exc
-        _collect_metrics(result, frame.columns, rows, last=index == len(statements))
+        _collect_metrics(result, rows, last)
     return result
 
 
-def _is_command_result(frame: Any) -> bool:
-    return bool(set(frame.columns) & set(_METRICS))
-
-
-def _collect_metrics(result: TaskResult, columns: list[str], rows: list[Any], last: bool) -> None:
+def _collect_metrics(result: TaskResult, rows: list[Any], last: bool) -> None:
     if not rows:
         return
     row = rows[0].asDict()

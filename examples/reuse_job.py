@@ -27,11 +27,12 @@ class ExportConfig(Config):
 @op
 def initiate(context: OpExecutionContext, config: ExportConfig, monitor: ETLMonitorResource) -> None:
     """Register the process (a no-op when unchanged) and queue this run's steps."""
-    monitor.register_process(PROJECT, PROCESS, name="GL export", owner="Finance data team", load_frequency="D")
-    monitor.register_many(tasks=[
-        {"project_code": PROJECT, "process_load": PROCESS, "task_id": t, "workflow_id": w, "sequence_id": s,
-         "task_name": name, "source_type": "PYTHON", "task_mandatory": mandatory}
-        for t, w, s, name, mandatory in TASKS])
+    owner = {"project_code": PROJECT, "process_load": PROCESS}
+    monitor.register_many(
+        processes=[{**owner, "name": "GL export", "owner": "Finance data team", "load_frequency": "D"}],
+        tasks=[
+            {**owner, "task_id": t, "workflow_id": w, "sequence_id": s, "task_name": name, "source_type": "PYTHON",
+             "task_mandatory": mandatory} for t, w, s, name, mandatory in TASKS])
     monitor.generate_execution_steps(context.run_id, PROJECT, PROCESS, config.processing_date)
     with monitor.task(context.run_id, PROJECT, PROCESS, 0, 0, processing_date=config.processing_date):
         pass
