@@ -10,6 +10,7 @@ from .monitor import ETLMonitorFramework, TaskGuard
 
 __all__ = [
     "ConcurrencyError",
+    "DatabricksResource",
     "ETLMonitorError",
     "ETLMonitorFramework",
     "ETLMonitorResource",
@@ -22,11 +23,12 @@ __all__ = [
     "Status",
     "TaskGuard",
     "ValidationError",
+    "databricks_from_env",
 ]
 
 
 def __getattr__(name: str):
-    if name in ("ETLMonitorResource", "SparkEngine"):
+    if name in ("ETLMonitorResource", "SparkEngine", "DatabricksResource", "databricks_from_env"):
         from . import resource
 
         return getattr(resource, name)

@@ -22,19 +22,21 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    RetryPolicy,
     TimeWindowPartitionsDefinition,
     asset,
 )
 from pydantic import Field
 
-from .catalogue import ProcessSpec, TaskSpec, dagster_name
+from .catalogue import DATABRICKS, ProcessSpec, TaskSpec, dagster_name
+from .databricks_tasks import Databricks
 from .enums import SKIP, SourceType
 from .errors import ValidationError
 from .hooks import task_hooks
 from .monitor import ETLMonitorFramework
 from .partitions import partitions_for, processing_date
 from .reconcile import OUTCOME, Outcome, reconcile_run
-from .resource import ETLMonitorResource
+from .resource import DatabricksResource, ETLMonitorResource
 from .runners import TaskRun, error_text, run_task
 from .schema import SEEDED_STAGES
 
@@ -42,7 +44,8 @@ MODE_TAG = "etl_monitor/mode"
 SUCCEEDED_CHECK = "succeeded"
 BLOCKERS_CHECK = "no_mandatory_blockers"
 _STAGE_CODES = {sid: code for sid, code, _, _ in SEEDED_STAGES}
-_KINDS = {SourceType.SPARK_SQL: {"spark", "sql"}, SourceType.PYTHON: {"python"}}
+_KINDS = {SourceType.SPARK_SQL: {"spark", "sql"}, SourceType.PYTHON: {"python"},
+          SourceType.DBX_NOTEBOOK: {"databricks", "notebook"}, SourceType.DBX_JOB: {"databricks", "job"}}
 
 
 class RunMode(StrEnum):
@@ -140,15 +143,19 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         kinds=_KINDS.get(task.source_type, {"etl_monitor"}),
         check_specs=checks,
         hooks=task_hooks(spec, task, built.partitions),
+        retry_policy=RetryPolicy(max_retries=task.maximum_retries, delay=task.retry_delay_seconds)
+        if task.maximum_retries else None,
         op_tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process,
                  "etl_monitor/task": f"{task.workflow}/{task.id}"},
         metadata={"TaskID": task.id, "WorkFlowID": task.workflow, "SequenceID": task.stage,
                   "TaskName": task.name, "SourceType": task.source_type.value, "Source": task.source or "",
-                  "Mandatory": task.mandatory, "Watermark": task.watermark or ""},
+                  "Mandatory": task.mandatory, "Watermark": task.watermark or "",
+                  "MaximumRetries": task.maximum_retries},
     )
 
-    def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None) -> MaterializeResult:
-        return _run(context, monitor.get_monitor(), built, task, mode, initiation_step)
+    def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None,
+                databricks: Databricks | None = None) -> MaterializeResult:
+        return _run(context, monitor.get_monitor(), built, task, mode, initiation_step, databricks)
 
     if task.workflow == 0:
         @decorate
@@ -157,6 +164,14 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
             return execute(context, monitor, config.mode or _tagged_mode(context.run.tags.get(MODE_TAG)))
 
         return initiation
+
+    if task.source_type in DATABRICKS:
+        @decorate
+        def databricks_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
+                            databricks: DatabricksResource) -> MaterializeResult:
+            return execute(context, monitor, None, databricks.target())
+
+        return databricks_task
 
     @decorate
     def task_asset(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
@@ -175,7 +190,7 @@ def _tagged_mode(tag: str | None) -> RunMode | None:
 
 
 def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: ProcessAssets, task: TaskSpec,
-         mode: RunMode | None, initiation_step: str) -> MaterializeResult:
+         mode: RunMode | None, initiation_step: str, databricks: Databricks | None) -> MaterializeResult:
     spec, run_id = built.spec, context.run.run_id
     day = processing_date(built.partitions, context.partition_key)
     if task.workflow == 0:
@@ -184,7 +199,7 @@ def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: Pr
         _initiate_implicitly(monitor, spec, run_id, day)
     step = monitor.get_pending_tasks(run_id, spec.project, spec.process, day, task_id=task.id,
                                      workflow_id=task.workflow)[0]
-    facts = {"processing_date": day.isoformat(), "execution_id": run_id}
+    facts = {"processing_date": day.isoformat(), "execution_id": run_id, "try": context.retry_number + 1}
     if step.get("Attempts") is not None:
         facts["attempts"] = step["Attempts"]
     if step["Status"] == SKIP:
@@ -193,13 +208,20 @@ def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: Pr
     monitor.start_task(run_id, spec.project, spec.process, task.id, task.workflow, processing_date=day,
                        source_type=task.source_type, source_run_id=run_id)
     started = time.perf_counter()
-    run = TaskRun(run_id, spec, task, day, step, monitor, log=context.log, context=context)
+    run = TaskRun(run_id, spec, task, day, step, monitor, log=context.log, context=context, databricks=databricks,
+                  try_number=context.retry_number)
     try:
         result = run_task(run)
     except Exception as exc:
+        message, code = error_text(exc)
+        if context.retry_number < task.maximum_retries:
+            tries = f"try {context.retry_number + 1} of {task.maximum_retries + 1}"
+            monitor.retry_task(run_id, spec.project, spec.process, task.id, task.workflow, processing_date=day,
+                               log_message=f"{tries} failed, retrying in {task.retry_delay_seconds} s: {message}",
+                               log_code=code)
+            raise  # the step's RetryPolicy starts the next try, which the monitor records as RQUE
         if task.mandatory:
             raise  # the step fails, later stages are skipped and the failure hook records FAIL
-        message, code = error_text(exc)
         context.log.error(f"optional task {task.name} failed; later stages go on: {message}")
         return _result(task, {OUTCOME: Outcome.FAIL, "error": message, "error_code": code, **facts}, message)
     figures = {"rows_read": result.rows_read, "rows_written": result.rows_written,
@@ -209,8 +231,12 @@ def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: Pr
 
 
 def _result(task: TaskSpec, metadata: dict[str, Any], error: str | None = None) -> MaterializeResult:
-    metadata = {k: v.value if isinstance(v, Enum) else v if isinstance(v, int | float | str | bool) else str(v)
-                for k, v in metadata.items()}
+    def value(key: str, v: Any) -> Any:
+        if key.endswith("_url") and isinstance(v, str):
+            return MetadataValue.url(v)
+        return v.value if isinstance(v, Enum) else v if isinstance(v, int | float | str | bool) else str(v)
+
+    metadata = {k: value(k, v) for k, v in metadata.items()}
     checks = [] if task.mandatory else [AssetCheckResult(
         check_name=SUCCEEDED_CHECK, passed=error is None, severity=AssetCheckSeverity.WARN,
         metadata={"error": error} if error else {})]

@@ -23,6 +23,16 @@ tasks:
     watermark: LastEmployeeChange
     mandatory: true
     sla_seconds: 300
+    maximum_retries: 2                   # Dagster retries the step twice,
+    retry_delay_seconds: 60              # a minute apart
+  - id: 2
+    workflow: 1
+    stage: 3
+    name: Score employees
+    source_type: DBX_NOTEBOOK
+    source: /Repos/hr/etl/score_employees  # workspace path; DBX_JOB: the job id
+    compute: {existing_cluster_id: 0123-456789-abcdefgh}  # or new_cluster: {...}, or serverless: true
+    timeout_minutes: 30
 ```
 """
 
@@ -36,17 +46,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from .enums import LoadFrequency, ParameterType, SourceType
 from .errors import ETLMonitorError
 from .schema import SEEDED_STAGES
 
+DATABRICKS = frozenset({SourceType.DBX_NOTEBOOK, SourceType.DBX_JOB})
 SEEDED_STAGE_IDS = frozenset(stage[0] for stage in SEEDED_STAGES)
 # libyaml when present: several times faster on large catalogues.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# Databricks personal access tokens: a catalogue is versioned and shared, so one must never hold a secret.
+_DATABRICKS_TOKEN = re.compile(r"\bdapi[0-9a-f]{32}\b")
 
 
 class CatalogueError(ETLMonitorError, ValueError):
@@ -73,6 +86,24 @@ class StageSpec(_Spec):
     name: str | None = None
 
 
+class ComputeSpec(_Spec):
+    """Where a DBX_NOTEBOOK task runs: exactly one of the three."""
+
+    existing_cluster_id: str | None = Field(default=None, min_length=1, description="An all-purpose cluster.")
+    new_cluster: dict[str, Any] | None = Field(
+        default=None, description="A job cluster for this run, as the Jobs API's new_cluster "
+        "(spark_version, node_type_id, num_workers...).")
+    serverless: bool = Field(default=False, description="Serverless compute for notebooks.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ComputeSpec:
+        chosen = [n for n in ("existing_cluster_id", "new_cluster", "serverless") if getattr(self, n)]
+        if len(chosen) != 1:
+            raise ValueError(f"give exactly one of existing_cluster_id, new_cluster or serverless: true "
+                             f"(got {', '.join(chosen) or 'none'})")
+        return self
+
+
 class TaskSpec(_Spec):
     id: int = Field(ge=0, description="TaskID.")
     workflow: int = Field(ge=0, description="WorkFlowID: 0 initiation, N the Nth pass.")
@@ -90,6 +121,13 @@ class TaskSpec(_Spec):
     file_extension: str | None = None
     in_file_path: str | None = None
     out_file_path: str | None = None
+    compute: ComputeSpec | None = Field(default=None, description="DBX_NOTEBOOK: cluster, job cluster or "
+                                        "serverless; defaults to the process's.")
+    timeout_minutes: float | None = Field(default=None, gt=0, description="DBX_*: the Databricks run is "
+                                          "stopped (TIMEDOUT) after this long.")
+    maximum_retries: int = Field(default=0, ge=0, le=10, description="Retries of a failed try (Dagster "
+                                 "RetryPolicy); every try is recorded in the monitor.")
+    retry_delay_seconds: int = Field(default=0, ge=0, le=3600, description="Wait before each retry.")
 
     @property
     def dagster_name(self) -> str:
@@ -107,6 +145,7 @@ class ProcessSpec(_Spec):
     start_date: date = Field(default=date(2026, 1, 1), description="First processing date (partition).")
     schedule_at: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              description="HH:MM (UTC) at which a D/W/M/Y schedule launches the last period.")
+    compute: ComputeSpec | None = Field(default=None, description="Default compute of its DBX_NOTEBOOK tasks.")
     stages: tuple[StageSpec, ...] = ()
     parameters: tuple[ParameterSpec, ...] = ()
     tasks: tuple[TaskSpec, ...]
@@ -171,8 +210,13 @@ def load_catalogue(directory: Path | str) -> list[ProcessSpec]:
 def load_process(path: Path | str) -> ProcessSpec:
     """One process file, parsed and checked."""
     path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if token := _DATABRICKS_TOKEN.search(text):
+        line = text.count("\n", 0, token.start()) + 1
+        raise CatalogueError(path, f"line {line}", "holds what looks like a Databricks access token: credentials "
+                                                   "belong in environment variables (EnvVar), never in the catalogue")
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        document = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise CatalogueError(path, "file", f"is not valid YAML: {exc}") from None
     if not isinstance(document, dict):
@@ -194,6 +238,21 @@ def _entry(document: dict[str, Any], loc: tuple[Any, ...]) -> str:
         head = f"{loc[0]}[{loc[1]}]" + (f" ({label})" if label else "")
         return ".".join([head, *map(str, loc[2:])])
     return ".".join(map(str, loc)) or "file"
+
+
+def _check_databricks(spec: ProcessSpec, task: TaskSpec, entry: str) -> None:
+    if task.source_type is SourceType.DBX_JOB:
+        if not (task.source and task.source.isdigit()):
+            raise CatalogueError(spec.path, entry, f"DBX_JOB needs source: the numeric job id (got {task.source!r})")
+        if task.compute:
+            raise CatalogueError(spec.path, entry, "DBX_JOB runs on its job's own compute: remove compute")
+        return
+    if not (task.source and task.source.startswith("/")):
+        raise CatalogueError(spec.path, entry, f"DBX_NOTEBOOK needs source: the notebook's absolute workspace "
+                                               f"path (got {task.source!r})")
+    if not (task.compute or spec.compute):
+        raise CatalogueError(spec.path, entry, "DBX_NOTEBOOK needs compute (existing_cluster_id, new_cluster or "
+                                               "serverless: true), on the task or the process")
 
 
 def _check(spec: ProcessSpec) -> None:
@@ -225,6 +284,11 @@ def _check(spec: ProcessSpec) -> None:
                                                   f"(got {task.source!r})")
         if task.source_type is SourceType.PYTHON and not (task.source and _CALLABLE.match(task.source)):
             raise CatalogueError(path, entry, f"PYTHON needs source: 'package.module:function' (got {task.source!r})")
+        if task.source_type in DATABRICKS:
+            _check_databricks(spec, task, entry)
+        elif task.compute or task.timeout_minutes:
+            raise CatalogueError(path, entry, f"compute and timeout_minutes apply to DBX_NOTEBOOK and DBX_JOB "
+                                              f"tasks, not {task.source_type.value}")
         if task.dagster_name in names:
             raise CatalogueError(path, entry, f"its Dagster name {task.dagster_name!r} collides with task "
                                               f"{names[task.dagster_name]!r}")

@@ -68,6 +68,8 @@ class EventType(StrEnum):
     TASK_START = "TASK_START"
     TASK_DONE = "TASK_DONE"
     TASK_FAIL = "TASK_FAIL"
+    TASK_RETRY = "TASK_RETRY"  # a failed try that the orchestrator retries in the same execution
+    TASK_SOURCE_RUN = "TASK_SOURCE_RUN"  # the remote run (Databricks run id, cluster) of a running task
     TASK_SKIP = "TASK_SKIP"
     TASK_UNSKIP = "TASK_UNSKIP"
     RUN_REOPEN = "RUN_REOPEN"  # a mandatory failure put the initiation row back to NQUE

@@ -18,22 +18,27 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from .assets import ProcessAssets, build_process_assets
-from .catalogue import ProcessSpec, load_catalogue
+from .catalogue import DATABRICKS, ProcessSpec, load_catalogue
 from .enums import LoadFrequency
 from .reconcile import StepIndex, reconciliation_sensors
-from .resource import ETLMonitorResource
+from .resource import DatabricksResource, ETLMonitorResource, databricks_from_env
 
 
 def build_definitions(
     catalogue: Path | str | Sequence[ProcessSpec],
     monitor: ETLMonitorResource | None = None,
     jobs: Sequence[JobDefinition] = (),
+    databricks: DatabricksResource | None = None,
 ) -> Definitions:
     """Assets, one job and (unless ad hoc) one schedule per process, and the reconciliation sensors.
 
-    ``jobs`` are a team's other jobs that share the ``monitor`` resource.
+    ``jobs`` are a team's other jobs that share the ``monitor`` resource. A catalogue with DBX tasks
+    gets the ``databricks`` resource, by default ``databricks_from_env()``.
     """
     specs = load_catalogue(catalogue) if isinstance(catalogue, Path | str) else list(catalogue)
+    resources = {"monitor": monitor or ETLMonitorResource()}
+    if any(t.source_type in DATABRICKS for spec in specs for t in spec.tasks):
+        resources["databricks"] = databricks or databricks_from_env()
     processes = [build_process_assets(spec) for spec in specs]
     process_jobs = [process_job(p) for p in processes]
     index: StepIndex = {p.spec.process: (p.spec, p.tasks_by_step) for p in processes}
@@ -43,7 +48,7 @@ def build_definitions(
         schedules=[process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)
                    if p.spec.frequency is not LoadFrequency.AD_HOC],
         sensors=reconciliation_sensors(process_jobs, index),
-        resources={"monitor": monitor or ETLMonitorResource()},
+        resources=resources,
     )
 
 

@@ -665,6 +665,85 @@ class ETLMonitorFramework:
                              sequence_id, processing_date, attempts, Status.FAIL, log_message,
                              LogType.ERROR, log_code, timestamp)
 
+    def retry_task(
+        self,
+        execution_id: str,
+        project_code: str,
+        process_load: str,
+        task_id: int,
+        workflow_id: int,
+        sequence_id: int | None = None,
+        processing_date: date | str | None = None,
+        attempts: int | None = None,
+        log_message: str | None = None,
+        log_code: str | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> bool:
+        """Record a failed try that will be retried in the same execution: Status RQUE with EndTime,
+        LogType WARN and the error. Unlike FAIL it does not reopen the run; the next ``start_task``
+        starts the retry. Returns False when the row was not running (the call is then a no-op).
+        """
+        key = self._key(execution_id, project_code, process_load, task_id, workflow_id,
+                        sequence_id, processing_date, attempts)
+        row = self._require_step(key)
+        end = v.optional_timestamp("timestamp", timestamp) or _now()
+        message = v.optional_text("log_message", log_message, max_length=10**9)
+        new = {**{c: row.get(c) for c in S.STEPS.column_names}, "Status": Status.RQUE.value, "EndTime": end,
+               "LogMessage": None if message is None else message[:MAX_LOG_MESSAGE],
+               "LogType": LogType.WARN.value, "LogCode": v.optional_text("log_code", log_code),
+               "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
+        if not self._execute_on_step(_RETRY_STEP, new):
+            return False
+        self._append_receipts([self._step_receipt(
+            EventType.TASK_RETRY, new, level=LogLevel.WARN, previous_status=row.get("Status"),
+            status=Status.RQUE.value, start_time=row.get("StartTime"), end_time=end,
+            error={"message": new["LogMessage"], "code": new["LogCode"]})])
+        return True
+
+    def record_source_run(
+        self,
+        execution_id: str,
+        project_code: str,
+        process_load: str,
+        task_id: int,
+        workflow_id: int,
+        sequence_id: int | None = None,
+        processing_date: date | str | None = None,
+        attempts: int | None = None,
+        source_run_id: str | None = None,
+        cluster_id: str | None = None,
+        **details: Any,
+    ) -> bool:
+        """Record where a running task's work runs once it is known (a Databricks run id, its cluster).
+
+        ``details`` (e.g. the run page URL) go into the receipt only. Returns False when nothing
+        changed or the row is not running.
+        """
+        key = self._key(execution_id, project_code, process_load, task_id, workflow_id,
+                        sequence_id, processing_date, attempts)
+        row = self._require_step(key)
+        new = {**{c: row.get(c) for c in S.STEPS.column_names},
+               "SourceRunID": v.optional_text("source_run_id", source_run_id) or row.get("SourceRunID"),
+               "ClusterID": v.optional_text("cluster_id", cluster_id) or row.get("ClusterID"),
+               "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
+        if not self._execute_on_step(_SOURCE_RUN_STEP, new):
+            return False
+        self._append_receipts([self._step_receipt(EventType.TASK_SOURCE_RUN, new, status=row.get("Status"),
+                                                  cluster_id=new["ClusterID"], **details)])
+        return True
+
+    def _require_step(self, key: _StepKey) -> dict[str, Any]:
+        row = self._read_step(key)
+        if row is None:
+            raise NotFoundError("run step", {"execution_id": key.execution_id, "workflow_id": key.workflow_id,
+                                             "task_id": key.task_id}, "call start_task first")
+        return row
+
+    def _execute_on_step(self, statement: str, new: dict[str, Any]) -> bool:
+        return bool(self.engine.execute(
+            self._sql(statement.replace("<DAY>", _date_literal(new["ProcessingDate"]))),
+            src=self._bind(S.STEPS, [new])))
+
     def _end(self, row: dict[str, Any], status: Status, log_message: str | None,
              log_type: LogType | None, log_code: str | None,
              timestamp: datetime | None) -> bool:
@@ -1312,6 +1391,27 @@ MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
 {_STEP_MATCH}
 WHEN MATCHED AND t.Status IN ('DONE', 'FAIL', 'RQUE') THEN UPDATE SET
     t.Status = 'NQUE', t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy
+"""
+
+# A failed try to be retried: only a running row is ended, so a repeated call is a no-op.
+_RETRY_STEP = f"""
+MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
+{_STEP_MATCH}
+WHEN MATCHED AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE') THEN UPDATE SET
+    t.Status = s.Status, t.EndTime = s.EndTime,
+    t.DurationSeconds = CAST(unix_timestamp(s.EndTime)
+                             - unix_timestamp(coalesce(t.StartTime, s.EndTime)) AS INT),
+    t.LogMessage = s.LogMessage, t.LogType = s.LogType, t.LogCode = s.LogCode,
+    t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy
+"""
+
+_SOURCE_RUN_STEP = f"""
+MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
+{_STEP_MATCH}
+WHEN MATCHED AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE')
+     AND NOT (t.SourceRunID <=> s.SourceRunID AND t.ClusterID <=> s.ClusterID) THEN UPDATE SET
+    t.SourceRunID = s.SourceRunID, t.ClusterID = s.ClusterID,
+    t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy
 """
 
 _SET_FORCE_SKIP = f"""

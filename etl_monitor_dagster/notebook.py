@@ -9,6 +9,9 @@ next to Dagster. The notebooks in ``databricks/notebooks`` are thin callers of t
 Widgets (empty = not given): catalog, schema, execution_id, project_code, process_load, task_id,
 workflow_id, processing_date, source_type, source_run_id, cluster_id; end/fail also log_message and
 log_code. The notebook exits with a JSON document: ``{"action", "changed", "status"}``.
+
+Notebooks that Dagster runs as DBX_NOTEBOOK tasks read the run's context with ``task_context`` and
+report their figures with ``exit_with_result``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,24 @@ COMMON = ("catalog", "schema", "execution_id", "project_code", "process_load", "
           "processing_date")
 START = (*COMMON, "source_type", "source_run_id", "cluster_id")
 FINISH = (*COMMON, "log_message", "log_code")
+
+
+CONTEXT = ("execution_id", "project_code", "process_load", "task_id", "workflow_id", "processing_date",
+           "attempts", "watermark_value", "watermark_type", "full_file_name", "in_file_path", "out_file_path")
+
+
+def task_context(dbutils: Any) -> dict[str, str | None]:
+    """The parameters a DBX_NOTEBOOK task is run with (``databricks_tasks``), empty ones as None."""
+    return _widgets(dbutils, CONTEXT)
+
+
+def exit_with_result(dbutils: Any, rows_read: int | None = None, rows_written: int | None = None,
+                     new_watermark: Any = None) -> str:
+    """End the notebook with the figures the task reports; ``new_watermark`` moves its DELTA_ID."""
+    figures = {"rows_read": rows_read, "rows_written": rows_written, "new_watermark": new_watermark}
+    result = json.dumps({k: v for k, v in figures.items() if v is not None}, default=str)
+    dbutils.notebook.exit(result)
+    return result
 
 
 def _widgets(dbutils: Any, names: tuple[str, ...]) -> dict[str, str | None]:

@@ -1,15 +1,20 @@
-"""The monitor as a Dagster resource: typed config choosing the Spark engine, the SPEC API on top."""
+"""The project's Dagster resources: the monitor (typed config choosing the Spark engine, the SPEC API on
+top) and the Databricks client that runs DBX_NOTEBOOK and DBX_JOB tasks."""
 
 from __future__ import annotations
 
 import functools
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
+from dagster_databricks import DatabricksClientResource
+from dagster_databricks.resources import OauthCredentials
 from pydantic import Field, PrivateAttr
 
+from .databricks_tasks import Databricks
 from .errors import ValidationError
 from .local_spark import DEFAULT_HOME, DEFAULT_PORT, LocalSparkServer
 from .monitor import ETLMonitorFramework
@@ -97,11 +102,41 @@ class ETLMonitorResource(ConfigurableResource):
         return self._monitor
 
 
+class DatabricksResource(DatabricksClientResource):
+    """dagster-databricks' client resource, plus how often DBX task runs are polled.
+
+    Give credentials with ``EnvVar`` only (``databricks_from_env`` does): a personal access token in
+    ``token``, or a service principal in ``oauth_credentials``. They never reach logs or metadata.
+    """
+
+    poll_interval_seconds: float = Field(default=10.0, gt=0, description="Seconds between two runs/get calls "
+                                         "while a DBX task's Databricks run is going.")
+
+    def target(self) -> Databricks:
+        return Databricks(self.get_client().workspace_client, self.poll_interval_seconds)
+
+
+def databricks_from_env(poll_interval_seconds: float = 10.0) -> DatabricksResource:
+    """The Databricks resource from the usual variables: DATABRICKS_HOST with DATABRICKS_TOKEN, or with
+    DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (OAuth machine-to-machine) when the id is set.
+
+    Only the choice between the two is made at load; the values are read when a run starts.
+    """
+    if os.environ.get("DATABRICKS_CLIENT_ID"):
+        oauth = OauthCredentials(client_id=EnvVar("DATABRICKS_CLIENT_ID"),
+                                 client_secret=EnvVar("DATABRICKS_CLIENT_SECRET"))
+        return DatabricksResource(host=EnvVar("DATABRICKS_HOST"), oauth_credentials=oauth,
+                                  poll_interval_seconds=poll_interval_seconds)
+    return DatabricksResource(host=EnvVar("DATABRICKS_HOST"), token=EnvVar("DATABRICKS_TOKEN"),
+                              poll_interval_seconds=poll_interval_seconds)
+
+
 API = (
     "setup", "register_process", "register_task", "register_parameter", "register_many",
     "generate_execution_id",
     "generate_execution_steps", "get_pending_tasks", "task_status", "start_task", "end_task",
-    "fail_task", "task", "skip_task", "unskip_task", "advance_watermark", "get_active_watermark",
+    "fail_task", "retry_task", "record_source_run", "task", "skip_task", "unskip_task", "advance_watermark",
+    "get_active_watermark",
     "set_processing_mode", "get_status", "status_reset",
 )
 

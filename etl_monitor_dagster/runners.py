@@ -54,6 +54,8 @@ class TaskRun(StepFacts):
     monitor: ETLMonitorFramework
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("etl_monitor_dagster"))
     context: Any = None  # the orchestrator's context (Dagster's AssetExecutionContext), for PYTHON tasks
+    databricks: Any = None  # a databricks.sdk WorkspaceClient, for DBX_NOTEBOOK and DBX_JOB tasks
+    try_number: int = 0  # the orchestrator's retry of this task in this execution: 0 first, 1 first retry...
 
     def path(self, value: str | None) -> str | None:
         """A catalogue path: relative ones are relative to the catalogue file, others are kept."""
@@ -77,6 +79,11 @@ class TaskRun(StepFacts):
             "in_file_path": ("STRING", self.path(self.task.in_file_path)),
             "out_file_path": ("STRING", self.path(self.task.out_file_path)),
         }
+
+
+    def parameters(self) -> dict[str, str]:
+        """The same fields as text, for a remote run's parameters (Databricks widgets); NULL is ''."""
+        return {name: "" if value is None else str(value) for name, (_, value) in self.variables().items()}
 
 
 @dataclass

@@ -6,15 +6,19 @@ creating schemas, so the suite pays for ``setup()`` once.
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from dagster import DagsterInstance, instance_for_test
 
 from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.catalogue import load_catalogue, registration
 from etl_monitor_dagster.local_spark import LocalSparkServer
+from tests.dagster_location import CATALOGUE, REMOTE_ENV
 
 DAY = "2026-04-09"
 
@@ -45,6 +49,16 @@ def monitor(spark) -> ETLMonitorFramework:
     m = ETLMonitorFramework(spark, schema="etl_test", updated_by="pytest")
     m.setup()
     return m
+
+
+@pytest.fixture(scope="module")
+def instance(spark_server: LocalSparkServer, monitor: ETLMonitorFramework) -> Iterator[DagsterInstance]:
+    """A real Dagster instance (temporary DAGSTER_HOME) for tests/catalogue, registered in the monitor."""
+    os.environ[REMOTE_ENV] = spark_server.url
+    monitor.register_many(**registration(load_catalogue(CATALOGUE)))
+    with instance_for_test() as dagster_instance:
+        yield dagster_instance
+    del os.environ[REMOTE_ENV]
 
 
 @dataclass

@@ -1,23 +1,28 @@
-"""The code location the run tests execute: tests/catalogue against the test run's Spark server.
+"""The code location the run tests execute (tests/catalogue against the test run's Spark server and
+the fake Databricks API), and how they launch it.
 
 Importable by module name, so Dagster's step processes can rebuild the jobs.
 """
 
 from pathlib import Path
 
-from dagster import Definitions, EnvVar, JobDefinition
+from dagster import DagsterInstance, Definitions, EnvVar, JobDefinition, execute_job, reconstructable
 
-from etl_monitor_dagster import ETLMonitorResource
+from etl_monitor_dagster import DatabricksResource, ETLMonitorFramework, ETLMonitorResource
 from etl_monitor_dagster.location import build_definitions
 
 CATALOGUE = Path(__file__).parent / "catalogue"
 REMOTE_ENV = "ETL_TEST_SPARK_REMOTE"
+DATABRICKS_HOST_ENV, DATABRICKS_TOKEN_ENV = "ETL_TEST_DATABRICKS_HOST", "ETL_TEST_DATABRICKS_TOKEN"
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def definitions() -> Definitions:
     monitor = ETLMonitorResource(engine="connect", spark_remote=EnvVar(REMOTE_ENV), schema_name="etl_test",
                                  updated_by="pytest")
-    return build_definitions(CATALOGUE, monitor=monitor)
+    databricks = DatabricksResource(host=EnvVar(DATABRICKS_HOST_ENV), token=EnvVar(DATABRICKS_TOKEN_ENV),
+                                    poll_interval_seconds=0.2)
+    return build_definitions(CATALOGUE, monitor=monitor, databricks=databricks)
 
 
 def checkout_job() -> JobDefinition:
@@ -26,3 +31,18 @@ def checkout_job() -> JobDefinition:
 
 def hookless_job() -> JobDefinition:
     return definitions().resolve_job_def("hookless")
+
+
+def lakehouse_job() -> JobDefinition:
+    return definitions().resolve_job_def("lakehouse")
+
+
+def launch(job, instance: DagsterInstance, day: str, **kwargs) -> tuple[bool, str]:
+    """Run a job's partition on the instance: (success, run id)."""
+    with execute_job(reconstructable(job), instance, tags={"dagster/partition": day}, **kwargs) as result:
+        return result.success, result.run_id
+
+
+def rows(monitor: ETLMonitorFramework, process: str, run_id: str) -> dict[str, dict]:
+    """The run's monitor rows of a QA process, by task name."""
+    return {r["TaskName"]: r for r in monitor.get_status("QA", process, execution_id=run_id)}

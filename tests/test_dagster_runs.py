@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 from dagster import (
     AssetKey,
@@ -13,26 +10,14 @@ from dagster import (
     ReexecutionOptions,
     build_run_status_sensor_context,
     execute_job,
-    instance_for_test,
     reconstructable,
 )
 
 from etl_monitor_dagster import ETLMonitorFramework
-from etl_monitor_dagster.catalogue import load_catalogue, registration
+from etl_monitor_dagster.catalogue import load_catalogue
 from etl_monitor_dagster.reconcile import run_outcomes
 from tests import dagster_location
-from tests.dagster_location import CATALOGUE, REMOTE_ENV, checkout_job, hookless_job
-
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-
-
-@pytest.fixture(scope="module")
-def instance(spark_server, monitor: ETLMonitorFramework) -> Iterator[DagsterInstance]:
-    os.environ[REMOTE_ENV] = spark_server.url
-    monitor.register_many(**registration(load_catalogue(CATALOGUE)))
-    with instance_for_test() as dagster_instance:
-        yield dagster_instance
-    del os.environ[REMOTE_ENV]
+from tests.dagster_location import CATALOGUE, IN_PROCESS, checkout_job, hookless_job, launch, rows
 
 
 @pytest.fixture
@@ -44,15 +29,6 @@ def ready(monitor: ETLMonitorFramework):
             monitor.set_processing_mode("QA", "CHECKOUT", parameter_name=name, value_bit=value)
 
     return set_flags
-
-
-def rows(monitor: ETLMonitorFramework, process: str, run_id: str) -> dict[str, dict]:
-    return {r["TaskName"]: r for r in monitor.get_status("QA", process, execution_id=run_id)}
-
-
-def launch(job, instance: DagsterInstance, day: str, **kwargs):
-    with execute_job(reconstructable(job), instance, tags={"dagster/partition": day}, **kwargs) as result:
-        return result.success, result.run_id
 
 
 def assert_monitor_agrees(instance: DagsterInstance, monitor: ETLMonitorFramework, run_id: str) -> None:

@@ -1,0 +1,212 @@
+"""DBX_NOTEBOOK and DBX_JOB tasks: a Databricks run through the Jobs API, polled to its end.
+
+Knows nothing of Dagster: a ``TaskRun`` carries a ``Databricks`` (an SDK ``WorkspaceClient`` and the
+poll interval). A notebook task is a one-time run (``jobs/runs/submit``) of the workspace path in
+SourceIdentifier; a job task is ``jobs/run-now`` of the job id in SourceIdentifier.
+
+Either gets the run's context as parameters, named like the fields of SPARK_SQL's ``etl`` variable:
+execution_id, project_code, process_load, task_id, workflow_id, processing_date, attempts,
+watermark_value, watermark_type, full_file_name, in_file_path, out_file_path (text; NULL is '').
+A notebook reads them as widgets; a job gets those of them it declares as job parameters, or all of
+them as notebook parameters when it declares none. A notebook may report figures on exit::
+
+    from etl_monitor_dagster.notebook import exit_with_result
+    exit_with_result(dbutils, rows_written=120, new_watermark=48_213)
+
+As soon as Databricks names the run (and later its cluster) the monitor row gets them as
+SourceRunID and ClusterID. A run that ends other than SUCCESS raises ``TaskFailed`` carrying its
+state message and the tasks' errors; an interrupt while waiting (Dagster terminating the run)
+cancels the Databricks run first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import DatabricksError
+from databricks.sdk.service import compute, jobs
+
+from .enums import SourceType
+from .runners import TaskFailed, TaskResult, TaskRun, register_runner
+
+_TERMINAL = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
+             jobs.RunLifeCycleState.INTERNAL_ERROR}
+# Past its own timeout Databricks ends a submitted run as TIMEDOUT; this much later we stop waiting.
+_GRACE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Databricks:
+    """Where DBX tasks run: an SDK client and how often their runs are polled."""
+
+    client: WorkspaceClient
+    poll_interval_seconds: float = 10.0
+
+
+def run_notebook(run: TaskRun) -> TaskResult:
+    """DBX_NOTEBOOK: a one-time run of the notebook on the task's (or process's) compute."""
+    target = _target(run)
+    spec = run.task.compute or run.process.compute
+    task = jobs.SubmitTask(
+        task_key="etl_task",
+        notebook_task=jobs.NotebookTask(notebook_path=run.task.source, base_parameters=run.parameters(),
+                                        source=jobs.Source.WORKSPACE),
+        existing_cluster_id=spec.existing_cluster_id if spec else None,
+        new_cluster=compute.ClusterSpec.from_dict(spec.new_cluster) if spec and spec.new_cluster else None,
+    )
+    timeout = _timeout_seconds(run)
+    waiter = target.client.jobs.submit(run_name=_run_name(run), tasks=[task], timeout_seconds=timeout,
+                                       idempotency_token=_idempotency_token(run))
+    return _follow(run, target, waiter.run_id, None if timeout is None else timeout + _GRACE_SECONDS)
+
+
+def run_job(run: TaskRun) -> TaskResult:
+    """DBX_JOB: ``run-now`` of the job; past timeout_minutes the run is canceled (run-now has no timeout)."""
+    target = _target(run)
+    job_id = int(run.task.source or "")
+    try:
+        declared = {p.name for p in target.client.jobs.get(job_id).settings.parameters or []}
+    except DatabricksError as exc:
+        raise TaskFailed(f"Databricks job {job_id}: {exc}", "DBX_JOB_NOT_FOUND") from exc
+    parameters = run.parameters()
+    if declared:
+        arguments = {"job_parameters": {k: v for k, v in parameters.items() if k in declared}}
+    else:
+        arguments = {"notebook_params": parameters}
+    waiter = target.client.jobs.run_now(job_id, idempotency_token=_idempotency_token(run), **arguments)
+    return _follow(run, target, waiter.run_id, _timeout_seconds(run))
+
+
+def _target(run: TaskRun) -> Databricks:
+    if not isinstance(run.databricks, Databricks):
+        raise TaskFailed(f"{run.task.source_type.value} task {run.task.name!r} needs a Databricks client: "
+                         "configure the 'databricks' resource", "NO_DATABRICKS")
+    return run.databricks
+
+
+def _timeout_seconds(run: TaskRun) -> int | None:
+    return None if run.task.timeout_minutes is None else max(1, round(run.task.timeout_minutes * 60))
+
+
+def _run_name(run: TaskRun) -> str:
+    return f"{run.process.project}/{run.process.process}/{run.task.name} {run.processing_date.isoformat()}"
+
+
+def _idempotency_token(run: TaskRun) -> str:
+    """Stable per try: a request the SDK repeats after a lost response does not start a second run."""
+    key = "/".join(map(str, (run.execution_id, run.process.project, run.process.process, run.task.workflow,
+                             run.task.id, run.attempts, run.try_number)))
+    return hashlib.sha256(key.encode()).hexdigest()[:64]
+
+
+def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int | None) -> TaskResult:
+    """Poll the run to its end, recording it in the monitor; cancel it if we stop waiting."""
+    client, started = target.client, time.monotonic()
+    try:
+        info, polls = client.jobs.get_run(run_id), 1
+        run.log.info(f"{run.task.name}: Databricks run {run_id} {_state(info)} {info.run_page_url or ''}")
+        cluster = _cluster_id(info)
+        _record(run, run_id, cluster, info.run_page_url)
+        while info.state is None or info.state.life_cycle_state not in _TERMINAL:
+            if deadline_seconds is not None and time.monotonic() - started > deadline_seconds:
+                _cancel(run, client, run_id)
+                raise TaskFailed(f"Databricks run {run_id} did not end within {deadline_seconds} s "
+                                 f"(timeout_minutes={run.task.timeout_minutes}); canceled. {info.run_page_url or ''}",
+                                 jobs.RunResultState.TIMEDOUT.value)
+            time.sleep(target.poll_interval_seconds)
+            previous, info, polls = _state(info), client.jobs.get_run(run_id), polls + 1
+            if _state(info) != previous:
+                run.log.info(f"{run.task.name}: Databricks run {run_id} {_state(info)}")
+            if cluster is None and (cluster := _cluster_id(info)):
+                _record(run, run_id, cluster, info.run_page_url)
+    except TaskFailed:
+        raise
+    except BaseException:  # an interrupt (Dagster terminating the run) or a lost connection: do not orphan it
+        _cancel(run, client, run_id)
+        raise
+    return _outcome(run, client, info, polls)
+
+
+def _record(run: TaskRun, run_id: int, cluster: str | None, url: str | None) -> None:
+    run.monitor.record_source_run(run.execution_id, run.process.project, run.process.process, run.task.id,
+                                  run.task.workflow, processing_date=run.processing_date,
+                                  source_run_id=str(run_id), cluster_id=cluster, run_page_url=url)
+
+
+def _cancel(run: TaskRun, client: WorkspaceClient, run_id: int) -> None:
+    try:
+        client.jobs.cancel_run(run_id)
+        run.log.warning(f"{run.task.name}: Databricks run {run_id} canceled")
+    except Exception as exc:  # the original reason to stop matters more than a failed cancel
+        run.log.error(f"{run.task.name}: could not cancel Databricks run {run_id}: {exc}")
+
+
+def _outcome(run: TaskRun, client: WorkspaceClient, info: jobs.Run, polls: int) -> TaskResult:
+    state = info.state or jobs.RunState()
+    outputs = [(task.task_key, client.jobs.get_run_output(task.run_id)) for task in info.tasks or [] if task.run_id]
+    figures = {"databricks_run_id": info.run_id, "databricks_run_page_url": info.run_page_url,
+               "databricks_cluster_id": _cluster_id(info), "databricks_state": _state(info),
+               "databricks_polls": polls, **_timings(info)}
+    if state.result_state is not jobs.RunResultState.SUCCESS:
+        errors = [f"{key}: {_error(out)}" for key, out in outputs if _error(out)]
+        code = (state.result_state or state.life_cycle_state or jobs.RunLifeCycleState.INTERNAL_ERROR).value
+        raise TaskFailed(" | ".join([f"Databricks run {info.run_id} {code}: {state.state_message or 'no message'}",
+                                     *errors, info.run_page_url or ""]).strip(" |"), code)
+    reported = _reported([out for _, out in outputs])
+    return TaskResult(rows_read=_int(reported.get("rows_read")), rows_written=_int(reported.get("rows_written")),
+                      new_watermark=reported.get("new_watermark"),
+                      metadata={k: v for k, v in figures.items() if v is not None})
+
+
+def _state(info: jobs.Run) -> str:
+    state = info.state or jobs.RunState()
+    parts = [s.value for s in (state.life_cycle_state, state.result_state) if s is not None]
+    return "/".join(parts) or "UNKNOWN"
+
+
+def _cluster_id(info: jobs.Run) -> str | None:
+    instances = [info.cluster_instance, *(t.cluster_instance for t in info.tasks or [])]
+    return next((i.cluster_id for i in instances if i is not None and i.cluster_id), None)
+
+
+def _timings(info: jobs.Run) -> dict[str, float]:
+    """Seconds from the run's millisecond figures: queue, setup, execution, cleanup and the whole run."""
+    figures = {"queue_seconds": info.queue_duration, "setup_seconds": info.setup_duration,
+               "execution_seconds": info.execution_duration, "cleanup_seconds": info.cleanup_duration,
+               "run_seconds": info.run_duration}
+    if figures["run_seconds"] is None and info.start_time and info.end_time:
+        figures["run_seconds"] = info.end_time - info.start_time
+    return {f"databricks_{k}": round(v / 1000, 3) for k, v in figures.items() if v is not None}
+
+
+def _error(output: jobs.RunOutput) -> str | None:
+    if not output.error:
+        return None
+    trace = (output.error_trace or "").strip().splitlines()
+    return output.error + (f" ({trace[-1].strip()})" if trace and trace[-1].strip() != output.error else "")
+
+
+def _reported(outputs: list[jobs.RunOutput]) -> dict[str, Any]:
+    """The figures a notebook exited with (the last JSON object among the tasks' results)."""
+    for output in reversed(outputs):
+        text = output.notebook_output.result if output.notebook_output else None
+        try:
+            value = json.loads(text) if text else None
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+register_runner(SourceType.DBX_NOTEBOOK, run_notebook)
+register_runner(SourceType.DBX_JOB, run_job)
