@@ -90,7 +90,9 @@ class ETLMonitorResource(ConfigurableResource):
         url = self.spark_remote or ""
         if not self.spark_token:
             return url
-        return url + ("" if "/;" in url else "/") + ";token=" + self.spark_token
+        if "/;" not in url:  # parameters follow the path's "/": sc://host:443/;token=...
+            url = url.rstrip("/") + "/"
+        return url + ";token=" + self.spark_token
 
     def get_monitor(self) -> ETLMonitorFramework:
         """The plain monitor object behind this resource (created once per process)."""

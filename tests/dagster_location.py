@@ -6,7 +6,16 @@ Importable by module name, so Dagster's step processes can rebuild the jobs.
 
 from pathlib import Path
 
-from dagster import DagsterInstance, Definitions, EnvVar, JobDefinition, execute_job, reconstructable
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    EnvVar,
+    JobDefinition,
+    build_run_status_sensor_context,
+    execute_job,
+    reconstructable,
+)
 
 from etl_monitor_dagster import DatabricksResource, ETLMonitorFramework, ETLMonitorResource
 from etl_monitor_dagster.location import build_definitions
@@ -46,3 +55,15 @@ def launch(job, instance: DagsterInstance, day: str, **kwargs) -> tuple[bool, st
 def rows(monitor: ETLMonitorFramework, process: str, run_id: str) -> dict[str, dict]:
     """The run's monitor rows of a QA process, by task name."""
     return {r["TaskName"]: r for r in monitor.get_status("QA", process, execution_id=run_id)}
+
+
+def evaluate_reconciliation(instance: DagsterInstance, run_id: str, ended: DagsterEventType) -> None:
+    """What the daemon does when the run ends: the reconciliation sensor of its final status
+    (RUN_SUCCESS, RUN_FAILURE or RUN_CANCELED) evaluated for it."""
+    definitions_ = definitions()
+    sensor = definitions_.get_repository_def().get_sensor_def(
+        "etl_monitor_reconcile_" + ended.value.removeprefix("PIPELINE_").removeprefix("RUN_").lower())
+    (event,) = instance.all_logs(run_id, of_type=ended)
+    sensor(build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
+        dagster_event=event.dagster_event, resources={"monitor": definitions_.resources["monitor"]}))

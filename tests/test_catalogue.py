@@ -70,6 +70,23 @@ def _task(**fields):
          "PYTHON needs source"),
         (_process(tasks=_process()["tasks"] + [_task(colour="blue")]), "tasks[3] (Extra).colour",
          "Extra inputs are not permitted"),
+        (_process(tasks=_process()["tasks"] + [_task(source_type="DBX_NOTEBOOK", source="/Repos/x")]),
+         "tasks[3] (Extra)", "DBX_NOTEBOOK needs compute"),
+        (_process(tasks=_process()["tasks"] + [_task(source_type="DBX_NOTEBOOK", source="score",
+                                                     compute={"serverless": True})]),
+         "tasks[3] (Extra)", "absolute workspace path"),
+        (_process(tasks=_process()["tasks"] + [_task(source_type="DBX_NOTEBOOK", source="/Repos/x",
+                                                     compute={"serverless": True, "existing_cluster_id": "c1"})]),
+         "tasks[3] (Extra).compute", "exactly one of existing_cluster_id, new_cluster or serverless"),
+        (_process(tasks=_process()["tasks"] + [_task(source_type="DBX_JOB", source="nightly")]),
+         "tasks[3] (Extra)", "DBX_JOB needs source: the numeric job id"),
+        (_process(tasks=_process()["tasks"] + [_task(source_type="DBX_JOB", source="12",
+                                                     compute={"existing_cluster_id": "c1"})]),
+         "tasks[3] (Extra)", "runs on its job's own compute"),
+        (_process(tasks=_process()["tasks"] + [_task(timeout_minutes=5)]), "tasks[3] (Extra)",
+         "apply to DBX_NOTEBOOK and DBX_JOB tasks, not PYTHON"),
+        (_process(tasks=_process()["tasks"] + [_task(maximum_retries=-1)]), "tasks[3] (Extra).maximum_retries",
+         "greater than or equal to 0"),
         ("project: [unclosed", "file", "not valid YAML"),
     ],
 )
@@ -99,3 +116,24 @@ def test_two_files_declaring_processes_with_the_same_dagster_name_fail_the_load(
                                              ("日本語", "n_" + sha1("日本語".encode()).hexdigest()[:8])])
 def test_dagster_names_are_identifiers(name, safe):
     assert dagster_name(name) == safe
+
+
+def test_databricks_tasks_take_compute_from_their_process_and_retries_from_the_task(tmp_path):
+    notebook = _task(source_type="DBX_NOTEBOOK", source="/Repos/hr/score", timeout_minutes=30, maximum_retries=2,
+                     retry_delay_seconds=60)
+    _write(tmp_path, "hr.yaml", _process(compute={"existing_cluster_id": "0123-456789-abcdefgh"},
+                                         tasks=_process()["tasks"] + [notebook]))
+    (spec,) = load_catalogue(tmp_path)
+    task = spec.tasks[-1]
+    assert (spec.compute.existing_cluster_id, task.timeout_minutes, task.maximum_retries) == (
+        "0123-456789-abcdefgh", 30, 2)
+
+
+def test_a_catalogue_holding_a_databricks_token_is_refused_naming_the_line(tmp_path):
+    doc = yaml.safe_dump(_process(description="token dapi0123456789abcdef0123456789abcdef for the job"))
+    path = _write(tmp_path, "leaky.yaml", doc)
+    line = 1 + doc[:doc.index("dapi")].count("\n")
+    with pytest.raises(CatalogueError) as error:
+        load_catalogue(tmp_path)
+    assert (error.value.path, error.value.entry) == (str(path), f"line {line}")
+    assert "credentials belong in environment variables" in error.value.problem

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from dagster import AssetKey, Definitions, build_schedule_context
 
+from etl_monitor_dagster import DatabricksResource
 from etl_monitor_dagster.location import build_definitions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,3 +149,21 @@ def test_loading_the_code_location_starts_no_spark(tmp_path):
     done = validate_location(tmp_path, ETL_MONITOR_HOME=str(tmp_path / "home"), ETL_MONITOR_SPARK_PORT="1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert not (tmp_path / "home").exists()
+
+
+def test_databricks_tasks_need_the_databricks_resource_and_carry_their_retry_policy():
+    defs = build_definitions(REPO / "examples" / "databricks")
+    assert isinstance(defs.resources["databricks"], DatabricksResource)
+    assert "databricks" not in build_definitions(REPO / "catalogue").resources  # only catalogues that use it
+    score = defs.get_assets_def(AssetKey(["retail", "lakehouse_scoring", "score_customers"]))
+    assert "databricks" in score.required_resource_keys
+    assert {"databricks", "notebook"} <= score.specs_by_key[score.key].kinds
+    policy = score.op.retry_policy
+    assert (policy.max_retries, policy.delay) == (2, 300)
+    assert defs.get_assets_def(AssetKey(["retail", "lakehouse_scoring", "refresh_feature_tables"])).op.retry_policy \
+        is None
+
+
+def test_the_databricks_example_loads_without_credentials_in_the_environment(tmp_path):
+    done = validate_location(tmp_path, ETL_MONITOR_CATALOGUE=str(REPO / "examples" / "databricks"))
+    assert done.returncode == 0, done.stdout + done.stderr

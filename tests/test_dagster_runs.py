@@ -8,7 +8,6 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     ReexecutionOptions,
-    build_run_status_sensor_context,
     execute_job,
     reconstructable,
 )
@@ -17,7 +16,15 @@ from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.catalogue import load_catalogue
 from etl_monitor_dagster.reconcile import run_outcomes
 from tests import dagster_location
-from tests.dagster_location import CATALOGUE, IN_PROCESS, checkout_job, hookless_job, launch, rows
+from tests.dagster_location import (
+    CATALOGUE,
+    IN_PROCESS,
+    checkout_job,
+    evaluate_reconciliation,
+    hookless_job,
+    launch,
+    rows,
+)
 
 
 @pytest.fixture
@@ -148,7 +155,6 @@ def test_a_team_job_outside_the_catalogue_reports_through_the_task_guard(instanc
 
 
 def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monitor):
-    job = hookless_job()
     keys = [AssetKey(["qa", "hookless", "initiation"]), AssetKey(["qa", "hookless", "sabotage_own_done"])]
     try:
         success, run_id = launch(hookless_job, instance, "2026-05-04", run_config=IN_PROCESS, asset_selection=keys)
@@ -158,12 +164,7 @@ def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monit
     finally:
         steps = monitor.table_name("ETLProcessingSteps")
         monitor.spark.sql(f"ALTER TABLE {steps} DROP CONSTRAINT IF EXISTS refuse_done")
-    sensor = dagster_location.definitions().get_repository_def().get_sensor_def("etl_monitor_reconcile_success")
-    (finished,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_SUCCESS)
-    context = build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
-        dagster_event=finished.dagster_event, resources={"monitor": job.resource_defs["monitor"]})
-    sensor(context)
+    evaluate_reconciliation(instance, run_id, DagsterEventType.RUN_SUCCESS)
     repaired = rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]
     assert repaired["Status"] == "DONE"
     (materialized,) = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)[1:]

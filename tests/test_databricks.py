@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, build_resources
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, build_resources
 
 from etl_monitor_dagster import ETLMonitorFramework, databricks_from_env
 from etl_monitor_dagster.notebook import CONTEXT
@@ -27,6 +27,7 @@ from tests.dagster_location import (
     DATABRICKS_HOST_ENV,
     DATABRICKS_TOKEN_ENV,
     IN_PROCESS,
+    evaluate_reconciliation,
     lakehouse_job,
     launch,
     rows,
@@ -185,7 +186,9 @@ def test_terminating_the_dagster_run_cancels_the_databricks_run(api, instance, m
         while not [r for r in api.runs_of(SCORE) if r.state["life_cycle_state"] == "RUNNING"]:
             assert worker.poll() is None and time.monotonic() < deadline, "the task's Databricks run never started"
             time.sleep(0.2)
-        worker.send_signal(signal.SIGINT)  # what Dagster's run termination sends the run's process
+        (started,) = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+        instance.report_run_canceling(started)  # what the UI's Terminate does, then it interrupts the worker
+        worker.send_signal(signal.SIGINT)
         worker.wait(timeout=120)
     finally:
         worker.kill()
@@ -193,10 +196,12 @@ def test_terminating_the_dagster_run_cancels_the_databricks_run(api, instance, m
               ["processing_date"] == "2026-06-02"]
     assert {"run_id": run.run_id} in api.calls("POST", "/api/2.2/jobs/runs/cancel")
     assert run.state["result_state"] == "CANCELED"
-    (dagster_run,) = instance.get_runs(filters=None, limit=1)
-    assert dagster_run.status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
-    row = rows(monitor, "LAKEHOUSE", dagster_run.run_id)["Score customers"]
-    assert row["SourceRunID"] == str(run.run_id)
+    assert instance.get_run_by_id(started.run_id).status is DagsterRunStatus.CANCELED
+    assert rows(monitor, "LAKEHOUSE", started.run_id)["Score customers"]["Status"] == "NQUE"  # no hook
+    evaluate_reconciliation(instance, started.run_id, DagsterEventType.RUN_CANCELED)
+    row = rows(monitor, "LAKEHOUSE", started.run_id)["Score customers"]
+    assert (row["Status"], row["SourceRunID"]) == ("FAIL", str(run.run_id))
+    assert row["LogCode"] == "DagsterExecutionInterruptedError"
 
 
 def test_oauth_client_credentials_from_environment_variables_authenticate(monkeypatch):

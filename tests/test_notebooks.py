@@ -1,4 +1,5 @@
-"""The ADF write-back notebooks, run as the Python files they are, and the ADF Lookup query."""
+"""The Databricks notebooks, run as the Python files they are (ADF write-back, the example DBX_NOTEBOOK
+task), and the ADF Lookup query."""
 
 from __future__ import annotations
 
@@ -96,3 +97,17 @@ def test_the_adf_lookup_query_reads_the_active_value_even_for_hostile_names(make
                    lambda m: given[m[1]] if m[1] == "MonitorSchema" else _adf(given[m[1]]), query)
     (row,) = monitor.spark.sql(query).collect()
     assert (row.ActiveValue, row.WatermarkState) == ("42", "DELTA: 42")
+
+
+def test_the_example_task_notebook_scores_above_its_watermark_and_exits_with_its_figures(spark, tmp_path):
+    orders, scores = str(tmp_path / "orders"), str(tmp_path / "scores")
+    spark.createDataFrame([(7, "c1", 100.0), (8, "c2", 250.0), (9, "c1", 40.0)],
+                          "order_id INT, customer_id STRING, amount_eur DOUBLE").write.format("delta").save(orders)
+    widgets = {"execution_id": "run-1", "processing_date": DAY, "watermark_value": "7", "in_file_path": orders,
+               "out_file_path": scores}
+    with pytest.raises(NotebookExit) as exited:
+        runpy.run_path(str(NOTEBOOKS / "example_score_customers.py"), {"spark": spark, "dbutils": Dbutils(widgets)})
+    assert json.loads(str(exited.value)) == {"rows_read": 2, "rows_written": 2, "new_watermark": 9}
+    written = spark.read.format("delta").load(scores).orderBy("order_id").collect()
+    assert [(r.order_id, r.score, str(r.scored_for), r.execution_id) for r in written] == [
+        (8, 2.5, DAY, "run-1"), (9, 0.4, DAY, "run-1")]

@@ -78,11 +78,30 @@ def test_connect_without_a_url_is_a_clear_config_error():
         ETLMonitorResource(engine="connect").get_monitor()
 
 
-def test_the_token_comes_from_the_environment_and_joins_the_connect_url(monkeypatch):
+CLUSTER = "x-databricks-cluster-id=0123-456789-abcdefgh"
+
+
+@pytest.mark.parametrize(("remote", "url"), [
+    ("sc://dbc.example:443/;use_ssl=true", "sc://dbc.example:443/;use_ssl=true;token=s3cret"),
+    (f"sc://adb-1.azuredatabricks.net:443/;{CLUSTER}", f"sc://adb-1.azuredatabricks.net:443/;{CLUSTER};token=s3cret"),
+    ("sc://adb-1.azuredatabricks.net:443/", "sc://adb-1.azuredatabricks.net:443/;token=s3cret"),
+    ("sc://adb-1.azuredatabricks.net:443", "sc://adb-1.azuredatabricks.net:443/;token=s3cret"),
+])
+def test_the_token_comes_from_the_environment_and_joins_the_databricks_connect_url(monkeypatch, remote, url):
     monkeypatch.setenv("ETL_TEST_TOKEN", "s3cret")
-    resource = ETLMonitorResource(engine="connect", spark_remote="sc://dbc.example:443/;use_ssl=true",
-                                  spark_token=EnvVar("ETL_TEST_TOKEN"))
-    assert resource.process_config_and_initialize()._remote_url() == "sc://dbc.example:443/;use_ssl=true;token=s3cret"
+    resource = ETLMonitorResource(engine="connect", spark_remote=remote, spark_token=EnvVar("ETL_TEST_TOKEN"))
+    assert resource.process_config_and_initialize()._remote_url() == url
+
+
+def test_three_level_names_address_the_tables_through_the_catalog(spark_server, monitor, process):
+    process.task(1)
+    resource = ETLMonitorResource(engine="connect", spark_remote=spark_server.url, catalog="spark_catalog",
+                                  schema_name=monitor.schema)
+    uc = resource.get_monitor()
+    assert uc.table_name("ETLProcessingSteps") == "`spark_catalog`.`etl_test`.`ETLProcessingSteps`"
+    execution = process.new_run()
+    assert uc.get_status(process.project, process.load, execution_id=execution) == process.monitor.get_status(
+        process.project, process.load, execution_id=execution)
 
 
 def test_the_connect_engine_reaches_any_spark_connect_url(spark_server, monitor):
