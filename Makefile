@@ -41,3 +41,5 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/round_trip.py
+	$(BIN)/python benchmarks/catalogue_load.py
+	$(BIN)/python benchmarks/databricks_overhead.py

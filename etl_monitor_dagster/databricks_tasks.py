@@ -152,7 +152,8 @@ def _outcome(run: TaskRun, client: WorkspaceClient, info: jobs.Run, polls: int) 
     figures = {"databricks_run_id": info.run_id, "databricks_run_page_url": info.run_page_url,
                "databricks_cluster_id": _cluster_id(info), "databricks_state": _state(info),
                "databricks_polls": polls, **_timings(info)}
-    if state.result_state is not jobs.RunResultState.SUCCESS:
+    # SUCCESS_WITH_FAILURES: Databricks counts a run whose leaf tasks succeeded as successful
+    if state.result_state not in (jobs.RunResultState.SUCCESS, jobs.RunResultState.SUCCESS_WITH_FAILURES):
         errors = [f"{key}: {_error(out)}" for key, out in outputs if _error(out)]
         code = (state.result_state or state.life_cycle_state or jobs.RunLifeCycleState.INTERNAL_ERROR).value
         raise TaskFailed(" | ".join([f"Databricks run {info.run_id} {code}: {state.state_message or 'no message'}",
