@@ -3,7 +3,8 @@
 Stage groups run in (WorkFlowID, SequenceID) order: every task of a stage depends on the previous
 stage's gate, and each gate carries a blocking check on v_mandatoryBlockers. The task assets run the
 work and report the outcome in their metadata; the hooks (``hooks.py``) record DONE/FAIL from it,
-and the gates and run sensors (``reconcile.py``) repair whatever a hook did not write.
+and the gates and run sensors (``reconcile.py``) repair whatever a hook did not write. A task's
+``maximum_retries`` is its step's RetryPolicy; each failed try before the last is recorded as RQUE.
 """
 
 import time
