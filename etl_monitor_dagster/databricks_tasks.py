@@ -71,8 +71,8 @@ def run_job(run: TaskRun) -> TaskResult:
     job_id = int(run.task.source or "")
     try:
         declared = {p.name for p in target.client.jobs.get(job_id).settings.parameters or []}
-    except DatabricksError as exc:
-        raise TaskFailed(f"Databricks job {job_id}: {exc}", "DBX_JOB_NOT_FOUND") from exc
+    except DatabricksError as exc:  # unknown job, no permission: the API's code says which
+        raise TaskFailed(f"Databricks job {job_id} cannot be read: {exc}", exc.error_code or "DBX_JOB") from exc
     parameters = run.parameters()
     if declared:
         arguments = {"job_parameters": {k: v for k, v in parameters.items() if k in declared}}

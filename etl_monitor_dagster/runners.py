@@ -167,7 +167,7 @@ def _run_spark_sql(run: TaskRun) -> TaskResult:
             rows = frame.limit(2).collect() if last or set(frame.columns) & set(_METRICS) else []
         except Exception as exc:  # the Spark error text is what the user needs, with the statement number
             raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
-                             getattr(exc, "getErrorClass", lambda: None)() or type(exc).__name__) from exc
+                             getattr(exc, "getCondition", lambda: None)() or type(exc).__name__) from exc
         _collect_metrics(result, rows, last)
     return result
 

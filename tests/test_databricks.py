@@ -158,8 +158,8 @@ def test_a_job_past_its_timeout_is_canceled_and_fails_as_timedout(lakehouse, api
 
 def test_a_job_id_databricks_does_not_know_fails_naming_it(lakehouse, api):
     row = lakehouse.rows["Missing job"]
-    assert (row["Status"], row["LogCode"]) == ("FAIL", "DBX_JOB_NOT_FOUND")
-    assert "Databricks job 599: Job 599 does not exist." in row["LogMessage"]
+    assert (row["Status"], row["LogCode"]) == ("FAIL", "INVALID_PARAMETER_VALUE")
+    assert "Databricks job 599 cannot be read: Job 599 does not exist." in row["LogMessage"]
     assert not api.runs_of(599)
 
 
