@@ -114,7 +114,6 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
         _record(run, run_id, cluster, info.run_page_url)
         while info.state is None or info.state.life_cycle_state not in _TERMINAL:
             if deadline_seconds is not None and time.monotonic() - started > deadline_seconds:
-                _cancel(run, client, run_id)
                 raise TaskFailed(f"Databricks run {run_id} did not end within {deadline_seconds} s "
                                  f"(timeout_minutes={run.task.timeout_minutes}); canceled. {info.run_page_url or ''}",
                                  jobs.RunResultState.TIMEDOUT.value)
@@ -124,9 +123,7 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
                 run.log.info(f"{run.task.name}: Databricks run {run_id} {_state(info)}")
             if cluster is None and (cluster := _cluster_id(info)):
                 _record(run, run_id, cluster, info.run_page_url)
-    except TaskFailed:
-        raise
-    except BaseException:  # an interrupt (Dagster terminating the run) or a lost connection: do not orphan it
+    except BaseException:  # past the deadline, an interrupt (Dagster terminating the run), a lost connection
         _cancel(run, client, run_id)
         raise
     return _outcome(run, client, info, polls)

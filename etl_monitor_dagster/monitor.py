@@ -549,20 +549,13 @@ class ETLMonitorFramework:
         # The same rule as _START_STEP's, which applies it to the row's current state.
         retry = row["Attempts"] > 0 or row.get("Status") in (Status.FAIL.value, Status.RQUE.value)
         status = Status.RQUE.value if retry else Status.NQUE.value
-        new = {
-            **{c: row.get(c) for c in S.STEPS.column_names},
-            "Status": status,
-            "StartTime": start, "EndTime": None, "DurationSeconds": None,
-            "LogMessage": None, "LogType": None, "LogCode": None,
-            "SourceType": source_type.value if source_type else row.get("SourceType"),
-            "SourceRunID": source_run_id, "ClusterID": cluster_id,
-            "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by,
-        }
-        changed = self.engine.execute(
-            self._sql(_START_STEP.replace("<DAY>", _date_literal(new["ProcessingDate"]))),
-            src=self._bind(S.STEPS, [new]),
+        new = self._updated(
+            row, Status=status, StartTime=start, EndTime=None, DurationSeconds=None,
+            LogMessage=None, LogType=None, LogCode=None,
+            SourceType=source_type.value if source_type else row.get("SourceType"),
+            SourceRunID=source_run_id, ClusterID=cluster_id,
         )
-        if not changed:
+        if not self._write_step(_START_STEP, new):
             return None
         self._append_receipts([self._step_receipt(EventType.TASK_START, new,
                                                   previous_status=row.get("Status"),
@@ -634,12 +627,7 @@ class ETLMonitorFramework:
         final = v.member("status", status, Status)
         if final not in (Status.DONE, Status.FAIL):
             raise ValidationError("status", final.value, "end_task records DONE or FAIL")
-        row = self._read_step(key)
-        if row is None:
-            raise NotFoundError("run step", {"execution_id": key.execution_id,
-                                             "workflow_id": key.workflow_id,
-                                             "task_id": key.task_id},
-                                "call start_task or get_pending_tasks first")
+        row = self._require_step(key, "call start_task or get_pending_tasks first")
         return self._end(row, final,
                          v.optional_text("log_message", log_message, max_length=10**9),
                          v.optional_member("log_type", log_type, LogType),
@@ -685,14 +673,11 @@ class ETLMonitorFramework:
         """
         key = self._key(execution_id, project_code, process_load, task_id, workflow_id,
                         sequence_id, processing_date, attempts)
-        row = self._require_step(key)
+        row = self._require_step(key, "call start_task first")
         end = v.optional_timestamp("timestamp", timestamp) or _now()
-        message = v.optional_text("log_message", log_message, max_length=10**9)
-        new = {**{c: row.get(c) for c in S.STEPS.column_names}, "Status": Status.RQUE.value, "EndTime": end,
-               "LogMessage": None if message is None else message[:MAX_LOG_MESSAGE],
-               "LogType": LogType.WARN.value, "LogCode": v.optional_text("log_code", log_code),
-               "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
-        if not self._execute_on_step(_RETRY_STEP, new):
+        new = self._closed(row, Status.RQUE, end, v.optional_text("log_message", log_message, max_length=10**9),
+                           LogType.WARN, v.optional_text("log_code", log_code))
+        if not self._write_step(_RETRY_STEP, new):
             return False
         self._append_receipts([self._step_receipt(
             EventType.TASK_RETRY, new, level=LogLevel.WARN, previous_status=row.get("Status"),
@@ -721,25 +706,35 @@ class ETLMonitorFramework:
         """
         key = self._key(execution_id, project_code, process_load, task_id, workflow_id,
                         sequence_id, processing_date, attempts)
-        row = self._require_step(key)
-        new = {**{c: row.get(c) for c in S.STEPS.column_names},
-               "SourceRunID": v.optional_text("source_run_id", source_run_id) or row.get("SourceRunID"),
-               "ClusterID": v.optional_text("cluster_id", cluster_id) or row.get("ClusterID"),
-               "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
-        if not self._execute_on_step(_SOURCE_RUN_STEP, new):
+        row = self._require_step(key, "call start_task first")
+        new = self._updated(row, SourceRunID=v.optional_text("source_run_id", source_run_id) or row.get("SourceRunID"),
+                            ClusterID=v.optional_text("cluster_id", cluster_id) or row.get("ClusterID"))
+        if not self._write_step(_SOURCE_RUN_STEP, new):
             return False
         self._append_receipts([self._step_receipt(EventType.TASK_SOURCE_RUN, new, status=row.get("Status"),
                                                   cluster_id=new["ClusterID"], **details)])
         return True
 
-    def _require_step(self, key: _StepKey) -> dict[str, Any]:
+    def _require_step(self, key: _StepKey, hint: str) -> dict[str, Any]:
         row = self._read_step(key)
         if row is None:
             raise NotFoundError("run step", {"execution_id": key.execution_id, "workflow_id": key.workflow_id,
-                                             "task_id": key.task_id}, "call start_task first")
+                                             "task_id": key.task_id}, hint)
         return row
 
-    def _execute_on_step(self, statement: str, new: dict[str, Any]) -> bool:
+    def _updated(self, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """The full step row with ``changes``, stamped LastUpdatedOn/By: what a step MERGE binds."""
+        return {**{c: row.get(c) for c in S.STEPS.column_names}, **changes,
+                "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
+
+    def _closed(self, row: dict[str, Any], status: Status, end: datetime, log_message: str | None,
+                log_type: LogType, log_code: str | None) -> dict[str, Any]:
+        """The row as DONE, FAIL or (a try to retry) RQUE: end time and log fields, the message cut to size."""
+        return self._updated(row, Status=status.value, EndTime=end, LogType=log_type.value, LogCode=log_code,
+                             LogMessage=None if log_message is None else log_message[:MAX_LOG_MESSAGE])
+
+    def _write_step(self, statement: str, new: dict[str, Any]) -> bool:
+        """Run one of the step MERGEs below with ``new`` bound as its source; whether a row changed."""
         return bool(self.engine.execute(
             self._sql(statement.replace("<DAY>", _date_literal(new["ProcessingDate"]))),
             src=self._bind(S.STEPS, [new])))
@@ -749,15 +744,8 @@ class ETLMonitorFramework:
              timestamp: datetime | None) -> bool:
         end = timestamp or _now()
         log_type = log_type or (LogType.INFO if status is Status.DONE else LogType.ERROR)
-        message = None if log_message is None else log_message[:MAX_LOG_MESSAGE]
-        new = {**{c: row.get(c) for c in S.STEPS.column_names}, "Status": status.value,
-               "EndTime": end, "LogMessage": message, "LogType": log_type.value,
-               "LogCode": log_code, "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
-        changed = self.engine.execute(
-            self._sql(_END_STEP.replace("<DAY>", _date_literal(row["ProcessingDate"]))),
-            src=self._bind(S.STEPS, [new]),
-        )
-        if not changed:
+        new = self._closed(row, status, end, log_message, log_type, log_code)
+        if not self._write_step(_END_STEP, new):
             return False
         start = row.get("StartTime")
         duration = None if start is None else int((_aware(end) - _aware(start)).total_seconds())
@@ -766,7 +754,7 @@ class ETLMonitorFramework:
             event, new, level=LogLevel.INFO if status is Status.DONE else LogLevel.ERROR,
             previous_status=row.get("Status"), status=status.value, start_time=start,
             end_time=end, duration_seconds=duration, log_type=log_type.value,
-            error={"message": message, "code": log_code} if status is Status.FAIL else None,
+            error={"message": new["LogMessage"], "code": log_code} if status is Status.FAIL else None,
         )]
         if status is Status.DONE and row.get("WatermarkType") == ParameterType.DELTA_DATE.value:
             receipts += self._set_parameter(
@@ -778,14 +766,8 @@ class ETLMonitorFramework:
         return True
 
     def _reopen_run(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        init = {**{c: row.get(c) for c in S.STEPS.column_names}, **INITIATION,
-                "Status": Status.NQUE.value, "LastUpdatedOn": _now(),
-                "LastUpdatedBy": self.updated_by}
-        changed = self.engine.execute(
-            self._sql(_REOPEN_RUN.replace("<DAY>", _date_literal(row["ProcessingDate"]))),
-            src=self._bind(S.STEPS, [init]),
-        )
-        if not changed:
+        init = self._updated(row, **INITIATION, Status=Status.NQUE.value)
+        if not self._write_step(_REOPEN_RUN, init):
             return []
         return [self._step_receipt(EventType.RUN_REOPEN, {**init, "TaskName": None},
                                    status=Status.NQUE.value,
@@ -852,22 +834,13 @@ class ETLMonitorFramework:
     def _force_skip(self, key: _StepKey, skip: bool) -> bool:
         self._ensure_steps(key.execution_id, key.project_code, key.process_load,
                            key.processing_date)
-        row = self._read_step(key)
-        if row is None:
-            raise NotFoundError("run step", {"execution_id": key.execution_id,
-                                             "workflow_id": key.workflow_id,
-                                             "task_id": key.task_id},
-                                "the task is not part of this execution")
-        new = {**{c: row.get(c) for c in S.STEPS.column_names}, "ForceSkip": skip,
-               "LastUpdatedOn": _now(), "LastUpdatedBy": self.updated_by}
-        changed = self.engine.execute(
-            self._sql(_SET_FORCE_SKIP.replace("<DAY>", _date_literal(row["ProcessingDate"]))),
-            src=self._bind(S.STEPS, [new]),
-        )
+        row = self._require_step(key, "the task is not part of this execution")
+        new = self._updated(row, ForceSkip=skip)
+        changed = self._write_step(_SET_FORCE_SKIP, new)
         if changed:
             event = EventType.TASK_SKIP if skip else EventType.TASK_UNSKIP
             self._append_receipts([self._step_receipt(event, new, force_skip=skip)])
-        return bool(changed)
+        return changed
 
     # ------------------------------------------------------------------ watermarks and modes
 
@@ -1360,11 +1333,13 @@ _STEP_MATCH = """ON t.ProcessingDate = <DAY> AND t.ProcessingDate = s.Processing
    AND t.ExecutionID = s.ExecutionID AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID
    AND t.Attempts = s.Attempts"""
 
-# Start: a row already running (started, not ended, queued status) is left alone (idempotent).
+_RUNNING = "(t.StartTime IS NOT NULL AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE'))"
+
+# Start: a row already running is left alone (idempotent).
 _START_STEP = f"""
 MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
 {_STEP_MATCH}
-WHEN MATCHED AND NOT (t.StartTime IS NOT NULL AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE'))
+WHEN MATCHED AND NOT {_RUNNING}
   THEN UPDATE SET
     t.Status = CASE WHEN t.Attempts > 0 OR t.Status IN ('FAIL', 'RQUE') THEN 'RQUE' ELSE 'NQUE' END,
     t.StartTime = s.StartTime, t.EndTime = NULL, t.DurationSeconds = NULL,
@@ -1374,16 +1349,18 @@ WHEN MATCHED AND NOT (t.StartTime IS NOT NULL AND t.EndTime IS NULL AND t.Status
 WHEN NOT MATCHED THEN INSERT *
 """
 
-# End: recording the status the row already has is a no-op (idempotent).
-_END_STEP = f"""
-MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
-{_STEP_MATCH}
-WHEN MATCHED AND t.Status <> s.Status THEN UPDATE SET
+_CLOSE_STEP = """UPDATE SET
     t.Status = s.Status, t.EndTime = s.EndTime,
     t.DurationSeconds = CAST(unix_timestamp(s.EndTime)
                              - unix_timestamp(coalesce(t.StartTime, s.EndTime)) AS INT),
     t.LogMessage = s.LogMessage, t.LogType = s.LogType, t.LogCode = s.LogCode,
-    t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy
+    t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy"""
+
+# End: recording the status the row already has is a no-op (idempotent).
+_END_STEP = f"""
+MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
+{_STEP_MATCH}
+WHEN MATCHED AND t.Status <> s.Status THEN {_CLOSE_STEP}
 """
 
 _REOPEN_RUN = f"""
@@ -1397,18 +1374,13 @@ WHEN MATCHED AND t.Status IN ('DONE', 'FAIL', 'RQUE') THEN UPDATE SET
 _RETRY_STEP = f"""
 MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
 {_STEP_MATCH}
-WHEN MATCHED AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE') THEN UPDATE SET
-    t.Status = s.Status, t.EndTime = s.EndTime,
-    t.DurationSeconds = CAST(unix_timestamp(s.EndTime)
-                             - unix_timestamp(coalesce(t.StartTime, s.EndTime)) AS INT),
-    t.LogMessage = s.LogMessage, t.LogType = s.LogType, t.LogCode = s.LogCode,
-    t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy
+WHEN MATCHED AND {_RUNNING} THEN {_CLOSE_STEP}
 """
 
 _SOURCE_RUN_STEP = f"""
 MERGE INTO {{ETLProcessingSteps}} t USING {{{{src}}}} s
 {_STEP_MATCH}
-WHEN MATCHED AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE')
+WHEN MATCHED AND {_RUNNING}
      AND NOT (t.SourceRunID <=> s.SourceRunID AND t.ClusterID <=> s.ClusterID) THEN UPDATE SET
     t.SourceRunID = s.SourceRunID, t.ClusterID = s.ClusterID,
     t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy

@@ -60,10 +60,10 @@ def rows(monitor: ETLMonitorFramework, process: str, run_id: str) -> dict[str, d
 def evaluate_reconciliation(instance: DagsterInstance, run_id: str, ended: DagsterEventType) -> None:
     """What the daemon does when the run ends: the reconciliation sensor of its final status
     (RUN_SUCCESS, RUN_FAILURE or RUN_CANCELED) evaluated for it."""
-    definitions_ = definitions()
-    sensor = definitions_.get_repository_def().get_sensor_def(
+    defs = definitions()
+    sensor = defs.get_repository_def().get_sensor_def(
         "etl_monitor_reconcile_" + ended.value.removeprefix("PIPELINE_").removeprefix("RUN_").lower())
     (event,) = instance.all_logs(run_id, of_type=ended)
     sensor(build_run_status_sensor_context(
         sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
-        dagster_event=event.dagster_event, resources={"monitor": definitions_.resources["monitor"]}))
+        dagster_event=event.dagster_event, resources={"monitor": defs.resources["monitor"]}))
