@@ -76,14 +76,16 @@ def _per_call(client: WorkspaceClient, api: FakeDatabricks, calls: int) -> float
 def _one_task(monitor: ETLMonitorFramework, client: WorkspaceClient) -> tuple[float, float]:
     """(start + DONE seconds, runner seconds) of one task."""
     execution = monitor.generate_execution_id()
-    (step,) = monitor.get_pending_tasks(execution, SPEC.project, SPEC.process, DAY, task_id=1, workflow_id=1)
+    task = SPEC.tasks[1]
+    where = {"task_id": task.id, "sequence_id": task.stage, "workflow_id": task.workflow, "processing_date": DAY}
+    (step,) = monitor.pending_rows(execution, SPEC.project, SPEC.process, **where)
     started = time.perf_counter()
-    monitor.start_task(execution, SPEC.project, SPEC.process, 1, 1, processing_date=DAY, source_type="DBX_NOTEBOOK")
+    monitor.start_task(execution, SPEC.project, SPEC.process, **where, source_type="DBX_NOTEBOOK")
     before = time.perf_counter()
-    run_task(TaskRun(execution, SPEC, SPEC.tasks[1], DAY, step, monitor,
+    run_task(TaskRun(execution, SPEC, task, DAY, step, monitor,
                      databricks=Databricks(client, poll_interval_seconds=0)))
     after = time.perf_counter()
-    monitor.end_task(execution, SPEC.project, SPEC.process, 1, 1, processing_date=DAY)
+    monitor.end_task(execution, SPEC.project, SPEC.process, **where)
     return (before - started) + (time.perf_counter() - after), after - before
 
 

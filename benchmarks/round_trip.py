@@ -31,7 +31,7 @@ def _register(monitor: ETLMonitorFramework, tasks: int) -> None:
     for task_id in range(1, tasks + 1):
         monitor.register_parameter(PROJECT, LOAD, f"wm{task_id}", "DELTA_DATE")
         monitor.register_task(PROJECT, LOAD, task_id, 1, 2, f"task {task_id}", "PYTHON",
-                              source_system_code=f"wm{task_id}")
+                              source_system_code=f"wm{task_id}", task_mandatory=False)
 
 
 def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
@@ -39,10 +39,10 @@ def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
 
     spark = SparkSession.builder.remote(url).getOrCreate()
     monitor = ETLMonitorFramework(spark, schema=SCHEMA)
-    monitor.get_status(PROJECT, LOAD, execution_id=run)  # warm the client before the clock starts
+    monitor.status_rows(PROJECT, LOAD, execution_id=run)  # warm the client before the clock starts
     barrier.wait()
     for task_id in task_ids:
-        with monitor.task(run, PROJECT, LOAD, task_id=task_id, workflow_id=1, processing_date=DAY):
+        with monitor.task(run, PROJECT, LOAD, task_id=task_id, sequence_id=2, workflow_id=1, processing_date=DAY):
             pass
     results.put(monitor.engine.stats.conflicts_retried)
     spark.stop()
@@ -87,7 +87,7 @@ def main() -> None:
                 run = monitor.generate_execution_id()
                 monitor.generate_execution_steps(run, PROJECT, LOAD, f"2026-05-{i + 1:02d}")
                 before, t0 = monitor.engine.stats.snapshot(), time.perf_counter()
-                with monitor.task(run, PROJECT, LOAD, task_id=1, workflow_id=1):
+                with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
                     pass
                 if i >= 2:
                     seconds.append(time.perf_counter() - t0)

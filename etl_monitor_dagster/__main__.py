@@ -1,31 +1,92 @@
 """``python -m etl_monitor_dagster setup [catalogue]``: create the monitor tables and register a catalogue.
+``python -m etl_monitor_dagster export-catalogue DIRECTORY``: write registered processes out as a catalogue.
 
-The code location itself never touches Spark at load time; this is the one step that prepares the
-tables so ADF, JDBC and dashboards see the catalogue before the first run.
+The code location itself never touches Spark at load time; ``setup`` is the one step that prepares the
+tables so ADF, JDBC and dashboards see the catalogue before the first run. ``export-catalogue`` is the
+way back, for processes registered with the seed framework or the API.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
-from .catalogue import load_catalogue, registration
+from .catalogue import CatalogueErrors, load_catalogue, registration
+from .errors import ETLMonitorError
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns the exit code (2 when the user has something to fix)."""
+    arguments = _parser().parse_args(argv)
+    try:
+        return arguments.run(arguments)
+    except CatalogueErrors as errors:
+        print(f"{len(errors.problems)} problem(s); nothing was written:", *errors.problems, sep="\n", file=sys.stderr)
+    except ETLMonitorError as error:  # a user's error: the message says what to fix, a traceback would not
+        print(error, file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument("--spark-remote", metavar="URL", help="Spark Connect URL of the monitor's engine "
+                        "(default: the embedded local server)")
+    engine.add_argument("--schema", metavar="NAME", help="schema holding the monitor tables (default: etl)")
     parser = argparse.ArgumentParser(prog="python -m etl_monitor_dagster")
     commands = parser.add_subparsers(dest="command", required=True)
-    setup = commands.add_parser("setup", help="create/migrate the tables and views, upsert the catalogue")
+    setup = commands.add_parser("setup", parents=[engine],
+                                help="create/migrate the tables and views, upsert the catalogue")
     setup.add_argument("catalogue", nargs="?", default="catalogue", type=Path, help="catalogue folder")
-    arguments = parser.parse_args()
+    setup.set_defaults(run=_setup)
+    export = commands.add_parser("export-catalogue", parents=[engine],
+                                 help="write the processes registered in the ETLconfig tables as catalogue files")
+    export.add_argument("directory", type=Path, help="folder to write the YAML files to (created if missing)")
+    export.add_argument("--project", metavar="P", help="only this ProjectCode")
+    export.add_argument("--process", metavar="L", help="only this ProcessLoad")
+    compute = export.add_mutually_exclusive_group()
+    compute.add_argument("--serverless", action="store_true",
+                         help="DBX_NOTEBOOK tasks run on serverless compute")
+    compute.add_argument("--existing-cluster-id", metavar="ID", help="DBX_NOTEBOOK tasks run on this cluster")
+    export.set_defaults(run=_export)
+    return parser
+
+
+def _monitor(arguments: argparse.Namespace) -> Any:
+    """The monitor as the code location builds it, pointed elsewhere only by the options given."""
     from .resource import ETLMonitorResource
 
+    config: dict[str, Any] = {}
+    if arguments.spark_remote:
+        config.update(engine="connect", spark_remote=arguments.spark_remote)
+    if arguments.schema:
+        config["schema_name"] = arguments.schema
+    return ETLMonitorResource(**config).get_monitor()
+
+
+def _setup(arguments: argparse.Namespace) -> int:
     processes = load_catalogue(arguments.catalogue)
-    monitor = ETLMonitorResource().get_monitor()
+    monitor = _monitor(arguments)
     monitor.setup()
     monitor.register_many(**registration(processes))
     print(f"monitor tables ready; {len(processes)} process(es) registered from {arguments.catalogue}")
+    return 0
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    from .export import export_catalogue
+
+    compute = ({"serverless": True} if arguments.serverless
+               else {"existing_cluster_id": arguments.existing_cluster_id} if arguments.existing_cluster_id
+               else None)
+    written = export_catalogue(_monitor(arguments), arguments.directory, project_code=arguments.project,
+                               process_load=arguments.process, compute=compute)
+    for path in written:
+        print(path)
+    print(f"{len(written)} catalogue file(s) written to {arguments.directory}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -198,16 +198,17 @@ def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: Pr
         _initiate(monitor, spec, run_id, day, mode)
     elif not _runs_step(context, initiation_step):
         _initiate_implicitly(monitor, spec, run_id, day)
-    step = monitor.get_pending_tasks(run_id, spec.project, spec.process, day, task_id=task.id,
-                                     workflow_id=task.workflow)[0]
+    step = monitor.pending_rows(run_id, spec.project, spec.process, day, task_id=task.id,
+                                workflow_id=task.workflow)[0]
     facts = {"processing_date": day.isoformat(), "execution_id": run_id, "try": context.retry_number + 1}
     if step.get("Attempts") is not None:
         facts["attempts"] = step["Attempts"]
     if step["Status"] == SKIP:
         context.log.info(f"{task.name}: not run (DONE in an earlier attempt, inactive or force-skipped)")
         return _result(task, {OUTCOME: Outcome.SKIPPED, **facts})
-    monitor.start_task(run_id, spec.project, spec.process, task.id, task.workflow, processing_date=day,
-                       source_type=task.source_type, source_run_id=run_id)
+    monitor.start_task(run_id, spec.project, spec.process, task_id=task.id, sequence_id=task.stage,
+                       workflow_id=task.workflow, processing_date=day, source_type=task.source_type,
+                       source_run_id=run_id)
     started = time.perf_counter()
     run = TaskRun(run_id, spec, task, day, step, monitor, log=context.log, context=context, databricks=databricks,
                   try_number=context.retry_number)
@@ -217,9 +218,9 @@ def _run(context: AssetExecutionContext, monitor: ETLMonitorFramework, built: Pr
         message, code = error_text(exc)
         if context.retry_number < task.maximum_retries:
             tries = f"try {context.retry_number + 1} of {task.maximum_retries + 1}"
-            monitor.retry_task(run_id, spec.project, spec.process, task.id, task.workflow, processing_date=day,
-                               log_message=f"{tries} failed, retrying in {task.retry_delay_seconds} s: {message}",
-                               log_code=code)
+            monitor.retry_task(run_id, spec.project, spec.process, task_id=task.id, sequence_id=task.stage,
+                               workflow_id=task.workflow, processing_date=day, log_code=code,
+                               log_message=f"{tries} failed, retrying in {task.retry_delay_seconds} s: {message}")
             raise  # the step's RetryPolicy starts the next try, which the monitor records as RQUE
         if task.mandatory:
             raise  # the step fails, later stages are skipped and the failure hook records FAIL
@@ -270,8 +271,8 @@ def _initiate(monitor: ETLMonitorFramework, spec: ProcessSpec, execution_id: str
 def _initiate_implicitly(monitor: ETLMonitorFramework, spec: ProcessSpec, execution_id: str, day: date) -> None:
     """A run without the initiation step (a re-execution from failure): its first steps open the attempt."""
     monitor.generate_execution_steps(execution_id, spec.project, spec.process, day)
-    with monitor.task(execution_id, spec.project, spec.process, 0, 0, processing_date=day,
-                      source_type=SourceType.NONE, source_run_id=execution_id):
+    with monitor.task(execution_id, spec.project, spec.process, task_id=0, sequence_id=0, workflow_id=0,
+                      processing_date=day, source_type=SourceType.NONE, source_run_id=execution_id):
         pass
 
 

@@ -70,6 +70,14 @@ class CatalogueError(ETLMonitorError, ValueError):
         super().__init__(f"{path}: {entry}: {problem}")
 
 
+class CatalogueErrors(ETLMonitorError, ValueError):
+    """Several catalogue problems found together: ``problems`` holds each ``CatalogueError``."""
+
+    def __init__(self, problems: list[CatalogueError]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(map(str, self.problems)))
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -196,7 +204,13 @@ def load_catalogue(directory: Path | str) -> list[ProcessSpec]:
     directory = Path(directory)
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     processes = [load_process(path) for path in files]
-    seen: dict[str, Path] = {}
+    check_catalogue(processes)
+    return processes
+
+
+def check_catalogue(processes: list[ProcessSpec]) -> None:
+    """The rule across files: no two processes share a Dagster name."""
+    seen: dict[str, Path | None] = {}
     for spec in processes:
         # the process name alone prefixes its groups and names its job, so it must be unique
         key = dagster_name(spec.process)
@@ -204,13 +218,17 @@ def load_catalogue(directory: Path | str) -> list[ProcessSpec]:
             raise CatalogueError(spec.path, f"process {spec.project}/{spec.process}",
                                  f"collides with the process declared in {seen[key]} (Dagster name {key})")
         seen[key] = spec.path
-    return processes
 
 
 def load_process(path: Path | str) -> ProcessSpec:
     """One process file, parsed and checked."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    return parse_process(path.read_text(encoding="utf-8"), path)
+
+
+def parse_process(text: str, path: Path | str) -> ProcessSpec:
+    """One process from ``text``, checked as if it were the file ``path`` (SQL sources resolve next to it)."""
+    path = Path(path)
     if token := _DATABRICKS_TOKEN.search(text):
         line = text.count("\n", 0, token.start()) + 1
         raise CatalogueError(path, f"line {line}", "holds what looks like a Databricks access token: credentials "

@@ -130,8 +130,9 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
 
 
 def _record(run: TaskRun, run_id: int, cluster: str | None, url: str | None) -> None:
-    run.monitor.record_source_run(run.execution_id, run.process.project, run.process.process, run.task.id,
-                                  run.task.workflow, processing_date=run.processing_date,
+    run.monitor.record_source_run(run.execution_id, run.process.project, run.process.process,
+                                  task_id=run.task.id, sequence_id=run.task.stage, workflow_id=run.task.workflow,
+                                  processing_date=run.processing_date,
                                   source_run_id=str(run_id), cluster_id=cluster, run_page_url=url)
 
 

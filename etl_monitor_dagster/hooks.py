@@ -19,8 +19,9 @@ def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitio
 
     def record(context: HookContext, status: Status, message: str | None, code: str | None) -> None:
         monitor = context.resources.monitor.get_monitor()
-        monitor.end_task(context.run_id, spec.project, spec.process, task.id, task.workflow,
-                         processing_date=_processing_date(context, partitions), status=status,
+        monitor.end_task(context.run_id, spec.project, spec.process, task_id=task.id, sequence_id=task.stage,
+                         workflow_id=task.workflow, processing_date=_processing_date(context, partitions),
+                         status=status,
                          log_message=message, log_code=code, log_type="ERROR" if status is Status.FAIL else None)
 
     @success_hook(name=f"{name}__done", required_resource_keys={"monitor"})

@@ -7,8 +7,9 @@ next to Dagster. The notebooks in ``databricks/notebooks`` are thin callers of t
     start_task_from_widgets(spark, dbutils)
 
 Widgets (empty = not given): catalog, schema, execution_id, project_code, process_load, task_id,
-workflow_id, processing_date, source_type, source_run_id, cluster_id; end/fail also log_message and
-log_code. The notebook exits with a JSON document: ``{"action", "changed", "status"}``.
+sequence_id, workflow_id, processing_date, attempts, timestamp; start also source_type,
+source_run_id, cluster_id; end/fail also log_message and log_code. The notebook exits with a JSON
+document: ``{"action", "changed", "status"}`` (``changed``: whether the call changed the row).
 
 Notebooks that Dagster runs as DBX_NOTEBOOK tasks read the run's context with ``task_context`` and
 report their figures with ``exit_with_result``.
@@ -21,8 +22,8 @@ from typing import Any
 
 from .monitor import ETLMonitorFramework
 
-COMMON = ("catalog", "schema", "execution_id", "project_code", "process_load", "task_id", "workflow_id",
-          "processing_date")
+COMMON = ("catalog", "schema", "execution_id", "project_code", "process_load", "task_id", "sequence_id",
+          "workflow_id", "processing_date", "attempts", "timestamp")
 START = (*COMMON, "source_type", "source_run_id", "cluster_id")
 FINISH = (*COMMON, "log_message", "log_code")
 
@@ -56,33 +57,35 @@ def _monitor(spark: Any, values: dict[str, str | None]) -> ETLMonitorFramework:
                                updated_by="databricks-notebook")
 
 
-def _finish(dbutils: Any, monitor: ETLMonitorFramework, action: str, changed: bool, values: dict[str, Any]) -> str:
-    rows = monitor.get_status(values["project_code"], values["process_load"], execution_id=values["execution_id"],
-                              workflow_id=int(values["workflow_id"]), task_id=int(values["task_id"]))
-    result = json.dumps({"action": action, "changed": changed, "status": rows[0]["Status"] if rows else None})
+def _row(monitor: ETLMonitorFramework, values: dict[str, Any]) -> dict[str, Any] | None:
+    rows = monitor.status_rows(values["project_code"], values["process_load"], execution_id=values["execution_id"],
+                               workflow_id=values["workflow_id"], task_id=values["task_id"])
+    return rows[0] if rows else None
+
+
+def _call(spark: Any, dbutils: Any, action: str, widgets: tuple[str, ...]) -> str:
+    """Run the monitor method of ``action`` with the widgets' values; exit with the JSON result."""
+    values = _widgets(dbutils, widgets)
+    monitor = _monitor(spark, values)
+    before = _row(monitor, values)
+    getattr(monitor, f"{action}_task")(**values)
+    after = _row(monitor, values)
+    changed = before is None or after is None or before["LastUpdatedOn"] != after["LastUpdatedOn"]
+    result = json.dumps({"action": action, "changed": changed, "status": after["Status"] if after else None})
     dbutils.notebook.exit(result)
     return result
 
 
 def start_task_from_widgets(spark: Any, dbutils: Any) -> str:
     """``start_task`` with the widgets' values; exits the notebook with the JSON result."""
-    values = _widgets(dbutils, START)
-    monitor = _monitor(spark, values)
-    changed = monitor.start_task(**values)
-    return _finish(dbutils, monitor, "start", changed, values)
+    return _call(spark, dbutils, "start", START)
 
 
 def end_task_from_widgets(spark: Any, dbutils: Any) -> str:
     """``end_task`` (DONE) with the widgets' values; exits the notebook with the JSON result."""
-    values = _widgets(dbutils, FINISH)
-    monitor = _monitor(spark, values)
-    changed = monitor.end_task(**values)
-    return _finish(dbutils, monitor, "end", changed, values)
+    return _call(spark, dbutils, "end", FINISH)
 
 
 def fail_task_from_widgets(spark: Any, dbutils: Any) -> str:
     """``fail_task`` with the widgets' values; exits the notebook with the JSON result."""
-    values = _widgets(dbutils, FINISH)
-    monitor = _monitor(spark, values)
-    changed = monitor.fail_task(**values)
-    return _finish(dbutils, monitor, "fail", changed, values)
+    return _call(spark, dbutils, "fail", FINISH)

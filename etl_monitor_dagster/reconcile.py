@@ -86,14 +86,14 @@ def reconcile_run(instance: DagsterInstance, run_id: str, monitor: ETLMonitorFra
         if not outcomes:
             continue
         rows = {(r["WorkFlowID"], r["TaskID"]): r
-                for r in monitor.get_status(spec.project, spec.process, execution_id=run_id)}
+                for r in monitor.status_rows(spec.project, spec.process, execution_id=run_id)}
         for step, outcome in outcomes.items():
             task = tasks[step]
             row = rows.get((task.workflow, task.id))
             if row is None or row["Status"] == outcome.status:
                 continue
-            monitor.end_task(run_id, spec.project, spec.process, task.id, task.workflow,
-                             processing_date=row["ProcessingDate"], status=outcome.status,
+            monitor.end_task(run_id, spec.project, spec.process, task_id=task.id, sequence_id=task.stage,
+                             workflow_id=task.workflow, processing_date=row["ProcessingDate"], status=outcome.status,
                              log_message=outcome.message, log_code=outcome.code,
                              log_type="ERROR" if outcome.status is Status.FAIL else None, timestamp=outcome.at)
             changed.append(f"{spec.process}/{task.name}: {row['Status']} -> {outcome.status.value}")

@@ -57,7 +57,7 @@ class ETLMonitorResource(ConfigurableResource):
         default=None,
         description="Unity Catalog catalog of the monitor schema; None for the session catalog.",
     )
-    schema_name: str = Field(default="etl", description="Schema holding the six tables and six views.")
+    schema_name: str = Field(default="etl", description="Schema holding the eight tables and six views.")
     home: str | None = Field(
         default=None,
         description="engine=embedded: folder for the warehouse, metastore and server logs "
@@ -134,12 +134,11 @@ def databricks_from_env(poll_interval_seconds: float = 10.0) -> DatabricksResour
 
 
 API = (
-    "setup", "register_process", "register_task", "register_parameter", "register_many",
-    "generate_execution_id",
-    "generate_execution_steps", "get_pending_tasks", "task_status", "start_task", "end_task",
-    "fail_task", "retry_task", "record_source_run", "task", "skip_task", "unskip_task", "advance_watermark",
-    "get_active_watermark",
-    "set_processing_mode", "get_status", "status_reset",
+    "setup", "seed_sequence_data", "register_organisation", "register_project", "register_process",
+    "register_task", "register_parameter", "register_many", "generate_execution_steps", "get_pending_tasks",
+    "pending_rows", "task_status", "start_task", "end_task", "fail_task", "retry_task", "record_source_run",
+    "task", "skip_task", "unskip_task", "advance_watermark", "get_active_watermark", "set_processing_mode",
+    "get_status", "status_rows", "status_reset", "guide", "sample_usage",
 )
 
 
@@ -155,3 +154,4 @@ def _forward(name: str):
 
 for _name in API:
     setattr(ETLMonitorResource, _name, _forward(_name))
+ETLMonitorResource.generate_execution_id = staticmethod(ETLMonitorFramework.generate_execution_id)

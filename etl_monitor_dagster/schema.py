@@ -1,12 +1,16 @@
-"""The six Delta tables and six views of SPEC.md: one definition per table and per view.
+"""The eight Delta tables and six views of SPEC.md: one definition per table and per view.
 
 Column lists are data, so ``setup()`` can both create a table and add the columns an older
-layout lacks. View bodies are SQL text with ``{Name}`` placeholders for qualified table names.
+layout (ours, or the seed package's) lacks. Column types and NOT NULL follow the seed package's
+DDL, so a schema it created and one we create are alike. View bodies are SQL text with ``{Name}``
+placeholders (``sql.fill``) for qualified table names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .sql import fill
 
 AUDIT = (
     ("CreatedOn", "TIMESTAMP"),
@@ -29,16 +33,56 @@ class Table:
     def column_names(self) -> list[str]:
         return [c for c, _ in self.columns]
 
+    def base_type(self, column: str) -> str:
+        """The column's SQL type without constraints (``STRING NOT NULL`` -> ``STRING``)."""
+        return dict(self.columns)[column].split(" ")[0]
+
+    @property
+    def insert_defaults(self) -> dict[str, str]:
+        """SQL defaults for a new row's columns given as NULL: '' in NOT NULL text columns outside the
+        key (what the seed writes there), TRUE for IsActive (registration leaves NULL to mean "as is")."""
+        defaults = {c: "''" for c, t in self.columns if t == "STRING NOT NULL" and c not in self.key}
+        return defaults | ({"IsActive": "true"} if "IsActive" in self.column_names else {})
+
+
+ORGANISATION = Table(
+    "ETLOrganisation",
+    (
+        ("OrganisationCode", "STRING NOT NULL"),
+        ("OrganisationName", "STRING NOT NULL"),
+        ("OrganisationDescription", "STRING NOT NULL"),
+        ("IsActive", "BOOLEAN"),
+        *AUDIT,
+    ),
+    key=("OrganisationCode",),
+    comment="Organisation registry: the top-level grouping of projects.",
+)
+
+PROJECT = Table(
+    "ETLconfigProject",
+    (
+        ("ProjectCode", "STRING NOT NULL"),
+        ("OrganisationCode", "STRING"),
+        ("ProjectName", "STRING NOT NULL"),
+        ("ProjectDescription", "STRING NOT NULL"),
+        ("IsActive", "BOOLEAN"),
+        *AUDIT,
+    ),
+    key=("ProjectCode",),
+    comment="Project registry: groups the processes of one ProjectCode under an organisation.",
+)
+
 
 SEQUENCE = Table(
     "ETLconfigSequence",
     (
-        ("SequenceID", "INT"),
-        ("SequenceCode", "STRING"),
+        ("SequenceID", "INT NOT NULL"),
+        ("SequenceCode", "STRING NOT NULL"),
         ("SequenceName", "STRING"),
         ("SequenceDescription", "STRING"),
         ("SortOrder", "INT"),
         ("IsActive", "BOOLEAN"),
+        *AUDIT,
     ),
     key=("SequenceID",),
     comment="Framework-managed workflow stages; custom stages use SequenceID >= 10.",
@@ -47,8 +91,8 @@ SEQUENCE = Table(
 PROCESS = Table(
     "ETLconfigProcess",
     (
-        ("ProjectCode", "STRING"),
-        ("ProcessLoad", "STRING"),
+        ("ProjectCode", "STRING NOT NULL"),
+        ("ProcessLoad", "STRING NOT NULL"),
         ("ProcessName", "STRING"),
         ("ProcessDescription", "STRING"),
         ("ProcessOwner", "STRING"),
@@ -63,12 +107,12 @@ PROCESS = Table(
 TASKS = Table(
     "ETLconfigTasks",
     (
-        ("TaskID", "INT"),
-        ("ProjectCode", "STRING"),
-        ("ProcessLoad", "STRING"),
-        ("WorkFlowID", "INT"),
-        ("SequenceID", "INT"),
-        ("TaskName", "STRING"),
+        ("TaskID", "INT NOT NULL"),
+        ("ProjectCode", "STRING NOT NULL"),
+        ("ProcessLoad", "STRING NOT NULL"),
+        ("WorkFlowID", "INT NOT NULL"),
+        ("SequenceID", "INT NOT NULL"),
+        ("TaskName", "STRING NOT NULL"),
         ("TaskDescription", "STRING"),
         ("SourceType", "STRING"),
         ("SourceIdentifier", "STRING"),
@@ -90,11 +134,11 @@ TASKS = Table(
 PARAMETERS = Table(
     "ETLconfigParameters",
     (
-        ("ProjectCode", "STRING"),
-        ("ProcessLoad", "STRING"),
-        ("ParameterName", "STRING"),
+        ("ProjectCode", "STRING NOT NULL"),
+        ("ProcessLoad", "STRING NOT NULL"),
+        ("ParameterName", "STRING NOT NULL"),
         ("ParameterDescription", "STRING"),
-        ("ParameterType", "STRING"),
+        ("ParameterType", "STRING NOT NULL"),
         ("ValueINT", "BIGINT"),
         ("ValueDateTime", "TIMESTAMP"),
         ("ValueBIT", "BOOLEAN"),
@@ -107,15 +151,15 @@ PARAMETERS = Table(
 STEPS = Table(
     "ETLProcessingSteps",
     (
-        ("ProcessingDate", "DATE"),
-        ("ProjectCode", "STRING"),
-        ("ProcessLoad", "STRING"),
-        ("ExecutionID", "STRING"),
-        ("WorkFlowID", "INT"),
-        ("TaskID", "INT"),
-        ("SequenceID", "INT"),
-        ("Attempts", "INT"),
-        ("Status", "STRING"),
+        ("ProcessingDate", "DATE NOT NULL"),
+        ("ProjectCode", "STRING NOT NULL"),
+        ("ProcessLoad", "STRING NOT NULL"),
+        ("ExecutionID", "STRING NOT NULL"),
+        ("WorkFlowID", "INT NOT NULL"),
+        ("TaskID", "INT NOT NULL"),
+        ("SequenceID", "INT NOT NULL"),
+        ("Attempts", "INT NOT NULL"),
+        ("Status", "STRING NOT NULL"),
         ("TaskName", "STRING"),
         ("SequenceCode", "STRING"),
         ("TaskMandatory", "BOOLEAN"),
@@ -153,7 +197,7 @@ STEPS = Table(
 SYSLOGS = Table(
     "ETLsysLogs",
     (
-        ("_ID", "BIGINT GENERATED ALWAYS AS IDENTITY"),
+        ("_ID", "BIGINT NOT NULL GENERATED ALWAYS AS IDENTITY"),
         ("ProcessingDate", "DATE"),
         ("ProjectCode", "STRING"),
         ("ProcessLoad", "STRING"),
@@ -173,7 +217,7 @@ SYSLOGS = Table(
     properties=(("delta.appendOnly", "true"),),
 )
 
-TABLES = (SEQUENCE, PROCESS, TASKS, PARAMETERS, STEPS, SYSLOGS)
+TABLES = (ORGANISATION, PROJECT, SEQUENCE, PROCESS, TASKS, PARAMETERS, STEPS, SYSLOGS)
 
 # (SequenceID, SequenceCode, SequenceName, SequenceDescription)
 SEEDED_STAGES = (
@@ -207,9 +251,9 @@ _TASK_DETAIL_COLUMNS = """s.ProcessingDate, s.ProjectCode, s.ProcessLoad, s.Exec
   s.WorkFlowID, s.SequenceID, s.SequenceCode, s.TaskID, s.TaskName, s.TaskMandatory,
   s.FullFileName, s.InFilePath, s.OutFilePath, s.Status, s.ForceSkip,
   s.StartTime, s.EndTime, s.DurationSeconds, s.SourceType, s.SourceRunID, s.ClusterID,
-  s.LogType, s.LogCode, s.LogMessage, s.LastUpdatedOn, s.LastUpdatedBy"""
+  s.LogType, s.LogCode, s.LogMessage, s.LastUpdatedOn, s.LastUpdatedBy, s.SourceSystemCode"""
 
-VIEWS: dict[str, str] = {
+_VIEWS: dict[str, str] = {
     "v_processStatus": """
 -- Where does each process stand for each processing date? Grain: (ProcessingDate, ProjectCode, ProcessLoad).
 WITH latest_per_task AS (
@@ -258,9 +302,7 @@ SELECT ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts,
 """,
     "v_taskDetail": """
 -- What happened to each task in each run, and did it breach its SLA? Grain: one ETLProcessingSteps row.
-SELECT """
-    + _TASK_DETAIL_COLUMNS
-    + """,
+SELECT {task_detail_columns},
        t.SlaSeconds,
        CASE WHEN t.SlaSeconds IS NULL THEN false
             WHEN s.DurationSeconds IS NOT NULL THEN s.DurationSeconds > t.SlaSeconds
@@ -274,31 +316,21 @@ SELECT """
 """,
     "v_mandatoryBlockers": """
 -- Which mandatory tasks of the latest attempt stop later stages? Grain: one step row (FAIL, NQUE or RQUE).
-SELECT """
-    + _TASK_DETAIL_COLUMNS
-    + """
-  FROM ("""
-    + _LATEST_ATTEMPT
-    + """) s
+SELECT {task_detail_columns}
+  FROM ({latest_attempt}) s
  WHERE s.TaskMandatory AND s.Status IN ('FAIL', 'NQUE', 'RQUE') AND NOT coalesce(s.ForceSkip, false)
 """,
     "v_currentFailures": """
 -- Which tasks failed in the latest attempt of each date? Grain: one FAIL step row.
-SELECT """
-    + _TASK_DETAIL_COLUMNS
-    + """
-  FROM ("""
-    + _LATEST_ATTEMPT
-    + """) s
+SELECT {task_detail_columns}
+  FROM ({latest_attempt}) s
  WHERE s.Status = 'FAIL'
 """,
     "v_watermarks": """
 -- What is each parameter's active value (the ADF Lookup bridge)? Grain: one ETLconfigParameters row.
 SELECT p.ProjectCode, p.ProcessLoad, p.ParameterName, p.ParameterType, p.ParameterDescription,
        p.ValueINT, p.ValueDateTime, p.ValueBIT,
-       """
-    + ACTIVE_VALUE
-    + """ AS ActiveValue,
+       {active_value} AS ActiveValue,
        CASE p.ParameterType
          WHEN 'DELTA_DATE' THEN CASE WHEN p.ValueDateTime IS NULL THEN 'BULK MODE'
                                      ELSE concat('DELTA: ', date_format(p.ValueDateTime, 'yyyy-MM-dd HH:mm:ss.SSS')) END
@@ -317,4 +349,10 @@ SELECT p.ProjectCode, p.ProcessLoad, p.ParameterName, p.ParameterType, p.Paramet
     ON l.ProjectCode = p.ProjectCode AND l.ProcessLoad = p.ProcessLoad
    AND l.SourceSystemCode = p.ParameterName
 """,
+}
+
+VIEWS: dict[str, str] = {
+    name: fill(body, task_detail_columns=_TASK_DETAIL_COLUMNS, latest_attempt=_LATEST_ATTEMPT,
+               active_value=ACTIVE_VALUE)
+    for name, body in _VIEWS.items()
 }

@@ -1,12 +1,17 @@
-"""The only two ways text reaches SQL: validated identifiers and one quoting function.
+"""How text reaches SQL: validated identifiers, one quoting function and one templating style.
 
 Values never go through here: the monitor binds them as DataFrames (see ``engine.Engine.bind``).
-These helpers are for what Spark cannot bind: DDL (names, comments) and view bodies.
+These helpers are for what Spark cannot bind: DDL (names, comments), view bodies, our own table
+names and the partition dates the monitor has already validated.
+
+Every statement is text with ``{name}`` placeholders, filled by ``fill``; ``{src}`` is left for
+Spark, which replaces it with the DataFrame of bound values.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from .errors import ValidationError
 
@@ -55,3 +60,24 @@ def quote_string(value: str) -> str:
         else:
             out.append(ch)
     return "'" + "".join(out) + "'"
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(text: str, **values: str) -> str:
+    """Replace the ``{name}`` placeholders that ``values`` names; leave the others for a later fill.
+
+    >>> fill("SELECT {cols} FROM {src}", cols="a, b")
+    'SELECT a, b FROM {src}'
+    """
+    return text.format_map(_Keep(values))
+
+
+def date_literal(day: date) -> str:
+    """A DATE literal for partition pruning; ``day`` is a validated ``date``, never user text."""
+    if not isinstance(day, date):
+        raise TypeError(f"expected a date, got {day!r}")
+    return f"DATE {quote_string(day.isoformat())}"

@@ -34,14 +34,15 @@ def initiate(context: OpExecutionContext, config: ExportConfig, monitor: ETLMoni
             {**owner, "task_id": t, "workflow_id": w, "sequence_id": s, "task_name": name, "source_type": "PYTHON",
              "task_mandatory": mandatory} for t, w, s, name, mandatory in TASKS])
     monitor.generate_execution_steps(context.run_id, PROJECT, PROCESS, config.processing_date)
-    with monitor.task(context.run_id, PROJECT, PROCESS, 0, 0, processing_date=config.processing_date):
+    with monitor.task(context.run_id, PROJECT, PROCESS, task_id=0, sequence_id=0, workflow_id=0,
+                      processing_date=config.processing_date):
         pass
 
 
-def _guarded(task_id: int, name: str):
+def _guarded(task_id: int, stage: int, name: str):
     @op(name=name, ins={"after": In(Nothing)})
     def run(context: OpExecutionContext, config: ExportConfig, monitor: ETLMonitorResource) -> None:
-        with monitor.task(context.run_id, PROJECT, PROCESS, task_id=task_id, workflow_id=1,
+        with monitor.task(context.run_id, PROJECT, PROCESS, task_id=task_id, sequence_id=stage, workflow_id=1,
                           processing_date=config.processing_date, source_run_id=context.run_id) as guard:
             if not guard.active:
                 context.log.info(f"{name}: not run (DONE earlier, inactive or force-skipped)")
@@ -51,8 +52,8 @@ def _guarded(task_id: int, name: str):
     return run
 
 
-extract_general_ledger = _guarded(1, "extract_general_ledger")
-export_to_data_hub = _guarded(2, "export_to_data_hub")
+extract_general_ledger = _guarded(1, 2, "extract_general_ledger")
+export_to_data_hub = _guarded(2, 6, "export_to_data_hub")
 
 
 @job(description="FINANCE/GL_EXPORT: a team's own job reporting through the monitor's task() guard.")

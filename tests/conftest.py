@@ -76,11 +76,13 @@ class Process:
         self.register(parameters=[{"parameter_name": name, "parameter_type": ptype, **kwargs}])
 
     def register(self, tasks: list[dict] = (), parameters: list[dict] = ()) -> None:
-        """Register tasks (workflow 1, stage 2, PYTHON unless given) and parameters in one batch."""
+        """Register tasks (workflow 1, stage 2, PYTHON, optional, the process's frequency unless given)
+        and parameters in one batch."""
         owner = {"project_code": self.project, "process_load": self.load}
         self.monitor.register_many(
-            tasks=[{"workflow_id": 1, "sequence_id": 2, "source_type": "PYTHON",
-                    "task_name": f"task {t.get('workflow_id', 1)}.{t['task_id']}", **owner, **t} for t in tasks],
+            tasks=[{"workflow_id": 1, "sequence_id": 2, "source_type": "PYTHON", "task_mandatory": False,
+                    "load_frequency": None, "task_name": f"task {t.get('workflow_id', 1)}.{t['task_id']}",
+                    **owner, **t} for t in tasks],
             parameters=[{**owner, **p} for p in parameters],
         )
 
@@ -91,7 +93,7 @@ class Process:
 
     def steps(self, execution: str) -> dict[tuple[int, int], dict]:
         """The execution's rows keyed by (WorkFlowID, TaskID)."""
-        rows = self.monitor.get_status(self.project, self.load, execution_id=execution)
+        rows = self.monitor.status_rows(self.project, self.load, execution_id=execution)
         return {(r["WorkFlowID"], r["TaskID"]): r for r in rows}
 
     def receipts(self, execution: str | None = None) -> list[dict]:
@@ -100,6 +102,12 @@ class Process:
         if execution:
             logs = logs.where(logs["ExecutionID"] == execution)
         return [r.asDict() for r in logs.orderBy("_ID").collect()]
+
+    def rows(self, table: str) -> list[dict]:
+        """The process's rows of one table as stored (LastUpdatedOn included), in a stable order."""
+        frame = self.monitor.spark.table(self.monitor.table_name(table))
+        frame = frame.where((frame["ProjectCode"] == self.project) & (frame["ProcessLoad"] == self.load))
+        return sorted((r.asDict() for r in frame.collect()), key=repr)
 
     def count(self, table: str) -> int:
         frame = self.monitor.spark.table(self.monitor.table_name(table))

@@ -54,7 +54,7 @@ def launch(job, instance: DagsterInstance, day: str, **kwargs) -> tuple[bool, st
 
 def rows(monitor: ETLMonitorFramework, process: str, run_id: str) -> dict[str, dict]:
     """The run's monitor rows of a QA process, by task name."""
-    return {r["TaskName"]: r for r in monitor.get_status("QA", process, execution_id=run_id)}
+    return {r["TaskName"]: r for r in monitor.status_rows("QA", process, execution_id=run_id)}
 
 
 def evaluate_reconciliation(instance: DagsterInstance, run_id: str, ended: DagsterEventType) -> None:

@@ -21,12 +21,13 @@ def _writer(url, schema, project, load, run, action, task_id, barrier, results):
     spark = SparkSession.builder.remote(url).getOrCreate()
     try:
         monitor = ETLMonitorFramework(spark, schema=schema, updated_by=f"writer-{task_id}")
+        step = {"task_id": task_id, "sequence_id": 2, "workflow_id": 1, "processing_date": DAY}
         barrier.wait(timeout=120)
         if action == "start_and_finish":
-            monitor.start_task(run, project, load, task_id, 1, processing_date=DAY)
-            monitor.end_task(run, project, load, task_id, 1, processing_date=DAY)
+            monitor.start_task(run, project, load, **step)
+            monitor.end_task(run, project, load, **step)
         else:
-            monitor.fail_task(run, project, load, task_id, 1, processing_date=DAY, log_message="raced")
+            monitor.fail_task(run, project, load, **step, log_message="raced")
         results.put((task_id, monitor.engine.stats.conflicts_retried, None))
     except BaseException as exc:  # reported to the test, which fails on it
         results.put((task_id, 0, repr(exc)))
@@ -76,7 +77,8 @@ def test_eight_processes_finishing_tasks_of_one_run_at_once_lose_and_double_noth
 def test_processes_racing_on_the_same_transition_record_it_once(spark_server, wide):
     run = wide.new_run()
     for task_id in (1, 2, 3, 4):
-        wide.monitor.start_task(run, wide.project, wide.load, task_id, 1)
+        wide.monitor.start_task(run, wide.project, wide.load, task_id=task_id, sequence_id=2, workflow_id=1,
+                                processing_date=DAY)
     _race(spark_server, wide, run, "fail", [1, 1, 2, 2, 3, 3, 4, 4])
 
     steps = wide.steps(run)

@@ -149,7 +149,7 @@ def test_a_team_job_outside_the_catalogue_reports_through_the_task_guard(instanc
         run_config={"ops": {name: {"config": config} for name in
                             ("initiate", "extract_general_ledger", "export_to_data_hub")}})
     assert result.success
-    done = monitor.get_status("FINANCE", "GL_EXPORT", execution_id=result.run_id)
+    done = monitor.status_rows("FINANCE", "GL_EXPORT", execution_id=result.run_id)
     assert [(r["TaskName"], r["Status"]) for r in done] == [
         ("Initiation", "DONE"), ("Extract general ledger", "DONE"), ("Export to the data hub", "DONE")]
 

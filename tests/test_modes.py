@@ -47,7 +47,7 @@ def test_advance_watermark_moves_a_delta_id_and_overrides_a_delta_date(params):
     [
         ({"parameter_name": "LastId", "new_datetime_value": "2026-01-01"}, "new_datetime_value"),
         ({"parameter_name": "LastEmp", "new_int_value": 3}, "new_int_value"),
-        ({"parameter_name": "LastId"}, "new_int_value/new_datetime_value"),
+        ({"parameter_name": "LastId"}, "new_datetime_value/new_int_value"),
         ({"parameter_name": "LastEmp", "new_datetime_value": "yesterday"}, "new_datetime_value"),
     ],
 )
@@ -68,8 +68,10 @@ def test_historic_mode_sets_sysdt_which_becomes_the_default_processing_date(para
     m.set_processing_mode(params.project, params.load, is_historic_mode=True, processing_date="2025-12-31")
     assert _watermark(params, "SYSDT") == datetime(2025, 12, 31)
     run = m.generate_execution_id()
-    m.generate_execution_steps(run, params.project, params.load)
+    m.generate_execution_steps(run, params.project, params.load, None)
     assert {r["ProcessingDate"] for r in params.steps(run).values()} == {date(2025, 12, 31)}
+    # get_status without a date or an execution reads the same processing date
+    assert {r["ProcessingDate"] for r in m.status_rows(params.project, params.load)} == {date(2025, 12, 31)}
 
 
 def test_live_mode_puts_sysdt_back_to_null_and_runs_today(params):
@@ -78,7 +80,7 @@ def test_live_mode_puts_sysdt_back_to_null_and_runs_today(params):
     m.set_processing_mode(params.project, params.load)
     assert _watermark(params, "SYSDT") is None
     run = m.generate_execution_id()
-    m.generate_execution_steps(run, params.project, params.load)
+    m.generate_execution_steps(run, params.project, params.load, None)
     assert {r["ProcessingDate"] for r in params.steps(run).values()} == {date.today()}
 
 
@@ -109,6 +111,10 @@ def test_a_named_parameter_gets_exactly_the_values_given(params):
     params.monitor.set_processing_mode(params.project, params.load, parameter_name="WithHeader", value_bit=False)
     assert _watermark(params, "WithHeader") is False
     assert _watermark(params, "LastId") == 500
+    params.monitor.set_processing_mode(params.project, params.load, parameter_name="LastId", value_int=7)
+    assert _watermark(params, "LastId") == 7
+    params.monitor.set_processing_mode(params.project, params.load, parameter_name="LastId")
+    assert _watermark(params, "LastId") == 7  # a value not given is left as it is
 
 
 def test_a_mode_change_leaves_one_receipt(params):

@@ -44,7 +44,8 @@ def run_notebook(spark, process):
 
     def run(action: str, **widgets) -> dict:
         values = {"schema": "etl_test", "execution_id": execution, "project_code": process.project,
-                  "process_load": process.load, "task_id": 1, "workflow_id": 1, "processing_date": DAY, **widgets}
+                  "process_load": process.load, "task_id": 1, "sequence_id": 2, "workflow_id": 1,
+                  "processing_date": DAY, **widgets}
         with pytest.raises(NotebookExit) as exited:
             runpy.run_path(str(NOTEBOOKS / f"etl_{action}_task.py"), {"spark": spark, "dbutils": Dbutils(values)})
         return json.loads(str(exited.value))
@@ -54,10 +55,15 @@ def run_notebook(spark, process):
 
 def test_the_start_and_end_notebooks_move_a_task_to_done_from_widget_values(run_notebook):
     run, process, execution = run_notebook
-    assert run("start", source_run_id="adf-run-7") == {"action": "start", "changed": True, "status": "NQUE"}
-    assert run("end", log_message="copied 12 files") == {"action": "end", "changed": True, "status": "DONE"}
+    assert run("start", source_run_id="adf-run-7", timestamp="2026-04-09T06:00:00") == {
+        "action": "start", "changed": True, "status": "NQUE"}
+    assert run("start", source_run_id="adf-run-7") == {"action": "start", "changed": False, "status": "NQUE"}
+    assert run("end", log_message="copied 12 files", timestamp="2026-04-09T06:01:30") == {
+        "action": "end", "changed": True, "status": "DONE"}
+    assert run("end", log_message="copied 12 files") == {"action": "end", "changed": False, "status": "DONE"}
     row = process.steps(execution)[(1, 1)]
     assert (row["SourceRunID"], row["LogMessage"]) == ("adf-run-7", "copied 12 files")
+    assert (row["StartTime"].isoformat(), row["DurationSeconds"]) == ("2026-04-09T06:00:00", 90)
 
 
 def test_the_fail_notebook_records_fail_and_reopens_the_run(run_notebook):
@@ -74,7 +80,8 @@ def test_a_bad_widget_value_is_refused_and_writes_nothing(run_notebook, spark):
     with pytest.raises(Exception, match="task_id"):
         runpy.run_path(str(NOTEBOOKS / "etl_start_task.py"), {"spark": spark, "dbutils": Dbutils(
             {"schema": "etl_test", "execution_id": execution, "project_code": process.project,
-             "process_load": process.load, "task_id": "one", "workflow_id": 1, "processing_date": DAY})})
+             "process_load": process.load, "task_id": "one", "sequence_id": 2, "workflow_id": 1,
+             "processing_date": DAY})})
     assert len(process.receipts(execution)) == receipts
     assert process.steps(execution)[(1, 1)]["StartTime"] is None
 

@@ -14,7 +14,7 @@ def _process_row(process):
 
 def test_re_registering_a_process_updates_descriptions_but_never_created_on(process):
     first = _process_row(process)
-    process.monitor.register_process(process.project, process.load, description="new words")
+    assert process.monitor.register_process(process.project, process.load, description="new words") is process.monitor
     second = _process_row(process)
     assert second.ProcessDescription == "new words"
     assert second.ProcessOwner == "QA"  # not given: kept
@@ -25,7 +25,7 @@ def test_re_registering_a_process_updates_descriptions_but_never_created_on(proc
 def test_re_registering_a_parameter_changes_its_description_never_its_value(process):
     process.parameter("Wm", "DELTA_ID", description="old", value_int=41)
     process.parameter("Wm", "DELTA_ID", description="new", value_int=999)
-    rows = process.monitor._parameters(process.project, process.load, "Wm")
+    rows = process.rows("ETLconfigParameters")
     assert [(r["ParameterDescription"], r["ValueINT"]) for r in rows] == [("new", 41)]
 
 

@@ -20,8 +20,8 @@ class TaskConfig(Config):
 
 @op
 def guarded_load(context: OpExecutionContext, config: TaskConfig, monitor: ETLMonitorResource) -> None:
-    with monitor.task(context.run_id, config.project, config.load, task_id=config.task_id, workflow_id=1,
-                      processing_date=DAY, source_run_id=context.run_id) as guard:
+    with monitor.task(context.run_id, config.project, config.load, task_id=config.task_id, sequence_id=2,
+                      workflow_id=1, processing_date=DAY, source_run_id=context.run_id) as guard:
         if guard.active and config.explode:
             raise RuntimeError("the load broke")
 
@@ -100,13 +100,14 @@ def test_three_level_names_address_the_tables_through_the_catalog(spark_server, 
     uc = resource.get_monitor()
     assert uc.table_name("ETLProcessingSteps") == "`spark_catalog`.`etl_test`.`ETLProcessingSteps`"
     execution = process.new_run()
-    assert uc.get_status(process.project, process.load, execution_id=execution) == process.monitor.get_status(
-        process.project, process.load, execution_id=execution)
+    rows = uc.status_rows(process.project, process.load, execution_id=execution)
+    assert rows == process.monitor.status_rows(process.project, process.load, execution_id=execution)
+    assert len(rows) == 2
 
 
 def test_the_connect_engine_reaches_any_spark_connect_url(spark_server, monitor):
     resource = ETLMonitorResource(engine="connect", spark_remote=spark_server.url, schema_name=monitor.schema)
-    assert resource.get_monitor().get_status("NOBODY", "NOTHING") == []
+    assert resource.get_monitor().status_rows("NOBODY", "NOTHING") == []
 
 
 def test_the_active_session_engine_uses_the_session_this_process_already_has(spark, monitor):

@@ -10,6 +10,11 @@ import pytest
 from etl_monitor_dagster import NotFoundError, ValidationError
 from tests.conftest import DAY
 
+# Each task of the ``loaded`` process as start/end/fail_task name it (stage 2 is the conftest default).
+INITIATION = {"task_id": 0, "sequence_id": 0, "workflow_id": 0, "processing_date": DAY}
+TASK_1 = {"task_id": 1, "sequence_id": 2, "workflow_id": 1, "processing_date": DAY}
+TASK_2 = {"task_id": 2, "sequence_id": 2, "workflow_id": 1, "processing_date": DAY}
+
 
 @pytest.fixture
 def loaded(process):
@@ -28,15 +33,16 @@ def loaded(process):
 def _run_all(process, execution, fail=()):
     """Start and end every pending non-initiation task; tasks in ``fail`` fail."""
     m = process.monitor
-    for row in m.get_pending_tasks(execution, process.project, process.load):
+    for row in m.pending_rows(execution, process.project, process.load):
         if row["WorkFlowID"] == 0:
             continue
-        m.start_task(execution, process.project, process.load, row["TaskID"], row["WorkFlowID"])
+        step = {"task_id": row["TaskID"], "sequence_id": row["SequenceID"], "workflow_id": row["WorkFlowID"],
+                "processing_date": row["ProcessingDate"]}
+        m.start_task(execution, process.project, process.load, **step)
         if row["TaskID"] in fail:
-            m.fail_task(execution, process.project, process.load, row["TaskID"], row["WorkFlowID"],
-                        log_message="boom", log_code="E1")
+            m.fail_task(execution, process.project, process.load, **step, log_message="boom", log_code="E1")
         else:
-            m.end_task(execution, process.project, process.load, row["TaskID"], row["WorkFlowID"])
+            m.end_task(execution, process.project, process.load, **step)
 
 
 def test_generation_queues_one_nque_row_per_active_task_with_attempts_zero(loaded):
@@ -52,8 +58,10 @@ def test_generation_queues_one_nque_row_per_active_task_with_attempts_zero(loade
 
 def test_generation_is_idempotent_per_execution(loaded):
     run = loaded.new_run()
-    assert loaded.monitor.generate_execution_steps(run, loaded.project, loaded.load, DAY) == 0
-    assert len(loaded.steps(run)) == 3
+    before = loaded.rows("ETLProcessingSteps")
+    assert loaded.monitor.generate_execution_steps(run, loaded.project, loaded.load, DAY) is None
+    assert loaded.rows("ETLProcessingSteps") == before  # no row added, none rewritten (LastUpdatedOn kept)
+    assert len(before) == 3
 
 
 def test_a_new_execution_of_the_same_date_gets_the_next_attempt_and_only_undone_tasks(loaded):
@@ -99,39 +107,39 @@ def test_full_file_name_follows_the_tasks_frequency(make_process, frequency, nam
 def test_pending_tasks_are_ordered_and_carry_their_watermark(loaded):
     loaded.task(1, workflow_id=2, sequence_id=3)
     run = loaded.monitor.generate_execution_id()
-    rows = loaded.monitor.get_pending_tasks(run, loaded.project, loaded.load, DAY)  # generates first
+    rows = loaded.monitor.pending_rows(run, loaded.project, loaded.load, DAY)  # generates first
     order = [(r["WorkFlowID"], r["SequenceID"], r["TaskID"]) for r in rows]
     assert order == [(0, 0, 0), (1, 2, 1), (1, 2, 2), (2, 3, 1)]
     by_task = {(r["WorkFlowID"], r["TaskID"]): r for r in rows}
     assert by_task[(1, 1)]["WatermarkType"] == "DELTA_DATE"
     assert by_task[(1, 1)]["WatermarkValue"] == "1900-01-01 00:00:00.000"  # bulk: load everything
     assert by_task[(1, 2)]["WatermarkValue"] == "100"
-    only_stage = loaded.monitor.get_pending_tasks(run, loaded.project, loaded.load, sequence_id=3)
+    only_stage = loaded.monitor.pending_rows(run, loaded.project, loaded.load, sequence_id=3)
     assert [(r["WorkFlowID"], r["TaskID"]) for r in only_stage] == [(2, 1)]
 
 
 def test_task_status_is_null_for_done_skipped_inactive_and_ungenerated_tasks(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
-    assert m.task_status(run, p, load, 1, 1) == "NQUE"
-    m.start_task(run, p, load, 1, 1)
-    m.end_task(run, p, load, 1, 1)
-    assert m.task_status(run, p, load, 1, 1) == "NULL"  # done
-    m.skip_task(run, p, load, 2, 1)
-    assert m.task_status(run, p, load, 2, 1) == "NULL"  # force-skipped
+    assert m.task_status(run, p, load, workflow_id=1, task_id=1) == "NQUE"
+    m.start_task(run, p, load, **TASK_1)
+    m.end_task(run, p, load, **TASK_1)
+    assert m.task_status(run, p, load, workflow_id=1, task_id=1) == "NULL"  # done
+    m.skip_task(run, p, load, task_id=2, workflow_id=1, sequence_id=2)
+    assert m.task_status(run, p, load, workflow_id=1, task_id=2) == "NULL"  # force-skipped
     loaded.task(7)  # registered after generation: not generated
-    assert m.task_status(run, p, load, 7, 1) == "NULL"
+    assert m.task_status(run, p, load, workflow_id=1, task_id=7) == "NULL"
     loaded.task(2, is_active=False, source_system_code="LastId")
-    m.unskip_task(run, p, load, 2, 1)
-    assert m.task_status(run, p, load, 2, 1) == "NULL"  # inactive
+    m.unskip_task(run, p, load, task_id=2, workflow_id=1, sequence_id=2)
+    assert m.task_status(run, p, load, workflow_id=1, task_id=2) == "NULL"  # inactive
 
 
 def test_done_advances_the_delta_date_watermark_to_the_task_start_time(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
     started = datetime(2026, 4, 9, 6, 30, tzinfo=UTC)
-    m.start_task(run, p, load, 1, 1, timestamp=started)
-    m.end_task(run, p, load, 1, 1, timestamp=datetime(2026, 4, 9, 6, 31, 15, tzinfo=UTC))
+    m.start_task(run, p, load, **TASK_1, timestamp=started)
+    m.end_task(run, p, load, **TASK_1, timestamp=datetime(2026, 4, 9, 6, 31, 15, tzinfo=UTC))
     watermark = m.get_active_watermark(p, load, "LastEmp")
     assert watermark.replace(tzinfo=None) == started.replace(tzinfo=None)
     row = loaded.steps(run)[(1, 1)]
@@ -148,10 +156,10 @@ def test_done_never_moves_a_delta_id_watermark(loaded):
 def test_a_mandatory_fail_puts_the_initiation_row_back_to_nque(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
-    m.start_task(run, p, load, 0, 0)  # the run starts: initiation row running
-    m.end_task(run, p, load, 0, 0, status="DONE")
-    m.start_task(run, p, load, 1, 1)
-    m.fail_task(run, p, load, 1, 1, log_message="x" * 5000, log_code="E42")
+    m.start_task(run, p, load, **INITIATION)  # the run starts: initiation row running
+    m.end_task(run, p, load, **INITIATION, status="DONE")
+    m.start_task(run, p, load, **TASK_1)
+    m.fail_task(run, p, load, **TASK_1, log_message="x" * 5000, log_code="E42")
     steps = loaded.steps(run)
     assert steps[(0, 0)]["Status"] == "NQUE"
     fail = steps[(1, 1)]
@@ -162,10 +170,10 @@ def test_a_mandatory_fail_puts_the_initiation_row_back_to_nque(loaded):
 def test_an_optional_fail_leaves_the_initiation_row_alone(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
-    m.start_task(run, p, load, 0, 0)
-    m.end_task(run, p, load, 0, 0)
-    m.start_task(run, p, load, 2, 1)
-    m.fail_task(run, p, load, 2, 1, log_message="optional broke")
+    m.start_task(run, p, load, **INITIATION)
+    m.end_task(run, p, load, **INITIATION)
+    m.start_task(run, p, load, **TASK_2)
+    m.fail_task(run, p, load, **TASK_2, log_message="optional broke")
     assert loaded.steps(run)[(0, 0)]["Status"] == "DONE"
 
 
@@ -173,20 +181,20 @@ def test_the_full_state_machine_with_retries_and_a_manual_reset(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     first = loaded.new_run()
     seen = []
-    m.start_task(first, p, load, 1, 1)
+    assert m.start_task(first, p, load, **TASK_1) == 0  # the attempt
     seen.append(loaded.steps(first)[(1, 1)]["Status"])
-    m.fail_task(first, p, load, 1, 1, log_message="1st")
+    m.fail_task(first, p, load, **TASK_1, log_message="1st")
     seen.append(loaded.steps(first)[(1, 1)]["Status"])
     retry = loaded.new_run()  # a retry of a failed date is a new execution: Attempts + 1
-    m.start_task(retry, p, load, 1, 1)
+    assert m.start_task(retry, p, load, **TASK_1) == 1
     seen.append(loaded.steps(retry)[(1, 1)]["Status"])
-    m.fail_task(retry, p, load, 1, 1, log_message="2nd")
+    m.fail_task(retry, p, load, **TASK_1, log_message="2nd")
     seen.append(loaded.steps(retry)[(1, 1)]["Status"])
     m.status_reset(p, load, execution_id=retry, task_id=1, workflow_id=1)
     seen.append(loaded.steps(retry)[(1, 1)]["Status"])
-    m.start_task(retry, p, load, 1, 1)
+    assert m.start_task(retry, p, load, **TASK_1) == 1
     seen.append(loaded.steps(retry)[(1, 1)]["Status"])
-    m.end_task(retry, p, load, 1, 1)
+    m.end_task(retry, p, load, **TASK_1)
     seen.append(loaded.steps(retry)[(1, 1)]["Status"])
     assert seen == ["NQUE", "FAIL", "RQUE", "FAIL", "RQUE", "RQUE", "DONE"]
     assert loaded.steps(retry)[(1, 1)]["Attempts"] == 1
@@ -195,7 +203,8 @@ def test_the_full_state_machine_with_retries_and_a_manual_reset(loaded):
 def test_the_task_guard_records_done_on_a_clean_exit(loaded):
     m = loaded.monitor
     run = loaded.new_run()
-    with m.task(run, loaded.project, loaded.load, task_id=2, workflow_id=1, processing_date=DAY) as guard:
+    with m.task(run, loaded.project, loaded.load, task_id=2, sequence_id=2, workflow_id=1,
+                processing_date=DAY) as guard:
         assert guard.active and guard.watermark_value == "100"
         guard.log_message = "loaded 3 rows"
     row = loaded.steps(run)[(1, 2)]
@@ -205,7 +214,8 @@ def test_the_task_guard_records_done_on_a_clean_exit(loaded):
 def test_the_task_guard_records_fail_with_the_exception_text_and_re_raises(loaded):
     m = loaded.monitor
     run = loaded.new_run()
-    with pytest.raises(KeyError), m.task(run, loaded.project, loaded.load, task_id=2, workflow_id=1):
+    with pytest.raises(KeyError), m.task(run, loaded.project, loaded.load, task_id=2, sequence_id=2,
+                                         workflow_id=1):
         raise KeyError("missing column")
     row = loaded.steps(run)[(1, 2)]
     assert row["Status"] == "FAIL"
@@ -216,9 +226,9 @@ def test_the_task_guard_records_fail_with_the_exception_text_and_re_raises(loade
 def test_the_task_guard_does_nothing_for_a_task_that_must_be_skipped(loaded):
     m = loaded.monitor
     run = loaded.new_run()
-    m.skip_task(run, loaded.project, loaded.load, 2, 1)
+    m.skip_task(run, loaded.project, loaded.load, task_id=2, workflow_id=1, sequence_id=2)
     before = loaded.receipts(run)
-    with m.task(run, loaded.project, loaded.load, task_id=2, workflow_id=1) as guard:
+    with m.task(run, loaded.project, loaded.load, task_id=2, sequence_id=2, workflow_id=1) as guard:
         assert not guard.active and guard.status == "NULL"
     assert loaded.receipts(run) == before
     assert loaded.steps(run)[(1, 2)]["Status"] == "NQUE"
@@ -228,22 +238,24 @@ def test_skip_applies_to_that_run_only(loaded):
     m = loaded.monitor
     run = loaded.new_run()
     other = loaded.new_run("2026-04-10")
-    m.skip_task(run, loaded.project, loaded.load, 2, 1)
+    m.skip_task(run, loaded.project, loaded.load, task_id=2, workflow_id=1, sequence_id=2)
     assert loaded.steps(run)[(1, 2)]["ForceSkip"] is True
     assert loaded.steps(other)[(1, 2)]["ForceSkip"] is False
-    assert [r["TaskID"] for r in m.get_pending_tasks(run, loaded.project, loaded.load)] == [0, 1]
-    m.unskip_task(run, loaded.project, loaded.load, 2, 1)
-    assert [r["TaskID"] for r in m.get_pending_tasks(run, loaded.project, loaded.load)] == [0, 1, 2]
+    assert [r["TaskID"] for r in m.pending_rows(run, loaded.project, loaded.load)] == [0, 1]
+    m.unskip_task(run, loaded.project, loaded.load, task_id=2, workflow_id=1, sequence_id=2)
+    assert [r["TaskID"] for r in m.pending_rows(run, loaded.project, loaded.load)] == [0, 1, 2]
 
 
 def test_status_reset_without_an_execution_replays_every_done_row_of_the_date(loaded):
     m = loaded.monitor
     run = loaded.new_run()
     _run_all(loaded, run)
-    m.skip_task(run, loaded.project, loaded.load, 0, 0)
-    changed = m.status_reset(loaded.project, loaded.load, processing_date=DAY, remark="replay")
+    m.skip_task(run, loaded.project, loaded.load, task_id=0, workflow_id=0, sequence_id=0)
+    before = len(loaded.receipts(run))
+    assert m.status_reset(loaded.project, loaded.load, processing_date=DAY, remark="replay") is None
     steps = loaded.steps(run)
-    assert changed == 3
+    resets = loaded.receipts(run)[before:]
+    assert [r["OperationName"] for r in resets] == ["STATUS_RESET"] * 3  # three rows changed
     assert (steps[(1, 1)]["Status"], steps[(1, 2)]["Status"]) == ("RQUE", "RQUE")
     assert not any(r["ForceSkip"] for r in steps.values())
     assert steps[(1, 1)]["LogMessage"] == "replay"
@@ -261,8 +273,9 @@ def test_status_reset_of_one_task_in_an_execution_also_requeues_the_initiation_r
 def test_start_task_inserts_the_row_when_it_is_missing(loaded):
     m = loaded.monitor
     run = m.generate_execution_id()
-    m.start_task(run, loaded.project, loaded.load, 2, 1, processing_date=DAY, source_run_id="dbx-77",
-                 cluster_id="c-1", source_type="DBX_JOB")
+    attempt = m.start_task(run, loaded.project, loaded.load, **TASK_2, source_run_id="dbx-77", cluster_id="c-1",
+                           source_type="DBX_JOB")
+    assert attempt == 0
     row = loaded.steps(run)[(1, 2)]
     assert (row["Status"], row["Attempts"], row["SourceRunID"], row["ClusterID"], row["SourceType"]) == (
         "NQUE", 0, "dbx-77", "c-1", "DBX_JOB")
@@ -271,12 +284,13 @@ def test_start_task_inserts_the_row_when_it_is_missing(loaded):
 def test_every_transition_leaves_exactly_one_json_receipt(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
-    m.start_task(run, p, load, 1, 1, source_run_id="r-1")
-    m.start_task(run, p, load, 1, 1, source_run_id="r-1")  # repeat: no-op
-    m.end_task(run, p, load, 1, 1)
-    m.end_task(run, p, load, 1, 1)  # repeat: no-op
-    m.skip_task(run, p, load, 2, 1)
-    m.skip_task(run, p, load, 2, 1)  # repeat: no-op
+    skip_2 = {"task_id": 2, "workflow_id": 1, "sequence_id": 2}
+    calls = [(m.start_task, {**TASK_1, "source_run_id": "r-1"}), (m.end_task, TASK_1), (m.skip_task, skip_2)]
+    for call, arguments in calls:
+        call(run, p, load, **arguments)
+        after_first = loaded.rows("ETLProcessingSteps")
+        call(run, p, load, **arguments)  # repeat: no-op, the row (and its LastUpdatedOn) stays as it is
+        assert loaded.rows("ETLProcessingSteps") == after_first
     receipts = loaded.receipts(run)
     assert [r["OperationName"] for r in receipts] == ["TASK_START", "TASK_DONE", "WATERMARK_MOVE", "TASK_SKIP"]
     done = json.loads(receipts[1]["Message"])
@@ -287,11 +301,25 @@ def test_every_transition_leaves_exactly_one_json_receipt(loaded):
     assert all(json.loads(r["Message"])["event_id"] == r["CorrelationID"] for r in receipts)
 
 
+def test_start_and_end_take_the_seeds_positional_order_and_refuse_a_swapped_stage_and_workflow(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    loaded.task(1, workflow_id=2, sequence_id=3)  # task 1 of workflow 2 lives in stage 3
+    run = loaded.new_run()
+    before = loaded.rows("ETLProcessingSteps")
+    with pytest.raises(ValidationError, match="sequence_id"):
+        m.start_task(run, p, load, 1, 1, 2, DAY)  # workflow_id and sequence_id swapped: stage 1 is not task 1's
+    assert loaded.rows("ETLProcessingSteps") == before
+    assert m.start_task(run, p, load, 1, 2, 1, DAY) == 0  # task_id, sequence_id, workflow_id, processing_date
+    m.end_task(run, p, load, 1, 2, 1, DAY)
+    steps = loaded.steps(run)
+    assert (steps[(1, 1)]["Status"], steps[(2, 1)]["Status"]) == ("DONE", "NQUE")
+
+
 def test_a_fail_receipt_carries_the_error_text_and_code(loaded):
     m = loaded.monitor
     run = loaded.new_run()
-    m.start_task(run, loaded.project, loaded.load, 2, 1)
-    m.fail_task(run, loaded.project, loaded.load, 2, 1, log_message="disk full", log_code="E_DISK")
+    m.start_task(run, loaded.project, loaded.load, **TASK_2)
+    m.fail_task(run, loaded.project, loaded.load, **TASK_2, log_message="disk full", log_code="E_DISK")
     fail = loaded.receipts(run)[-1]
     assert (fail["OperationName"], fail["Level"]) == ("TASK_FAIL", 3)
     assert json.loads(fail["Message"])["error"] == {"message": "disk full", "code": "E_DISK"}
@@ -299,17 +327,17 @@ def test_a_fail_receipt_carries_the_error_text_and_code(loaded):
 
 def test_ending_a_step_that_was_never_generated_is_refused(loaded):
     with pytest.raises(NotFoundError, match="start_task"):
-        loaded.monitor.end_task("no-such-run", loaded.project, loaded.load, 1, 1)
+        loaded.monitor.end_task("no-such-run", loaded.project, loaded.load, **TASK_1)
 
 
 def test_end_task_accepts_only_done_or_fail(loaded):
     run = loaded.new_run()
     with pytest.raises(ValidationError, match="DONE or FAIL"):
-        loaded.monitor.end_task(run, loaded.project, loaded.load, 1, 1, status="NQUE")
+        loaded.monitor.end_task(run, loaded.project, loaded.load, **TASK_1, status="NQUE")
 
 
 def test_an_ambiguous_task_id_asks_for_its_workflow(loaded):
     loaded.task(1, workflow_id=2, sequence_id=3)
     run = loaded.new_run()
     with pytest.raises(ValidationError, match="give workflow_id"):
-        loaded.monitor.task_status(run, loaded.project, loaded.load, 1)
+        loaded.monitor.task_status(run, loaded.project, loaded.load, task_id=1)

@@ -31,6 +31,9 @@ def test_quote_string_renders_a_literal_that_spark_parses_back_exactly(spark, va
 def test_a_malformed_schema_or_catalog_name_is_refused(spark, name):
     with pytest.raises(ValidationError):
         ETLMonitorFramework(spark, schema=name)
+    if name == "":  # catalog='' is the seed's default: the session catalog
+        assert ETLMonitorFramework(spark, catalog=name, schema="etl").table_name("ETLsysLogs") == "`etl`.`ETLsysLogs`"
+        return
     with pytest.raises(ValidationError):
         ETLMonitorFramework(spark, catalog=name, schema="etl")
 
@@ -41,15 +44,16 @@ def test_hostile_names_messages_and_descriptions_round_trip_through_every_table(
     monitor.register_process(project, load, name=name, description=description, owner=HOSTILE[0])
     monitor.register_task(project, load, 0, 0, 0, "Initiation", "NONE")
     monitor.register_task(project, load, 1, 1, 2, name, "PYTHON", task_description=description,
-                          source_system_code=HOSTILE[5], file_name_mask=HOSTILE[1])
+                          source_system_code=HOSTILE[5], file_name_mask=HOSTILE[1], task_mandatory=False)
     monitor.register_parameter(project, load, HOSTILE[5], "DELTA_ID", description=description, value_int=1)
     run = monitor.generate_execution_id()
     monitor.generate_execution_steps(run, project, load, DAY)
-    monitor.start_task(run, project, load, 1, 1, source_run_id=HOSTILE[0])
-    monitor.fail_task(run, project, load, 1, 1, log_message=message, log_code=HOSTILE[1])
+    task_1 = {"task_id": 1, "sequence_id": 2, "workflow_id": 1, "processing_date": DAY}
+    monitor.start_task(run, project, load, **task_1, source_run_id=HOSTILE[0])
+    monitor.fail_task(run, project, load, **task_1, log_message=message, log_code=HOSTILE[1])
     monitor.status_reset(project, load, execution_id=run, task_id=1, workflow_id=1, remark=remark)
 
-    (row,) = monitor.get_status(project, load, execution_id=run, task_id=1)
+    (row,) = monitor.status_rows(project, load, execution_id=run, task_id=1)
     assert (row["ProjectCode"], row["ProcessLoad"], row["TaskName"]) == (project, load, name)
     assert (row["SourceRunID"], row["LogCode"], row["LogMessage"]) == (HOSTILE[0], HOSTILE[1], remark)
     assert row["FullFileName"] == f"{HOSTILE[1]}_20260409"
@@ -86,7 +90,8 @@ def test_malformed_run_input_is_refused_naming_the_field_and_writes_nothing(proc
 @pytest.mark.parametrize("task_id", ["1.5", 1.0, True, None, -3])
 def test_a_task_id_that_is_not_a_whole_number_is_refused(process, task_id):
     with pytest.raises(ValidationError, match="task_id"):
-        process.monitor.start_task("run-x", process.project, process.load, task_id, 1, processing_date=DAY)
+        process.monitor.start_task("run-x", process.project, process.load, task_id=task_id, sequence_id=2,
+                                   workflow_id=1, processing_date=DAY)
     assert process.count("ETLProcessingSteps") == 0
 
 
@@ -97,6 +102,7 @@ def test_an_unknown_process_is_named_in_the_error_and_nothing_is_written(monitor
 
 def test_an_unknown_task_is_named_in_the_error_and_nothing_is_written(process):
     with pytest.raises(NotFoundError, match="task_id=99"):
-        process.monitor.start_task("run-z", process.project, process.load, 99, 1, processing_date=DAY)
+        process.monitor.start_task("run-z", process.project, process.load, task_id=99, sequence_id=2,
+                                   workflow_id=1, processing_date=DAY)
     assert process.count("ETLProcessingSteps") == 0
     assert process.receipts() == []

@@ -1,4 +1,4 @@
-"""setup(): six tables, six views, seven stages; idempotent; migrates older layouts."""
+"""setup(): eight tables, six views, seven stages; idempotent; migrates older layouts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ SPEC_VIEW_COLUMNS = {
 }
 
 
-def test_setup_creates_the_six_tables_with_the_spec_columns(monitor, spark):
+def test_setup_creates_the_eight_tables_with_the_spec_columns(monitor, spark):
+    assert [t.name for t in S.TABLES] == ["ETLOrganisation", "ETLconfigProject", "ETLconfigSequence",
+                                          "ETLconfigProcess", "ETLconfigTasks", "ETLconfigParameters",
+                                          "ETLProcessingSteps", "ETLsysLogs"]
+    assert spark.table(monitor.table_name("ETLconfigSequence")).columns[-4:] == [c for c, _ in S.AUDIT]
     for table in S.TABLES:
         assert spark.table(monitor.table_name(table.name)).columns == table.column_names
 
@@ -28,8 +32,17 @@ def test_setup_creates_the_six_views_with_dashboard_columns_in_order(monitor, sp
         assert spark.table(monitor.table_name(view)).columns == columns
     detail = spark.table(monitor.table_name("v_taskDetail")).columns
     assert "SlaBreached" in detail and "ExecutionID" in detail
-    for view in ("v_mandatoryBlockers", "v_currentFailures"):
-        assert spark.table(monitor.table_name(view)).columns[:5] == detail[:5]
+    for view in ("v_taskDetail", "v_mandatoryBlockers", "v_currentFailures"):
+        columns = spark.table(monitor.table_name(view)).columns
+        assert columns[:5] == detail[:5]
+        assert columns[columns.index("LastUpdatedBy") + 1] == "SourceSystemCode"
+
+
+def test_setup_without_seed_data_creates_the_tables_but_no_stages(spark):
+    m = ETLMonitorFramework(spark, schema="etl_setup_unseeded")
+    m.setup(seed_data=False)
+    assert spark.table(m.table_name("ETLconfigSequence")).count() == 0
+    assert spark.table(m.table_name("ETLProcessingSteps")).columns == S.STEPS.column_names
 
 
 def test_setup_seeds_the_seven_stages(monitor, spark):
@@ -39,7 +52,7 @@ def test_setup_seeds_the_seven_stages(monitor, spark):
 
 def test_setup_is_idempotent_and_never_overwrites_a_seeded_stage(spark):
     m = ETLMonitorFramework(spark, schema="etl_setup_twice")
-    m.setup()
+    assert m.setup() is None
     spark.sql(f"UPDATE {m.table_name('ETLconfigSequence')} SET SequenceName = 'Ours' WHERE SequenceID = 3")
     m.setup()
     rows = spark.table(m.table_name("ETLconfigSequence")).collect()
@@ -55,7 +68,14 @@ def test_setup_adds_the_columns_an_older_layout_lacks(spark):
         "WorkFlowID INT, SequenceID INT, TaskName STRING) USING DELTA"
     )
     spark.sql(f"INSERT INTO {m.table_name('ETLconfigTasks')} VALUES (7, 'OLD', 'L', 1, 2, 'kept')")
+    spark.sql(  # our earlier stage table: no audit columns
+        f"CREATE TABLE {m.table_name('ETLconfigSequence')} (SequenceID INT, SequenceCode STRING, "
+        "SequenceName STRING, SequenceDescription STRING, SortOrder INT, IsActive BOOLEAN) USING DELTA"
+    )
     m.setup()
     columns = spark.table(m.table_name("ETLconfigTasks")).columns
     assert set(S.TASKS.column_names) <= set(columns)
     assert spark.table(m.table_name("ETLconfigTasks")).collect()[0].TaskName == "kept"
+    stages = spark.table(m.table_name("ETLconfigSequence"))
+    assert set(S.SEQUENCE.column_names) <= set(stages.columns)
+    assert stages.count() == 7

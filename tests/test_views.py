@@ -29,21 +29,29 @@ def retried(monitor):
                {"task_id": 2, "task_name": "Load notes", "task_mandatory": False, "sla_seconds": 60}],
         parameters=[{"parameter_name": "LastOrder", "parameter_type": "DELTA_DATE"}],
     )
+    init, orders, notes = _step(0), _step(1), _step(2)
     first = p.new_run()
-    m.start_task(first, p.project, p.load, 0, 0, timestamp=_at(6, 0))
-    m.start_task(first, p.project, p.load, 1, 1, timestamp=_at(6, 1))
-    m.fail_task(first, p.project, p.load, 1, 1, log_message="source down", log_code="E_SRC", timestamp=_at(6, 2))
-    m.start_task(first, p.project, p.load, 2, 1, timestamp=_at(6, 1))
-    m.end_task(first, p.project, p.load, 2, 1, timestamp=_at(6, 1, 30))
+    m.start_task(first, p.project, p.load, **init, timestamp=_at(6, 0))
+    m.start_task(first, p.project, p.load, **orders, timestamp=_at(6, 1))
+    m.fail_task(first, p.project, p.load, **orders, log_message="source down", log_code="E_SRC", timestamp=_at(6, 2))
+    m.start_task(first, p.project, p.load, **notes, timestamp=_at(6, 1))
+    m.end_task(first, p.project, p.load, **notes, timestamp=_at(6, 1, 30))
     p.snapshot_after_failure = {view: _rows(p, view) for view in ("v_currentFailures", "v_mandatoryBlockers",
                                                                    "v_runSummary")}
     second = p.new_run()
-    m.start_task(second, p.project, p.load, 0, 0, timestamp=_at(7, 0))
-    m.start_task(second, p.project, p.load, 1, 1, timestamp=_at(7, 1))
-    m.end_task(second, p.project, p.load, 1, 1, timestamp=_at(7, 3))  # 120 s > SLA 60 s
-    m.end_task(second, p.project, p.load, 0, 0, timestamp=_at(7, 4))
+    m.start_task(second, p.project, p.load, **init, timestamp=_at(7, 0))
+    m.start_task(second, p.project, p.load, **orders, timestamp=_at(7, 1))
+    m.end_task(second, p.project, p.load, **orders, timestamp=_at(7, 3))  # 120 s > SLA 60 s
+    m.end_task(second, p.project, p.load, **init, timestamp=_at(7, 4))
     p.runs = (first, second)
     return p
+
+
+def _step(task_id: int) -> dict:
+    """How start/end/fail_task name a task of the fixture: the initiation row, or task 1 or 2 of stage 2."""
+    if task_id == 0:
+        return {"task_id": 0, "sequence_id": 0, "workflow_id": 0, "processing_date": DAY}
+    return {"task_id": task_id, "sequence_id": 2, "workflow_id": 1, "processing_date": DAY}
 
 
 def _rows(p, view):
@@ -107,13 +115,32 @@ def test_watermarks_show_the_retrys_start_as_the_active_value(retried):
     assert wm["LinkedTaskName"] == "Load orders"
 
 
-def test_get_status_summary_gives_one_row_per_attempt_with_the_overall_status(retried):
-    rows = retried.monitor.get_status(retried.project, retried.load, summary_mode=True)
-    assert [(r["Attempts"], r["OverallStatus"]) for r in rows] == [(0, "NQUE"), (1, "DONE")]
+def test_get_status_summary_gives_one_row_per_attempt_with_the_overall_status_newest_first(retried):
+    rows = retried.monitor.status_rows(retried.project, retried.load, processing_date=DAY, summary_mode=True)
+    assert [(r["Attempts"], r["OverallStatus"], r["ExecutionID"]) for r in rows] == [
+        (1, "DONE", retried.runs[1]), (0, "NQUE", retried.runs[0])]
+    assert list(rows[0]) == ["ProjectCode", "ProcessLoad", "ProcessingDate", "Attempts", "StartTime", "EndTime",
+                             "DurationSeconds", "OverallStatus", "Remark", "ExecutionID"]
 
 
-def test_get_status_detail_defaults_to_the_latest_attempt(retried):
-    rows = retried.monitor.get_status(retried.project, retried.load, processing_date=DAY)
-    assert {r["Attempts"] for r in rows} == {1}
-    first = retried.monitor.get_status(retried.project, retried.load, execution_id=retried.runs[0])
+def test_get_status_detail_gives_every_attempt_of_the_date_and_an_executions_own_rows(retried):
+    rows = retried.monitor.status_rows(retried.project, retried.load, processing_date=DAY)
+    assert sorted((r["Attempts"], r["TaskID"]) for r in rows) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    first = retried.monitor.status_rows(retried.project, retried.load, execution_id=retried.runs[0])
     assert {r["Attempts"] for r in first} == {0}
+
+
+def test_get_status_and_get_pending_tasks_return_dataframes_of_the_rows(retried):
+    m, project, load = retried.monitor, retried.project, retried.load
+
+    def same_rows(frame, rows):
+        assert [r.asDict() for r in frame.collect()] == [{c: row[c] for c in frame.columns} for row in rows]
+
+    same_rows(m.get_status(project, load, execution_id=retried.runs[1]),
+              m.status_rows(project, load, execution_id=retried.runs[1]))
+    summary = m.get_status(project, load, processing_date=DAY, summary_mode=True)
+    assert [(r.Attempts, r.OverallStatus) for r in summary.collect()] == [(1, "DONE"), (0, "NQUE")]
+    same_rows(summary, m.status_rows(project, load, processing_date=DAY, summary_mode=True))
+    pending = m.get_pending_tasks(retried.runs[0], project, load)
+    assert [r.TaskID for r in pending.collect()] == [0, 1]  # the reopened run and its failed task
+    same_rows(pending, m.pending_rows(retried.runs[0], project, load))

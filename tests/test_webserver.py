@@ -97,7 +97,7 @@ def test_the_demo_launched_through_graphql_succeeds_and_fills_the_monitor(dagste
     assert status == "SUCCESS", (home / "dagster_dev.log").read_text()[-3000:]
 
     monitor = ETLMonitorFramework(spark, schema="etl")
-    steps = monitor.get_status("RETAIL", "SALES_DAILY", execution_id=run_id)
+    steps = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
     assert len(steps) == 10 and {r["Status"] for r in steps} == {"DONE"}
     assert monitor.get_active_watermark("RETAIL", "SALES_DAILY", "LastOrderId") > 0
     sales = spark.table("retail_demo.daily_sales").where("order_date <= DATE'2026-04-02'").count()

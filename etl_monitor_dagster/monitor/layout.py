@@ -1,0 +1,53 @@
+"""Creating the schema's eight tables and six views, and migrating an older layout in place.
+
+An existing table (ours from an earlier version, or one the seed package created) keeps every
+row: missing columns are added, nothing is dropped or retyped. Views are replaced by ours.
+"""
+
+from __future__ import annotations
+
+from .. import schema as S
+from ..sql import quote_identifier, quote_string
+from . import statements as Q
+from .store import Store
+
+
+def create_or_migrate(store: Store) -> None:
+    store.engine.execute(f"CREATE SCHEMA IF NOT EXISTS {store.prefix}")
+    for table in S.TABLES:
+        _table(store, table)
+    create_views(store)
+
+
+def create_views(store: Store) -> None:
+    """(Re)create the six monitoring views from their current definitions."""
+    for view, body in S.VIEWS.items():
+        store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} AS {store.render(body)}")
+
+
+def seed_stages(store: Store) -> None:
+    """Insert the seven seeded stages that are missing; an existing row is never overwritten."""
+    rows = [{"SequenceID": sid, "SequenceCode": code, "SequenceName": name, "SequenceDescription": description,
+             "SortOrder": sid, "IsActive": True, **store.audit()} for sid, code, name, description in S.SEEDED_STAGES]
+    store.write(Q.SEED_STAGES, S.SEQUENCE, rows)
+
+
+def _table(store: Store, table: S.Table) -> None:
+    name = store.names[table.name]
+    if not store.engine.table_exists(name):
+        columns = ",\n  ".join(f"{quote_identifier(c)} {t}" for c, t in table.columns)
+        ddl = f"CREATE TABLE IF NOT EXISTS {name} (\n  {columns}\n) USING DELTA"
+        if table.partitioned_by:
+            ddl += f" PARTITIONED BY ({', '.join(table.partitioned_by)})"
+        ddl += f" COMMENT {quote_string(table.comment)}"
+        if table.properties:
+            properties = ", ".join(f"{quote_string(k)} = {quote_string(v)}" for k, v in table.properties)
+            ddl += f" TBLPROPERTIES ({properties})"
+        store.engine.execute(ddl)
+        return
+    existing = {c.lower() for c in store.engine.columns(name)}
+    missing = [c for c in table.column_names if c.lower() not in existing]
+    if missing:
+        # Added columns are nullable: rows already there have no value for them.
+        added = ", ".join(f"{quote_identifier(c)} {table.base_type(c)}" for c in missing)
+        store.engine.execute(f"ALTER TABLE {name} ADD COLUMNS ({added})")

@@ -1,0 +1,71 @@
+"""Reading a process's status (task rows or one summary row per attempt) and replaying a day."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import schema as S
+from ..enums import EventType
+from ..enums import Status as StepStatus
+from . import statements as Q
+from .steps import Steps, is_initiation, latest_attempt, step_receipt
+from .store import Store
+
+
+class StatusQueries:
+    """``get_status`` and ``status_reset`` over a validated scope (None = any)."""
+
+    def __init__(self, store: Store, steps: Steps) -> None:
+        self.store = store
+        self.steps = steps
+
+    def resolve_date(self, scope: dict[str, Any]) -> dict[str, Any]:
+        """Without a date, the execution's own dates, else the process's processing date (SYSDT or today)."""
+        if scope["ProcessingDate"] is None and scope["ExecutionID"] is None:
+            scope = {**scope, "ProcessingDate": self.steps.parameters.processing_date(
+                scope["ProjectCode"], scope["ProcessLoad"], None)}
+        return scope
+
+    def task_rows(self, scope: dict[str, Any]) -> list[dict[str, Any]]:
+        """v_taskDetail rows in scope; an execution's rows are those of its latest attempt."""
+        rows = self.store.rows("v_taskDetail", self.resolve_date(scope))
+        if scope["ExecutionID"] is not None and scope["Attempts"] is None:
+            rows = latest_attempt(rows)
+        return sorted(rows, key=lambda r: (-r["Attempts"], r["WorkFlowID"], r["SequenceID"], r["TaskID"]))
+
+    def summary_rows(self, scope: dict[str, Any]) -> list[dict[str, Any]]:
+        """One row per (date, attempts) in scope, newest first."""
+        keep = ("ProjectCode", "ProcessLoad", "ProcessingDate", "ExecutionID", "Attempts")
+        scope = self.resolve_date(scope)
+        rows = self.store.query(Q.STATUS_SUMMARY, {k: scope[k] for k in keep})
+        return sorted(rows, key=lambda r: (r["ProcessingDate"], r["Attempts"]), reverse=True)
+
+    def reset(self, scope: dict[str, Any], remark: str | None) -> int:
+        """DONE and FAIL rows in scope go to RQUE and ForceSkip is cleared; with an execution, its
+        initiation row goes to RQUE too. Returns the number of rows changed."""
+        execution_id = scope["ExecutionID"]
+        scope = self.resolve_date(scope)
+        if execution_id is None:
+            rows = self.store.rows(S.STEPS.name, scope)
+        else:
+            # One read of the whole execution: the rows in scope plus its initiation row.
+            narrowing = {k: scope.pop(k) for k in ("WorkFlowID", "SequenceID", "TaskID")}
+            rows = [r for r in self.store.rows(S.STEPS.name, scope)
+                    if is_initiation(r) or all(val is None or r[k] == val for k, val in narrowing.items())]
+
+        def replayed(row: dict[str, Any]) -> str:
+            reopen = execution_id is not None and is_initiation(row)
+            finished = row["Status"] in (StepStatus.DONE.value, StepStatus.FAIL.value)
+            return StepStatus.RQUE.value if finished or reopen else row["Status"]
+
+        targets = [r for r in rows if replayed(r) != r["Status"] or r["ForceSkip"]]
+        new_rows = [self.store.stamp(r, Status=replayed(r), ForceSkip=False, LogMessage=remark or r["LogMessage"])
+                    for r in targets]
+        for day in sorted({r["ProcessingDate"] for r in new_rows}):
+            self.store.write(Q.RESET_STEPS, S.STEPS, [r for r in new_rows if r["ProcessingDate"] == day], day=day)
+        self.store.append_receipts([
+            step_receipt(EventType.STATUS_RESET, new, previous_status=old["Status"], status=new["Status"],
+                                remark=remark)
+            for old, new in zip(targets, new_rows, strict=True)
+        ])
+        return len(new_rows)

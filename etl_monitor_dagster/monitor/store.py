@@ -1,0 +1,76 @@
+"""What every rule of the monitor shares: the engine, the qualified table names, binding and receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .. import schema as S
+from ..engine import Engine, collect
+from ..sql import date_literal, fill, quote_identifier
+from . import statements as Q
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Store:
+    """One monitor schema on one engine; ``updated_by`` stamps CreatedBy/LastUpdatedBy."""
+
+    engine: Engine
+    prefix: str
+    updated_by: str
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in S.TABLES] + list(S.VIEWS)
+        self.names = {name: f"{self.prefix}.{quote_identifier(name)}" for name in names}
+
+    @property
+    def spark(self) -> Any:
+        return self.engine.spark
+
+    def render(self, statement: str, **dates: date) -> str:
+        """The statement with table names and the given validated dates as literals; ``{src}`` stays."""
+        return fill(statement, **self.names, **{k: date_literal(d) for k, d in dates.items()})
+
+    def bind(self, table: S.Table, rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> Any:
+        """A DataFrame of ``rows`` typed as ``table``'s columns (all but ``_ID`` unless named)."""
+        names = columns or [c for c in table.column_names if c != "_ID"]
+        return self.engine.bind(rows, [(c, table.base_type(c)) for c in names])
+
+    def write(self, statement: str, table: S.Table, rows: list[dict[str, Any]], **dates: date) -> int:
+        """Run one write whose ``{src}`` is ``rows`` bound as ``table``; returns the rows it changed."""
+        return self.engine.execute(self.render(statement, **dates), src=self.bind(table, rows))
+
+    def collect(self, frame: Any, where: dict[str, Any] | None = None,
+                order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Rows of a DataFrame whose columns equal the non-None values of ``where`` (bound, never pasted)."""
+        return collect(self.engine, frame, where, order_by)
+
+    def rows(self, name: str, where: dict[str, Any] | None = None,
+             order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Rows of a table or view, filtered like ``collect``."""
+        return self.collect(self.spark.table(self.names[name]), where, order_by)
+
+    def query(self, statement: str, where: dict[str, Any] | None = None,
+              order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Rows of one of the read statements, filtered like ``rows``."""
+        return self.collect(self.spark.sql(self.render(statement)), where, order_by)
+
+    def audit(self) -> dict[str, Any]:
+        moment = now()
+        return {"CreatedOn": moment, "CreatedBy": self.updated_by,
+                "LastUpdatedOn": moment, "LastUpdatedBy": self.updated_by}
+
+    def stamp(self, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """``row`` with ``changes`` and a fresh LastUpdatedOn/By."""
+        return {**row, **changes, "LastUpdatedOn": now(), "LastUpdatedBy": self.updated_by}
+
+    def append_receipts(self, receipts: list[dict[str, Any]]) -> None:
+        """Blind appends: they never conflict with other writers."""
+        if receipts:
+            self.write(Q.APPEND_RECEIPTS, S.SYSLOGS, receipts)
