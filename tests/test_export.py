@@ -19,7 +19,7 @@ from etl_monitor_dagster.export import _file_names, export_catalogue
 REPO = Path(__file__).resolve().parents[1]
 AUDIT = {"CreatedOn", "CreatedBy", "LastUpdatedOn", "LastUpdatedBy"}
 REGISTRY = ("ETLconfigProcess", "ETLconfigTasks", "ETLconfigParameters")
-CUSTOM_STAGE = 42
+CUSTOM_STAGE = 77  # no other test uses it: tests share one schema
 # Quotes, YAML syntax, newlines, a tab, NEL (which PyYAML's single quotes lose), non-Latin text.
 HOSTILE = "O'Brien's \"quoted\" — naïve café ✓ 日本語\nline 2: # not a comment\n- not a list\ttab \\ back\x85nel"
 

@@ -62,7 +62,7 @@ def test_bad_registration_input_is_refused_naming_the_field_and_writes_nothing(p
 
 def test_an_unknown_stage_is_refused_with_a_hint(process):
     with pytest.raises(NotFoundError, match="stage"):
-        process.task(5, sequence_id=42)
+        process.task(5, sequence_id=9999)  # a stage no test creates
     assert process.count("ETLconfigTasks") == 1
 
 
