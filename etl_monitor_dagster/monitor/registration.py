@@ -190,9 +190,8 @@ class Registry:
         named = {r["OrganisationCode"] for r in projects if r["OrganisationCode"] is not None}
         missing = named - {r["OrganisationCode"] for r in organisations}
         if missing:
-            frame = self.store.spark.table(self.store.names[S.ORGANISATION.name])
-            frame = frame.where(frame["OrganisationCode"].isin(sorted(missing)))
-            missing -= {r["OrganisationCode"] for r in self.store.collect(frame)}
+            missing -= {r["OrganisationCode"] for r in self.store.rows_in(S.ORGANISATION.name, "OrganisationCode",
+                                                                          missing)}
         if missing:
             raise NotFoundError("organisation", {"organisation_code": sorted(missing)[0]},
                                 "register it with register_organisation first")
@@ -201,9 +200,8 @@ class Registry:
         owners = {(r["ProjectCode"], r["ProcessLoad"]) for r in owned}
         missing = owners - {(r["ProjectCode"], r["ProcessLoad"]) for r in processes}
         if missing:
-            frame = self.store.spark.table(self.store.names[S.PROCESS.name])
-            frame = frame.where(frame["ProjectCode"].isin(sorted({p for p, _ in missing})))
-            missing -= {(r["ProjectCode"], r["ProcessLoad"]) for r in self.store.collect(frame)}
+            found = self.store.rows_in(S.PROCESS.name, "ProjectCode", {p for p, _ in missing})
+            missing -= {(r["ProjectCode"], r["ProcessLoad"]) for r in found}
         if missing:
             project_code, process_load = sorted(missing)[0]
             raise NotFoundError("process", {"project_code": project_code, "process_load": process_load},
@@ -221,11 +219,8 @@ class Registry:
     def _check_parameter_types(self, parameters: list[dict[str, Any]]) -> None:
         if not parameters:
             return
-        processes = {(r["ProjectCode"], r["ProcessLoad"]) for r in parameters}
-        frame = self.store.spark.table(self.store.names[S.PARAMETERS.name])
-        frame = frame.where(frame["ProjectCode"].isin(sorted({p for p, _ in processes})))
-        known = {(r["ProjectCode"], r["ProcessLoad"], r["ParameterName"]): r["ParameterType"]
-                 for r in self.store.collect(frame)}
+        found = self.store.rows_in(S.PARAMETERS.name, "ProjectCode", {r["ProjectCode"] for r in parameters})
+        known = {(r["ProjectCode"], r["ProcessLoad"], r["ParameterName"]): r["ParameterType"] for r in found}
         for row in parameters:
             registered = known.get((row["ProjectCode"], row["ProcessLoad"], row["ParameterName"]))
             if registered not in (None, row["ParameterType"]):

@@ -56,6 +56,11 @@ class Store:
         """Rows of a table or view, filtered like ``collect``."""
         return self.collect(self.spark.table(self.names[name]), where, order_by)
 
+    def rows_in(self, name: str, column: str, values: set[Any]) -> list[dict[str, Any]]:
+        """Rows of a table whose ``column`` is one of ``values`` (one read for a whole batch)."""
+        frame = self.spark.table(self.names[name])
+        return self.collect(frame.where(frame[column].isin(sorted(values))))
+
     def query(self, statement: str, where: dict[str, Any] | None = None,
               order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Rows of one of the read statements, filtered like ``rows``."""
