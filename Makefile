@@ -28,12 +28,12 @@ $(JARS)/.installed: jars/pom.xml
 
 start: install
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/python -m etl_monitor_dagster.local_spark start
+	$(BIN)/python -m etl_monitor_dagster.core.local_spark start
 	$(BIN)/python -m etl_monitor_dagster setup catalogue
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 stop:
-	-$(BIN)/python -m etl_monitor_dagster.local_spark stop
+	-$(BIN)/python -m etl_monitor_dagster.core.local_spark stop
 
 test: install
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ reporting into the same monitor tables. ETL_MONITOR_CATALOGUE points it at anoth
 import os
 from pathlib import Path
 
-from etl_monitor_dagster.location import build_definitions
+from etl_monitor_dagster.dagster.definitions import build_definitions
 from examples.reuse_job import gl_export
 
 CATALOGUE = Path(os.environ.get("ETL_MONITOR_CATALOGUE", Path(__file__).parent / "catalogue"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 from dagster import Definitions
 
-from etl_monitor_dagster.catalogue import load_catalogue
-from etl_monitor_dagster.location import build_definitions
+from etl_monitor_dagster.core.catalogue import load_catalogue
+from etl_monitor_dagster.dagster.definitions import build_definitions
 
 
 def write_catalogue(directory: Path, processes: int, tasks: int) -> None:

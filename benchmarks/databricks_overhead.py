@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from databricks.sdk import WorkspaceClient
 
 from etl_monitor_dagster import ETLMonitorFramework
-from etl_monitor_dagster.catalogue import ProcessSpec
-from etl_monitor_dagster.databricks_tasks import Databricks
-from etl_monitor_dagster.local_spark import LocalSparkServer
-from etl_monitor_dagster.runners import TaskRun, run_task
+from etl_monitor_dagster.core.catalogue import ProcessSpec
+from etl_monitor_dagster.core.local_spark import LocalSparkServer
+from etl_monitor_dagster.tasks import TaskRun, run
+from etl_monitor_dagster.tasks.databricks import Databricks
 from tests.conftest import free_port
 from tests.fake_databricks import FakeDatabricks, Script
 
@@ -82,7 +82,7 @@ def _one_task(monitor: ETLMonitorFramework, client: WorkspaceClient) -> tuple[fl
     started = time.perf_counter()
     monitor.start_task(execution, SPEC.project, SPEC.process, **where, source_type="DBX_NOTEBOOK")
     before = time.perf_counter()
-    run_task(TaskRun(execution, SPEC, task, DAY, step, monitor,
+    run(TaskRun(execution, SPEC, task, DAY, step, monitor,
                      databricks=Databricks(client, poll_interval_seconds=0)))
     after = time.perf_counter()
     monitor.end_task(execution, SPEC.project, SPEC.process, **where)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from etl_monitor_dagster import ETLMonitorFramework
-from etl_monitor_dagster.local_spark import LocalSparkServer
+from etl_monitor_dagster.core.local_spark import LocalSparkServer
 
 SCHEMA, PROJECT, LOAD, DAY = "etl_bench", "BENCH", "ROUND_TRIP", "2026-04-09"
 

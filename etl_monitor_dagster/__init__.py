@@ -1,15 +1,28 @@
 """ETL process monitoring on Delta tables, as a Dagster code location.
 
-The tracking semantics (``ETLMonitorFramework``) need only a SparkSession; the Dagster resource
-(``ETLMonitorResource``) is imported lazily so notebooks do not pay for Dagster.
+Three layers: ``core`` (the monitor and its rules; needs only a SparkSession), ``tasks`` (one
+runner per source type) and ``dagster`` (resources, translator, assets, sensors, schedules). The
+Dagster names here are imported lazily, so notebooks do not pay for Dagster.
 """
 
-from .enums import LoadFrequency, LogType, ParameterType, SourceType, Status
-from .errors import ConcurrencyError, EngineError, ETLMonitorError, NotFoundError, ValidationError
-from .monitor import ETLMonitorFramework, TaskGuard
+from typing import Any
+
+from .core.enums import LoadFrequency, LogType, ParameterType, SourceType, Status
+from .core.errors import ConcurrencyError, EngineError, ETLMonitorError, NotFoundError, ValidationError
+from .core.monitor import ETLMonitorFramework, TaskGuard
+
+_DAGSTER = {
+    "DagsterETLMonitorTranslator": "translator",
+    "DatabricksResource": "resource",
+    "ETLMonitorResource": "resource",
+    "SparkEngine": "resource",
+    "build_definitions": "definitions",
+    "databricks_from_env": "resource",
+}
 
 __all__ = [
     "ConcurrencyError",
+    "DagsterETLMonitorTranslator",
     "DatabricksResource",
     "ETLMonitorError",
     "ETLMonitorFramework",
@@ -20,16 +33,18 @@ __all__ = [
     "NotFoundError",
     "ParameterType",
     "SourceType",
+    "SparkEngine",
     "Status",
     "TaskGuard",
     "ValidationError",
+    "build_definitions",
     "databricks_from_env",
 ]
 
 
-def __getattr__(name: str):
-    if name in ("ETLMonitorResource", "SparkEngine", "DatabricksResource", "databricks_from_env"):
-        from . import resource
+def __getattr__(name: str) -> Any:
+    if name in _DAGSTER:
+        import importlib
 
-        return getattr(resource, name)
+        return getattr(importlib.import_module(f".dagster.{_DAGSTER[name]}", __name__), name)
     raise AttributeError(name)

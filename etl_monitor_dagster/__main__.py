@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .catalogue import CatalogueErrors, load_catalogue, registration
-from .errors import ETLMonitorError
+from .core.catalogue import CatalogueErrors, load_catalogue, registration
+from .core.errors import ETLMonitorError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _monitor(arguments: argparse.Namespace) -> Any:
     """The monitor as the code location builds it, pointed elsewhere only by the options given."""
-    from .resource import ETLMonitorResource
+    from .dagster.resource import ETLMonitorResource
 
     config: dict[str, Any] = {}
     if arguments.spark_remote:
@@ -75,7 +75,7 @@ def _setup(arguments: argparse.Namespace) -> int:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    from .export import export_catalogue
+    from .core.export import export_catalogue
 
     compute = ({"serverless": True} if arguments.serverless
                else {"existing_cluster_id": arguments.existing_cluster_id} if arguments.existing_cluster_id

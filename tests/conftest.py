@@ -16,11 +16,25 @@ import pytest
 from dagster import DagsterInstance, instance_for_test
 
 from etl_monitor_dagster import ETLMonitorFramework
-from etl_monitor_dagster.catalogue import load_catalogue, registration
-from etl_monitor_dagster.local_spark import LocalSparkServer
+from etl_monitor_dagster.core.catalogue import load_catalogue, registration
+from etl_monitor_dagster.core.local_spark import LocalSparkServer
 from tests.dagster_location import CATALOGUE, REMOTE_ENV
 
 DAY = "2026-04-09"
+TIERS = {  # marker -> the fixtures that put a test in that tier
+    "spark": {"spark_server", "spark", "monitor", "instance", "make_process", "process"},
+    "dagster_run": {"instance", "dagster_dev"},
+    "webserver": {"dagster_dev"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tiers come from the fixtures a test asks for, so the Java-free tier (``make test-fast``)
+    cannot include a test that needs the engine by mistake."""
+    for item in items:
+        for marker, fixtures in TIERS.items():
+            if fixtures & set(getattr(item, "fixturenames", ())):
+                item.add_marker(marker)
 
 
 def free_port() -> int:

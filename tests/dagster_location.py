@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from etl_monitor_dagster import DatabricksResource, ETLMonitorFramework, ETLMonitorResource
-from etl_monitor_dagster.location import build_definitions
+from etl_monitor_dagster.dagster.definitions import build_definitions
 
 CATALOGUE = Path(__file__).parent / "catalogue"
 REMOTE_ENV = "ETL_TEST_SPARK_REMOTE"

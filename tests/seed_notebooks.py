@@ -264,7 +264,7 @@ def main(argv: list[str]) -> int:
     import tempfile
     from pathlib import Path
 
-    from etl_monitor_dagster.local_spark import LocalSparkServer
+    from etl_monitor_dagster.core.local_spark import LocalSparkServer
 
     module = argv[0] if argv else SEED_PACKAGE
     with tempfile.TemporaryDirectory(prefix="seed-notebooks-") as home, socket.socket() as sock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from etl_monitor_dagster.runners import TaskResult, TaskRun
+from etl_monitor_dagster.tasks import TaskResult, TaskRun
 
 
 def succeed(run: TaskRun) -> TaskResult:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from etl_monitor_dagster.catalogue import CatalogueError, dagster_name, load_catalogue
+from etl_monitor_dagster.core.catalogue import CatalogueError, dagster_name, load_catalogue
 
 INITIATION = {"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE", "mandatory": True}
 

@@ -13,7 +13,7 @@ import yaml
 from dagster import AssetKey, Definitions, build_schedule_context
 
 from etl_monitor_dagster import DatabricksResource
-from etl_monitor_dagster.location import build_definitions
+from etl_monitor_dagster.dagster.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_TASKS = ["initiation", "load_fx_rates", "stage_customers", "stage_orders", "stage_web_sessions",

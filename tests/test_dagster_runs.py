@@ -13,8 +13,8 @@ from dagster import (
 )
 
 from etl_monitor_dagster import ETLMonitorFramework
-from etl_monitor_dagster.catalogue import load_catalogue
-from etl_monitor_dagster.reconcile import run_outcomes
+from etl_monitor_dagster.core.catalogue import load_catalogue
+from etl_monitor_dagster.dagster.sensors import run_outcomes
 from tests import dagster_location
 from tests.dagster_location import (
     CATALOGUE,
@@ -56,7 +56,7 @@ def assert_monitor_agrees(instance: DagsterInstance, monitor: ETLMonitorFramewor
 
 
 def _checkout_index():
-    from etl_monitor_dagster.assets import build_process_assets
+    from etl_monitor_dagster.dagster.assets import build_process_assets
 
     (spec,) = [s for s in load_catalogue(CATALOGUE) if s.process == "CHECKOUT"]
     return spec, build_process_assets(spec).tasks_by_step

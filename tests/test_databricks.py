@@ -22,7 +22,7 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, build_resources
 
 from etl_monitor_dagster import ETLMonitorFramework, databricks_from_env
-from etl_monitor_dagster.notebook import CONTEXT
+from etl_monitor_dagster.core.notebook import CONTEXT
 from tests.dagster_location import (
     DATABRICKS_HOST_ENV,
     DATABRICKS_TOKEN_ENV,

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from etl_monitor_dagster import ValidationError
-from etl_monitor_dagster.catalogue import CatalogueErrors, dagster_name, load_catalogue, registration
-from etl_monitor_dagster.export import _file_names, export_catalogue
+from etl_monitor_dagster.core.catalogue import CatalogueErrors, dagster_name, load_catalogue, registration
+from etl_monitor_dagster.core.export import _file_names, export_catalogue
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIT = {"CreatedOn", "CreatedBy", "LastUpdatedOn", "LastUpdatedBy"}

@@ -6,8 +6,10 @@ from datetime import date
 
 import pytest
 
-from etl_monitor_dagster.catalogue import ProcessSpec, TaskSpec
-from etl_monitor_dagster.runners import TaskFailed, TaskRun, run_task, split_statements
+from etl_monitor_dagster import tasks
+from etl_monitor_dagster.core.catalogue import ProcessSpec, TaskSpec
+from etl_monitor_dagster.tasks import TaskFailed, TaskRun
+from etl_monitor_dagster.tasks.spark_sql import split_statements
 
 HOSTILE = "O'Brien \"$x\" ${env:HOME}\n; DROP TABLE x; -- ü 日本"
 
@@ -33,7 +35,7 @@ def test_the_run_context_reaches_spark_sql_as_bound_values_that_round_trip_intac
         CREATE OR REPLACE TABLE {table} (process STRING, mark STRING, day DATE, attempts INT) USING DELTA;
         INSERT INTO {table} SELECT etl.process_load, etl.watermark_value, etl.processing_date, etl.attempts;
         SELECT count(*) AS rows_read, 42 AS new_watermark FROM {table};""", process=HOSTILE)
-    result = run_task(run)
+    result = tasks.run(run)
     (row,) = monitor.spark.table(table).collect()
     assert (row.process, row.mark, row.day, row.attempts) == (HOSTILE, HOSTILE, date(2026, 4, 9), 2)
     assert (result.rows_read, result.new_watermark) == (1, 42)
@@ -42,5 +44,5 @@ def test_the_run_context_reaches_spark_sql_as_bound_values_that_round_trip_intac
 def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
     run = _run(tmp_path, monitor, "SELECT 1;\nSELECT * FROM etl_test.no_such_table;")
     with pytest.raises(TaskFailed, match=r"task\.sql statement 2: .*no_such_table") as failure:
-        run_task(run)
+        tasks.run(run)
     assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from etl_monitor_dagster import ETLMonitorFramework, NotFoundError, ValidationError
-from etl_monitor_dagster.sql import quote_string
+from etl_monitor_dagster.core.sql import quote_string
 from tests.conftest import DAY
 
 HOSTILE = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from etl_monitor_dagster import ETLMonitorFramework
-from etl_monitor_dagster import schema as S
+from etl_monitor_dagster.core import schema as S
 
 SPEC_VIEW_COLUMNS = {
     "v_processStatus": ["ProcessingDate", "ProjectCode", "ProcessLoad", "ProcessName", "ProcessOwner",

@@ -10,6 +10,6 @@
 
 # COMMAND ----------
 
-from etl_monitor_dagster.notebook import fail_task_from_widgets
+from etl_monitor_dagster.core.notebook import fail_task_from_widgets
 
 fail_task_from_widgets(spark, dbutils)  # noqa: F821 - spark and dbutils are the notebook's own

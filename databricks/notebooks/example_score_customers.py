@@ -12,7 +12,7 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
-from etl_monitor_dagster.notebook import exit_with_result, task_context
+from etl_monitor_dagster.core.notebook import exit_with_result, task_context
 
 context = task_context(dbutils)  # noqa: F821 - spark and dbutils are the notebook's own
 since = int(context["watermark_value"] or 0)  # the highest order id scored so far

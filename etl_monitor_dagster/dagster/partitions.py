@@ -11,8 +11,8 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
-from .catalogue import ProcessSpec
-from .enums import LoadFrequency
+from ..core.catalogue import ProcessSpec
+from ..core.enums import LoadFrequency
 
 
 def partitions_for(spec: ProcessSpec) -> TimeWindowPartitionsDefinition:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import EngineError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = Path(os.environ.get("ETL_MONITOR_HOME", PROJECT_ROOT / ".etl_monitor"))
 DEFAULT_JARS = Path(os.environ.get("ETL_MONITOR_JARS", PROJECT_ROOT / "jars" / "lib"))
 DEFAULT_PORT = int(os.environ.get("ETL_MONITOR_SPARK_PORT", "15002"))
@@ -192,7 +192,7 @@ def _file_lock(path: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m etl_monitor_dagster.local_spark start|stop|status`` for the embedded server."""
+    """``python -m etl_monitor_dagster.core.local_spark start|stop|status`` for the embedded server."""
     argv = sys.argv[1:] if argv is None else argv
     action = argv[0] if argv else "status"
     server = LocalSparkServer()

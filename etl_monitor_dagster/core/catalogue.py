@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ from pydantic import ValidationError as PydanticValidationError
 from .enums import LoadFrequency, ParameterType, SourceType
 from .errors import ETLMonitorError
 from .schema import SEEDED_STAGES
+
+_STAGE_CODES = {sid: code for sid, code, _, _ in SEEDED_STAGES}
 
 DATABRICKS = frozenset({SourceType.DBX_NOTEBOOK, SourceType.DBX_JOB})
 SEEDED_STAGE_IDS = frozenset(stage[0] for stage in SEEDED_STAGES)
@@ -175,6 +178,29 @@ class ProcessSpec(_Spec):
                        "in_file_path": t.in_file_path, "out_file_path": t.out_file_path,
                        "sla_seconds": t.sla_seconds, "is_active": t.active} for t in self.tasks],
         }
+
+    def stage_groups(self) -> list[Stage]:
+        """The tasks grouped by (WorkFlowID, SequenceID), in the order they run."""
+        codes = {**_STAGE_CODES, **{s.id: s.code for s in self.stages}}
+        keys = sorted({(t.workflow, t.stage) for t in self.tasks})
+        return [Stage(w, s, codes[s], tuple(t for t in self.tasks if (t.workflow, t.stage) == (w, s)))
+                for w, s in keys]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The tasks of one (WorkFlowID, SequenceID) of a process: they run in parallel."""
+
+    workflow: int
+    sequence: int
+    code: str
+    tasks: tuple[TaskSpec, ...]
+
+    @property
+    def name(self) -> str:
+        """``s02_load_db_tran``; from the second workflow pass on, ``w2_s02_load_db_tran``."""
+        stage = f"s{self.sequence:02d}_{dagster_name(self.code)}"
+        return stage if self.workflow <= 1 else f"w{self.workflow}_{stage}"
 
 
 def registration(processes: list[ProcessSpec]) -> dict[str, list[dict[str, Any]]]:

@@ -3,7 +3,7 @@
 ADF pipelines that run their own activities call these notebooks to write back into the monitor
 next to Dagster. The notebooks in ``databricks/notebooks`` are thin callers of this module::
 
-    from etl_monitor_dagster.notebook import start_task_from_widgets
+    from etl_monitor_dagster.core.notebook import start_task_from_widgets
     start_task_from_widgets(spark, dbutils)
 
 Widgets (empty = not given): catalog, schema, execution_id, project_code, process_load, task_id,

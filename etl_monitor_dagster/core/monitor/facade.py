@@ -31,7 +31,7 @@ from .steps import MAX_LOG_MESSAGE, StepKey, Steps, TaskGuard
 from .store import Store
 from .watermarks import Parameters
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 # Column types of the DataFrames returned, beyond the steps table's own columns.
 _EXTRA_TYPES = {"WatermarkType": "STRING", "WatermarkValue": "STRING", "SlaSeconds": "INT", "SlaBreached": "BOOLEAN",

@@ -1,46 +1,41 @@
 """The six monitoring views as downstream assets of each process, with this run's figures."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
+    TimeWindowPartitionsDefinition,
     multi_asset,
 )
 
-from .assets import ProcessAssets, markdown_table
-from .monitor import ETLMonitorFramework
+from ..core.catalogue import ProcessSpec, dagster_name
+from ..core.monitor import ETLMonitorFramework
+from ..core.schema import VIEWS
+from .metadata import markdown_table
 from .partitions import processing_date
 from .resource import ETLMonitorResource
-from .schema import VIEWS
+from .translator import DagsterETLMonitorTranslator
 
 
-def _question(view: str) -> str:
-    """The view's one-line header: the question it answers and its grain."""
-    return next(line for line in VIEWS[view].splitlines() if line.startswith("--"))[2:].strip()
+def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, after: AssetKey,
+                partitions: TimeWindowPartitionsDefinition) -> AssetsDefinition:
+    """One multi-asset materialising the six views after the last gate, with this run's figures."""
+    specs = {view: translator.get_view_spec(process, view).replace_attributes(deps=[after]) for view in VIEWS}
 
-
-def view_assets(built: ProcessAssets, after: AssetKey) -> AssetsDefinition:
-    spec = built.spec
-    keys = {view: built.key(view) for view in VIEWS}
-
-    @multi_asset(
-        name=f"{built.prefix}__monitoring_views",
-        specs=[AssetSpec(key, group_name=f"{built.prefix}/views", deps=[after], description=_question(view),
-                         kinds={"delta", "etl_monitor"}) for view, key in keys.items()],
-        partitions_def=built.partitions,
-    )
-    def monitoring_views(context: AssetExecutionContext, monitor: ETLMonitorResource):
+    @multi_asset(name=f"{dagster_name(process.process)}__monitoring_views", specs=list(specs.values()),
+                 partitions_def=partitions)
+    def monitoring_views(context: AssetExecutionContext, monitor: ETLMonitorResource) -> Iterator[MaterializeResult]:
         m = monitor.get_monitor()
         m.create_views()
-        day = processing_date(built.partitions, context.partition_key)
-        figures = view_figures(m, spec.project, spec.process, context.run.run_id, day)
+        day = processing_date(partitions, context.partition_key)
+        figures = view_figures(m, process.project, process.process, context.run.run_id, day)
         for view, metadata in figures.items():
-            yield MaterializeResult(asset_key=keys[view], metadata=metadata)
+            yield MaterializeResult(asset_key=specs[view].key, metadata=metadata)
 
     return monitoring_views
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .runners import TaskResult, TaskRun
+from ..core.runs import TaskResult, TaskRun
 
 
 def customer_360(run: TaskRun) -> TaskResult:

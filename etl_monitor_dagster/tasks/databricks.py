@@ -10,7 +10,7 @@ watermark_value, watermark_type, full_file_name, in_file_path, out_file_path (te
 A notebook reads them as widgets; a job gets those of them it declares as job parameters, or all of
 them as notebook parameters when it declares none. A notebook may report figures on exit::
 
-    from etl_monitor_dagster.notebook import exit_with_result
+    from etl_monitor_dagster.core.notebook import exit_with_result
     exit_with_result(dbutils, rows_written=120, new_watermark=48_213)
 
 As soon as Databricks names the run (and later its cluster) the monitor row gets them as
@@ -31,8 +31,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service import compute, jobs
 
-from .enums import SourceType
-from .runners import TaskFailed, TaskResult, TaskRun, register_runner
+from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _TERMINAL = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
              jobs.RunLifeCycleState.INTERNAL_ERROR}
@@ -206,6 +205,3 @@ def _reported(outputs: list[jobs.RunOutput]) -> dict[str, Any]:
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
-
-register_runner(SourceType.DBX_NOTEBOOK, run_notebook)
-register_runner(SourceType.DBX_JOB, run_job)

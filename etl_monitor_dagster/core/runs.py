@@ -1,0 +1,92 @@
+"""What a task's work is given (``TaskRun``) and gives back (``TaskResult``), whatever runs it.
+
+A runner is a function ``TaskRun -> TaskResult``; the task kinds in ``etl_monitor_dagster.tasks``
+are runners, and ``policy.run_task`` calls one between the monitor's start and end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from .catalogue import ProcessSpec, TaskSpec
+from .errors import ETLMonitorError
+from .monitor import ETLMonitorFramework, StepFacts
+
+
+class TaskFailed(ETLMonitorError):
+    """The task's own work failed; ``code`` is what LogCode records."""
+
+    def __init__(self, message: str, code: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass
+class TaskRun(StepFacts):
+    """Everything a runner needs about one task in one run."""
+
+    execution_id: str
+    process: ProcessSpec
+    task: TaskSpec
+    processing_date: date
+    step: dict[str, Any]  # the monitor's row: WatermarkValue/Type, FullFileName, Attempts
+    monitor: ETLMonitorFramework
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("etl_monitor_dagster"))
+    context: Any = None  # the orchestrator's context (Dagster's AssetExecutionContext), for PYTHON tasks
+    databricks: Any = None  # a tasks.databricks.Databricks, for DBX_NOTEBOOK and DBX_JOB tasks
+    try_number: int = 0  # the orchestrator's retry of this task in this execution: 0 first, 1 first retry...
+
+    def path(self, value: str | None) -> str | None:
+        """A catalogue path: relative ones are relative to the catalogue file, others are kept."""
+        if not value or "://" in value or value.startswith(("/", "dbfs:")) or self.process.path is None:
+            return value
+        return str((self.process.path.parent / value).resolve())
+
+    def variables(self) -> dict[str, tuple[str, Any]]:
+        """The fields of the ``etl`` SQL variable of a SPARK_SQL task: name -> (type, value)."""
+        return {
+            "execution_id": ("STRING", self.execution_id),
+            "project_code": ("STRING", self.process.project),
+            "process_load": ("STRING", self.process.process),
+            "task_id": ("INT", self.task.id),
+            "workflow_id": ("INT", self.task.workflow),
+            "processing_date": ("DATE", self.processing_date),
+            "attempts": ("INT", self.attempts),
+            "watermark_value": ("STRING", self.watermark_value),
+            "watermark_type": ("STRING", self.watermark_type),
+            "full_file_name": ("STRING", self.full_file_name),
+            "in_file_path": ("STRING", self.path(self.task.in_file_path)),
+            "out_file_path": ("STRING", self.path(self.task.out_file_path)),
+        }
+
+    def parameters(self) -> dict[str, str]:
+        """The same fields as text, for a remote run's parameters (Databricks widgets); NULL is ''."""
+        return {name: "" if value is None else str(value) for name, (_, value) in self.variables().items()}
+
+
+@dataclass
+class TaskResult:
+    """What a task reports: row counts where known, a new watermark, free metadata."""
+
+    rows_read: int | None = None
+    rows_written: int | None = None
+    new_watermark: int | datetime | str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [f"{k}={v}" for k, v in (("rows_read", self.rows_read), ("rows_written", self.rows_written),
+                                         ("new_watermark", self.new_watermark)) if v is not None]
+        return ", ".join(parts) or "ok"
+
+
+Runner = Callable[[TaskRun], TaskResult]
+
+
+def error_text(exc: BaseException) -> tuple[str, str]:
+    """(LogMessage, LogCode) for a task's failure."""
+    code = exc.code if isinstance(exc, TaskFailed) else type(exc).__name__
+    return f"{type(exc).__name__}: {exc}", code

@@ -1,0 +1,160 @@
+"""A catalogue process as Dagster assets: one asset per task, a gate per stage, the views.
+
+Stage groups run in (WorkFlowID, SequenceID) order: every task of a stage depends on the previous
+stage's gate (``gates.py``). A task asset hands its work to the core's run policy and turns the
+outcome into a ``MaterializeResult``; the hooks (``hooks.py``) record DONE/FAIL from it. A task's
+``maximum_retries`` is its step's RetryPolicy; each failed try before the last is recorded as RQUE.
+"""
+
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    RetryPolicy,
+    TimeWindowPartitionsDefinition,
+    multi_asset,
+)
+from pydantic import Field
+
+from .. import tasks
+from ..core.catalogue import DATABRICKS, ProcessSpec, Stage, TaskSpec
+from ..core.errors import ValidationError
+from ..core.outcome import Outcome, TaskOutcome
+from ..core.policy import RunMode, run_task
+from ..tasks.databricks import Databricks
+from .gates import gate_asset
+from .hooks import task_hooks
+from .metadata import dagster_metadata
+from .partitions import partitions_for, processing_date
+from .resource import DatabricksResource, ETLMonitorResource
+from .translator import DagsterETLMonitorTranslator
+from .views import view_assets
+
+MODE_TAG = "etl_monitor/mode"
+SUCCEEDED_CHECK = "succeeded"
+
+
+class InitiationConfig(Config):
+    mode: RunMode | None = Field(
+        default=None,
+        description="Processing mode for this launch: AS_IS, LIVE, HISTORIC or BULK. Default: the run's "
+        f"'{MODE_TAG}' tag (as_is, live, historic or bulk), else AS_IS.",
+    )
+
+
+@dataclass
+class ProcessAssets:
+    """Everything Dagster gets for one process."""
+
+    spec: ProcessSpec
+    partitions: TimeWindowPartitionsDefinition
+    translator: DagsterETLMonitorTranslator
+    assets: list[AssetsDefinition] = field(default_factory=list)
+    tasks_by_step: dict[str, TaskSpec] = field(default_factory=dict)  # step key -> task, for reconciling
+
+
+def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTranslator | None = None) -> ProcessAssets:
+    """Task assets, stage gates and view assets of one process."""
+    translator = translator or DagsterETLMonitorTranslator()
+    built = ProcessAssets(spec, partitions_for(spec), translator)
+    initiation = next(t for t in spec.tasks if t.workflow == 0)
+    initiation_step = translator.get_asset_key(spec, initiation).to_python_identifier()
+    previous_gate: AssetKey | None = None
+    for stage in spec.stage_groups():
+        keys, steps = [], {}
+        for task in stage.tasks:
+            definition = _task_asset(built, stage, task, previous_gate, initiation_step)
+            built.assets.append(definition)
+            steps[definition.op.name] = task
+            keys.append(definition.key)
+        built.tasks_by_step.update(steps)
+        gate = gate_asset(spec, stage, translator.get_gate_spec(spec, stage), keys, built.partitions, steps)
+        built.assets.append(gate)
+        previous_gate = gate.key
+    assert previous_gate is not None  # a catalogue process has at least its initiation task
+    built.assets.append(view_assets(spec, translator, previous_gate, built.partitions))
+    return built
+
+
+def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: AssetKey | None,
+                initiation_step: str) -> AssetsDefinition:
+    spec = built.spec
+    asset_spec = built.translator.get_asset_spec(spec, stage, task).replace_attributes(
+        deps=[after] if after else [])
+    checks = [] if task.mandatory else [AssetCheckSpec(
+        SUCCEEDED_CHECK, asset=asset_spec.key, blocking=False,
+        description="Optional task: its failure is recorded in the monitor and does not stop later stages.")]
+    decorate = multi_asset(
+        name=asset_spec.key.to_python_identifier(),
+        specs=[asset_spec],
+        partitions_def=built.partitions,
+        check_specs=checks,
+        hooks=task_hooks(spec, task, built.partitions),
+        retry_policy=RetryPolicy(max_retries=task.maximum_retries, delay=task.retry_delay_seconds)
+        if task.maximum_retries else None,
+        op_tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process,
+                 "etl_monitor/task": f"{task.workflow}/{task.id}"},
+    )
+
+    def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None = None,
+                databricks: Databricks | None = None) -> MaterializeResult:
+        outcome = run_task(
+            monitor.get_monitor(), spec, task, context.run.run_id,
+            processing_date(built.partitions, context.partition_key), tasks.run,
+            try_number=context.retry_number, initiated=_runs_step(context, initiation_step), mode=mode,
+            record_end_status=False,  # the hooks record the end once Dagster has accepted the step
+            log=context.log, context=context, databricks=databricks)
+        return _result(task, outcome)
+
+    if task.workflow == 0:
+        @decorate
+        def initiation(context: AssetExecutionContext, config: InitiationConfig,
+                       monitor: ETLMonitorResource) -> MaterializeResult:
+            return execute(context, monitor, config.mode or _tagged_mode(context.run.tags.get(MODE_TAG)))
+
+        return initiation
+
+    if task.source_type in DATABRICKS:
+        @decorate
+        def databricks_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
+                            databricks: DatabricksResource) -> MaterializeResult:
+            return execute(context, monitor, databricks=databricks.target())
+
+        return databricks_task
+
+    @decorate
+    def task_asset(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
+        return execute(context, monitor)
+
+    return task_asset
+
+
+def _tagged_mode(tag: str | None) -> RunMode | None:
+    if not tag:
+        return None
+    try:
+        return RunMode(tag.strip().lower())
+    except ValueError:
+        raise ValidationError(MODE_TAG, tag, f"is one of {[m.value for m in RunMode]}") from None
+
+
+def _result(task: TaskSpec, outcome: TaskOutcome) -> MaterializeResult:
+    checks = [] if task.mandatory else [AssetCheckResult(
+        check_name=SUCCEEDED_CHECK, passed=outcome.outcome is not Outcome.FAIL, severity=AssetCheckSeverity.WARN,
+        metadata={"error": outcome.error} if outcome.error else {})]
+    return MaterializeResult(metadata=dagster_metadata(outcome.metadata()), check_results=checks)
+
+
+def _runs_step(context: AssetExecutionContext, step_key: str) -> bool:
+    """Whether this run executes ``step_key`` (re-executions from failure and asset subsets may not)."""
+    run = context.run
+    if run.step_keys_to_execute is not None and step_key not in run.step_keys_to_execute:
+        return False
+    return run.asset_selection is None or any(k.to_python_identifier() == step_key for k in run.asset_selection)

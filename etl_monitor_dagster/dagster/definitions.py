@@ -1,0 +1,50 @@
+"""The code location: a catalogue folder in, Dagster ``Definitions`` out. Reads files only, no Spark.
+
+>>> defs = build_definitions("catalogue")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dagster import Definitions, JobDefinition
+
+from ..core.catalogue import DATABRICKS, ProcessSpec, load_catalogue
+from ..core.enums import LoadFrequency
+from .assets import build_process_assets
+from .resource import DatabricksResource, ETLMonitorResource, databricks_from_env
+from .schedules import process_job, process_schedule
+from .sensors import StepIndex, reconciliation_sensors
+from .translator import DagsterETLMonitorTranslator
+
+
+def build_definitions(
+    catalogue: Path | str | Sequence[ProcessSpec],
+    monitor: ETLMonitorResource | None = None,
+    jobs: Sequence[JobDefinition] = (),
+    databricks: DatabricksResource | None = None,
+    translator: DagsterETLMonitorTranslator | None = None,
+) -> Definitions:
+    """Assets, one job and (unless ad hoc) one schedule per process, and the reconciliation sensors.
+
+    ``jobs`` are a team's other jobs that share the ``monitor`` resource. A catalogue with DBX tasks
+    gets the ``databricks`` resource, by default ``databricks_from_env()``. ``translator`` names
+    and groups the assets (subclass ``DagsterETLMonitorTranslator``).
+    """
+    specs = load_catalogue(catalogue) if isinstance(catalogue, Path | str) else list(catalogue)
+    resources: dict[str, Any] = {"monitor": monitor or ETLMonitorResource()}
+    if any(t.source_type in DATABRICKS for spec in specs for t in spec.tasks):
+        resources["databricks"] = databricks or databricks_from_env()
+    processes = [build_process_assets(spec, translator) for spec in specs]
+    process_jobs = [process_job(p) for p in processes]
+    index: StepIndex = {p.spec.process: (p.spec, p.tasks_by_step) for p in processes}
+    return Definitions(
+        assets=[a for p in processes for a in p.assets],
+        jobs=[*process_jobs, *jobs],
+        schedules=[process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)
+                   if p.spec.frequency is not LoadFrequency.AD_HOC],
+        sensors=reconciliation_sensors(process_jobs, index),
+        resources=resources,
+    )

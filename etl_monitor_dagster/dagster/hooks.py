@@ -1,0 +1,44 @@
+"""The hooks of a task asset: DONE (advancing its DELTA_DATE watermark) or FAIL into the monitor.
+
+A hook that raises is only logged by Dagster; ``sensors.py`` repairs what a hook did not write.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import HookContext, HookDefinition, TimeWindowPartitionsDefinition, failure_hook, success_hook
+
+from ..core.catalogue import ProcessSpec, TaskSpec, dagster_name
+from ..core.outcome import Outcome, TaskOutcome, record_end
+from ..core.runs import error_text
+from .partitions import processing_date
+
+
+def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitionsDefinition) -> set[HookDefinition]:
+    name = f"{dagster_name(spec.process)}__{task.dagster_name}"
+
+    def record(context: HookContext, outcome: TaskOutcome) -> None:
+        record_end(context.resources.monitor.get_monitor(), spec, task, context.run_id,
+                   _processing_date(context, partitions), outcome)
+
+    @success_hook(name=f"{name}__done", required_resource_keys={"monitor"})
+    def done(context: HookContext) -> None:
+        outcome = TaskOutcome.from_metadata(context.op_output_metadata.get("result") or {})
+        if outcome is not None:  # DONE, or FAIL for an optional task whose failure must not stop the run
+            record(context, outcome)
+
+    @failure_hook(name=f"{name}__fail", required_resource_keys={"monitor"})
+    def fail(context: HookContext) -> None:
+        exc = context.op_exception
+        message, code = error_text(exc) if exc else ("step failed", None)
+        record(context, TaskOutcome(Outcome.FAIL, error=message, error_code=code))
+
+    return {done, fail}
+
+
+def _processing_date(context: HookContext, partitions: TimeWindowPartitionsDefinition) -> date | None:
+    run = context.instance.get_run_by_id(context.run_id)
+    key = run.tags.get("dagster/partition") if run else None
+    return processing_date(partitions, key) if key else None
+

@@ -1,0 +1,31 @@
+"""Monitor figures as Dagster metadata: an outcome's values, small Markdown tables."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from dagster import MetadataValue
+
+
+def dagster_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Plain values as Dagster takes them: ``*_url`` as links, enums as their value, others as text."""
+    def value(key: str, v: Any) -> Any:
+        if key.endswith("_url") and isinstance(v, str):
+            return MetadataValue.url(v)
+        return v.value if isinstance(v, Enum) else v if isinstance(v, int | float | str | bool) else str(v)
+
+    return {k: value(k, v) for k, v in metadata.items()}
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str], limit: int = 20) -> str:
+    """A small Markdown table; cell text is escaped so names with pipes or newlines stay in their cell."""
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")[:200]
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"| … {len(rows) - limit} more |" + " |" * (len(columns) - 1))
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""One job per process and, unless it is ad hoc, a schedule following its LoadFrequency."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from ..core.enums import LoadFrequency
+from .assets import ProcessAssets
+
+
+def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
+    """All assets of the process (with their checks), partitioned by processing date."""
+    spec = process.spec
+    return define_asset_job(
+        name=process.translator.get_job_name(spec),
+        selection=AssetSelection.assets(*(key for a in process.assets for key in a.keys)),
+        description=f"{spec.project}/{spec.process}: {spec.name or spec.description or 'ETL process'}",
+        tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process},
+    )
+
+
+def process_schedule(process: ProcessAssets, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+    """Launches the last complete period at ``schedule_at`` (UTC): yesterday, last week, month or year."""
+    hour, minute = map(int, process.spec.schedule_at.split(":"))
+    offsets = {} if process.spec.frequency is LoadFrequency.YEARLY else {"hour_of_day": hour, "minute_of_hour": minute}
+    return build_schedule_from_partitioned_job(
+        job, name=f"{job.name}_schedule", default_status=DefaultScheduleStatus.STOPPED, **offsets)

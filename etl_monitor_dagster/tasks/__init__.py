@@ -1,0 +1,47 @@
+"""Task kinds: one runner per SourceType, each a function ``TaskRun -> TaskResult``. No Dagster here.
+
+SPARK_SQL (``spark_sql``), PYTHON (``python``), DBX_NOTEBOOK and DBX_JOB (``databricks``) are built
+in; NONE (the initiation task) does nothing. Other source types plug in with ``register_runner``.
+"""
+
+from __future__ import annotations
+
+from ..core.enums import SourceType
+from ..core.runs import Runner, TaskFailed, TaskResult, TaskRun
+from .databricks import run_job, run_notebook
+from .python import run_python
+from .spark_sql import run_spark_sql
+
+__all__ = ["Runner", "TaskFailed", "TaskResult", "TaskRun", "register_runner", "run", "runner_for"]
+
+
+def _run_nothing(run: TaskRun) -> TaskResult:
+    return TaskResult()
+
+
+_RUNNERS: dict[SourceType, Runner] = {
+    SourceType.NONE: _run_nothing,
+    SourceType.SPARK_SQL: run_spark_sql,
+    SourceType.PYTHON: run_python,
+    SourceType.DBX_NOTEBOOK: run_notebook,
+    SourceType.DBX_JOB: run_job,
+}
+
+
+def register_runner(source_type: SourceType | str, runner: Runner) -> None:
+    """Make tasks of ``source_type`` run with ``runner``."""
+    _RUNNERS[SourceType(source_type)] = runner
+
+
+def runner_for(source_type: SourceType) -> Runner:
+    """The runner of ``source_type``; ``TaskFailed`` (LogCode NO_RUNNER) when there is none."""
+    runner = _RUNNERS.get(source_type)
+    if runner is None:
+        raise TaskFailed(f"no runner for SourceType {source_type.value} here: "
+                         f"known are {sorted(t.value for t in _RUNNERS)}", "NO_RUNNER")
+    return runner
+
+
+def run(task_run: TaskRun) -> TaskResult:
+    """The runner of every source type: the one registered for the task's SourceType."""
+    return runner_for(task_run.task.source_type)(task_run)

@@ -1,0 +1,25 @@
+"""PYTHON tasks: a function named ``package.module:function`` in SourceIdentifier."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..core.runs import TaskFailed, TaskResult, TaskRun
+
+
+def run_python(run: TaskRun) -> TaskResult:
+    """``package.module:function`` called with the TaskRun; it may return a TaskResult, a dict of
+    metadata, an int (rows written) or None."""
+    module_name, _, attribute = (run.task.source or "").partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise TaskFailed(f"cannot import {run.task.source!r}: {exc}", "IMPORT_ERROR") from exc
+    returned = function(run)
+    if isinstance(returned, TaskResult):
+        return returned
+    if isinstance(returned, dict):
+        return TaskResult(metadata=returned)
+    if isinstance(returned, int) and not isinstance(returned, bool):
+        return TaskResult(rows_written=returned)
+    return TaskResult()

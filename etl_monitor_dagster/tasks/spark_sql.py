@@ -1,0 +1,119 @@
+"""SPARK_SQL tasks: a SQL script run on the monitor's Spark session.
+
+SPARK_SQL files get the run's context as the SQL session variable ``etl`` (a struct bound from a
+DataFrame, so values never enter the SQL text)::
+
+    MERGE INTO demo.employees t
+    USING (SELECT * FROM IDENTIFIER('json.`' || etl.in_file_path || '`')
+           WHERE changed_at > CAST(etl.watermark_value AS TIMESTAMP)) s
+    ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *;
+
+Its fields: execution_id, project_code, process_load, task_id, workflow_id, processing_date (DATE),
+attempts, watermark_value, watermark_type, full_file_name, in_file_path, out_file_path.
+
+A last statement that is a query may return one row with ``rows_read`` and/or ``new_watermark``:
+the first is reported, the second moves the task's DELTA_ID (or overrides its DELTA_DATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..core.runs import TaskFailed, TaskResult, TaskRun
+
+_METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_deleted_rows")
+
+
+def run_spark_sql(run: TaskRun) -> TaskResult:
+    path = Path(run.path(run.task.source) or "")
+    statements = list(split_statements(path.read_text(encoding="utf-8")))
+    if not statements:
+        raise TaskFailed(f"{path} holds no SQL statement", "EMPTY_SQL")
+    spark = run.monitor.spark
+    fields = run.variables()
+    spark.sql(f"DECLARE OR REPLACE VARIABLE etl STRUCT<{', '.join(f'{n}: {t}' for n, (t, _) in fields.items())}>")
+    values = spark.createDataFrame([tuple(v for _, v in fields.values())],
+                                   ", ".join(f"{n} {t}" for n, (t, _) in fields.items()))
+    spark.sql("SET VAR etl = (SELECT struct(*) FROM {values})", values=values)
+    result = TaskResult(metadata={"statements": len(statements), "sql_file": str(path)})
+    for index, statement in enumerate(statements, 1):
+        try:
+            frame = spark.sql(statement)
+            last = index == len(statements)
+            # commands (MERGE, UPDATE, DELETE) already ran and hold their metrics; a final query runs here
+            rows = frame.limit(2).collect() if last or set(frame.columns) & set(_METRICS) else []
+        except Exception as exc:  # the Spark error text is what the user needs, with the statement number
+            raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
+                             getattr(exc, "getCondition", lambda: None)() or type(exc).__name__) from exc
+        _collect_metrics(result, rows, last)
+    return result
+
+
+def _collect_metrics(result: TaskResult, rows: list[Any], last: bool) -> None:
+    if not rows:
+        return
+    row = rows[0].asDict()
+    if "num_affected_rows" in row:
+        result.rows_written = (result.rows_written or 0) + int(row["num_affected_rows"] or 0)
+    elif last:
+        if row.get("rows_read") is not None:
+            result.rows_read = int(row["rows_read"])
+        if row.get("new_watermark") is not None:
+            result.new_watermark = row["new_watermark"]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.split("\n\nJVM stacktrace:")[0].strip()[:1500]
+
+
+def split_statements(text: str) -> Iterator[str]:
+    """The statements of a SQL script, split on ``;`` outside quotes and comments.
+
+    >>> list(split_statements("SELECT ';' AS x; -- a; comment\\nSELECT 2;"))
+    ["SELECT ';' AS x", '-- a; comment\\nSELECT 2']
+    """
+    current: list[str] = []
+    quote: str | None = None
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            current.append(ch)
+            if ch == "\\" and quote != "`" and i + 1 < n:
+                current.append(text[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+            current.append(ch)
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            current.append(text[i:end])
+            i = end
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            current.append(text[i:end])
+            i = end
+            continue
+        elif ch == ";":
+            yield from _statement(current)
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    yield from _statement(current)
+
+
+def _statement(chars: list[str]) -> Iterator[str]:
+    statement = "".join(chars).strip()
+    # a chunk of only comments is not a statement
+    code = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
+    if code and not (code.startswith("/*") and code.endswith("*/")):
+        yield statement
