@@ -49,7 +49,7 @@ def assert_monitor_agrees(instance: DagsterInstance, monitor: ETLMonitorFramewor
     for step, task in steps.items():
         if task.name not in by_name or task.workflow == 0:
             continue
-        expected = outcomes[step].status.value if step in outcomes else by_name[task.name]["Status"]
+        expected = outcomes[step][0].outcome.value if step in outcomes else by_name[task.name]["Status"]
         assert by_name[task.name]["Status"] == expected, (task.name, by_name[task.name])
         if step not in outcomes:
             assert expected in ("NQUE", "RQUE")

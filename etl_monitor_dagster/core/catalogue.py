@@ -68,7 +68,7 @@ _DATABRICKS_TOKEN = re.compile(r"\bdapi[0-9a-f]{32}\b")
 class CatalogueError(ETLMonitorError, ValueError):
     """A catalogue file is invalid: ``path`` and ``entry`` say where, ``problem`` what."""
 
-    def __init__(self, path: Path | str, entry: str, problem: str) -> None:
+    def __init__(self, path: Path | str | None, entry: str, problem: str) -> None:
         self.path, self.entry, self.problem = str(path), entry, problem
         super().__init__(f"{path}: {entry}: {problem}")
 
@@ -302,6 +302,7 @@ def _check_databricks(spec: ProcessSpec, task: TaskSpec, entry: str) -> None:
 def _check(spec: ProcessSpec) -> None:
     """The rules a schema cannot say: keys, the initiation task, stages, watermarks, names."""
     path = spec.path
+    folder = path.parent if path else Path.cwd()  # relative sources are relative to the catalogue file
     stages = SEEDED_STAGE_IDS | {s.id for s in spec.stages}
     parameters = {p.name: p for p in spec.parameters}
     if len(parameters) != len(spec.parameters):
@@ -323,7 +324,7 @@ def _check(spec: ProcessSpec) -> None:
                                               "custom ones (>= 10) are declared under stages")
         if task.watermark is not None and task.watermark not in parameters:
             raise CatalogueError(path, entry, f"watermark {task.watermark!r} names no declared parameter")
-        if task.source_type is SourceType.SPARK_SQL and not (task.source and (path.parent / task.source).is_file()):
+        if task.source_type is SourceType.SPARK_SQL and not (task.source and (folder / task.source).is_file()):
             raise CatalogueError(path, entry, f"SPARK_SQL needs source: a SQL file next to the catalogue "
                                                   f"(got {task.source!r})")
         if task.source_type is SourceType.PYTHON and not (task.source and _CALLABLE.match(task.source)):

@@ -15,11 +15,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import EngineError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = Path(os.environ.get("ETL_MONITOR_HOME", PROJECT_ROOT / ".etl_monitor"))
@@ -104,7 +109,7 @@ class LocalSparkServer:
             pass
         self.pid_file.unlink(missing_ok=True)
 
-    def session(self):  # -> pyspark.sql.SparkSession
+    def session(self) -> SparkSession:
         """A Spark Connect session to this server, starting the server if needed."""
         from pyspark.sql import SparkSession
 
@@ -160,7 +165,7 @@ class LocalSparkServer:
         env.setdefault("SPARK_LOG_DIR", str(self.home / "logs"))
         return env
 
-    def _open_log(self):
+    def _open_log(self) -> BinaryIO:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         return self.log_file.open("ab")
 
@@ -182,7 +187,7 @@ def _spark_home() -> Path:
 
 
 @contextmanager
-def _file_lock(path: Path):
+def _file_lock(path: Path) -> Iterator[None]:
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

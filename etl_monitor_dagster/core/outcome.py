@@ -64,8 +64,8 @@ class TaskOutcome:
 
     def metadata(self) -> dict[str, Any]:
         """Plain metadata (None values left out) that ``from_metadata`` reads back."""
-        own = {Key.OUTCOME: self.outcome.value, Key.SUMMARY: self.summary, Key.ERROR: self.error,
-               Key.ERROR_CODE: self.error_code}
+        own: dict[str, Any] = {Key.OUTCOME: self.outcome.value, Key.SUMMARY: self.summary, Key.ERROR: self.error,
+                               Key.ERROR_CODE: self.error_code}
         return {str(k): v for k, v in {**self.facts, **own}.items() if v is not None}
 
     @classmethod

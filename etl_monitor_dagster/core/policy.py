@@ -17,6 +17,7 @@ from typing import Any
 
 from .catalogue import ProcessSpec, TaskSpec
 from .enums import SKIP, ParameterType, SourceType
+from .errors import ValidationError
 from .monitor import ETLMonitorFramework
 from .outcome import Key, Outcome, TaskOutcome, record_end
 from .runs import Runner, TaskRun, error_text
@@ -90,7 +91,7 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
             raise  # the run stops: later stages must not run
         log.error(f"optional task {task.name} failed; later stages go on: {message}")
         return failed
-    figures = {Key.ROWS_READ: result.rows_read, Key.ROWS_WRITTEN: result.rows_written,
+    figures: dict[str, Any] = {Key.ROWS_READ: result.rows_read, Key.ROWS_WRITTEN: result.rows_written,
                Key.NEW_WATERMARK: result.new_watermark, Key.SECONDS: round(time.perf_counter() - started, 3)}
     return end(TaskOutcome(Outcome.DONE, summary=result.summary(), facts={**facts, **figures, **result.metadata}))
 
@@ -123,9 +124,13 @@ def open_attempt(monitor: ETLMonitorFramework, process: ProcessSpec, execution_i
 
 def advance(run: TaskRun, value: int | datetime | str) -> None:
     """Move the task's watermark to what its work reported: a DELTA_ID's number, a DELTA_DATE's time."""
-    is_id = run.watermark_type == ParameterType.DELTA_ID.value
-    run.monitor.advance_watermark(run.process.project, run.process.process, run.task.watermark,
-                                  new_int_value=int(value) if is_id else None,
-                                  new_datetime_value=None if is_id else value)
+    name = run.task.watermark or ""
+    if run.watermark_type == ParameterType.DELTA_ID.value:
+        if isinstance(value, datetime):
+            raise ValidationError("new_watermark", value, f"is a number for the DELTA_ID parameter {name}")
+        run.monitor.advance_watermark(run.process.project, run.process.process, name, new_int_value=int(value))
+    else:  # the monitor refuses what is not a timestamp, naming the value
+        run.monitor.advance_watermark(run.process.project, run.process.process, name,
+                                      new_datetime_value=value if not isinstance(value, int) else str(value))
 
 

@@ -1,5 +1,7 @@
 """Stage gates: an asset after each stage whose blocking check stops later stages behind a mandatory failure."""
 
+from typing import Any
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -36,14 +38,15 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
         m = monitor.get_monitor()
-        where = {"ExecutionID": context.run.run_id, "WorkFlowID": stage.workflow, "SequenceID": stage.sequence}
+        where: dict[str, Any] = {"ExecutionID": context.run.run_id, "WorkFlowID": stage.workflow,
+                                 "SequenceID": stage.sequence}
         blockers = m.read_view("v_mandatoryBlockers", **where)
         if blockers:
             # Dagster starts this step as soon as the tasks succeed, possibly before their success hooks
             # have written DONE (or after a hook failed): bring the monitor in line, then look again.
             reconcile_run(context.instance, context.run.run_id, m, {process.process: (process, steps)})
             blockers = m.read_view("v_mandatoryBlockers", **where)
-        figures: dict[str, object] = {"mandatory_blockers": len(blockers)}
+        figures: dict[str, Any] = {"mandatory_blockers": len(blockers)}
         if blockers:
             figures["blockers"] = MetadataValue.md(markdown_table(blockers, ["TaskName", "Status", "LogMessage"]))
         return MaterializeResult(

@@ -24,7 +24,9 @@ def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitio
 
     @success_hook(name=f"{name}__done", required_resource_keys={"monitor"})
     def done(context: HookContext) -> None:
-        outcome = TaskOutcome.from_metadata(context.op_output_metadata.get("result") or {})
+        # the asset's output is named after its key; its check results are outputs without an outcome
+        outcomes = (TaskOutcome.from_metadata(m) for m in context.op_output_metadata.values())
+        outcome = next((o for o in outcomes if o is not None), None)
         if outcome is not None:  # DONE, or FAIL for an optional task whose failure must not stop the run
             record(context, outcome)
 

@@ -416,11 +416,12 @@ def databricks_from_env(poll_interval_seconds: float = 10.0) -> DatabricksResour
 
     Only the choice between the two is made at load; the values are read when a run starts.
     """
+    host = EnvVar("DATABRICKS_HOST")
     if os.environ.get("DATABRICKS_CLIENT_ID"):
-        credentials = {"oauth_credentials": OauthCredentials(client_id=EnvVar("DATABRICKS_CLIENT_ID"),
-                                                             client_secret=EnvVar("DATABRICKS_CLIENT_SECRET"))}
-    else:
-        credentials = {"token": EnvVar("DATABRICKS_TOKEN")}
-    return DatabricksResource(host=EnvVar("DATABRICKS_HOST"), poll_interval_seconds=poll_interval_seconds,
-                              **credentials)
+        oauth = OauthCredentials(client_id=EnvVar("DATABRICKS_CLIENT_ID"),
+                                 client_secret=EnvVar("DATABRICKS_CLIENT_SECRET"))
+        return DatabricksResource(host=host, oauth_credentials=oauth,
+                                  poll_interval_seconds=poll_interval_seconds)
+    return DatabricksResource(host=host, token=EnvVar("DATABRICKS_TOKEN"),
+                              poll_interval_seconds=poll_interval_seconds)
 

@@ -9,6 +9,7 @@ from dagster import (
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
+from dagster._core.definitions.partitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from ..core.enums import LoadFrequency
@@ -26,9 +27,12 @@ def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
     )
 
 
-def process_schedule(process: ProcessAssets, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+def process_schedule(
+    process: ProcessAssets, job: UnresolvedAssetJobDefinition
+) -> ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition:
     """Launches the last complete period at ``schedule_at`` (UTC): yesterday, last week, month or year."""
     hour, minute = map(int, process.spec.schedule_at.split(":"))
-    offsets = {} if process.spec.frequency is LoadFrequency.YEARLY else {"hour_of_day": hour, "minute_of_hour": minute}
+    yearly = process.spec.frequency is LoadFrequency.YEARLY  # its partitions carry the time already
     return build_schedule_from_partitioned_job(
-        job, name=f"{job.name}_schedule", default_status=DefaultScheduleStatus.STOPPED, **offsets)
+        job, name=f"{job.name}_schedule", default_status=DefaultScheduleStatus.STOPPED,
+        hour_of_day=None if yearly else hour, minute_of_hour=None if yearly else minute)

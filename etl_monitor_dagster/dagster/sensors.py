@@ -15,6 +15,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunStatusSensorContext,
     SensorDefinition,
     run_status_sensor,
 )
@@ -45,7 +46,7 @@ def run_outcomes(instance: DagsterInstance, run_id: str,
             outcomes[event.step_key] = (TaskOutcome(Outcome.FAIL, error=message,
                                                     error_code=error.cls_name if error else None), at)
             continue
-        outcome = TaskOutcome.from_metadata(event.event_specific_data.materialization.metadata)
+        outcome = TaskOutcome.from_metadata(event.step_materialization_data.materialization.metadata)
         if outcome is not None and outcome.status is not None:
             outcomes[event.step_key] = (outcome, at)
     return outcomes
@@ -82,7 +83,7 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
             default_status=DefaultSensorStatus.RUNNING,
             description="Records in the monitor tables any task outcome of the run its hooks did not write.",
         )
-        def reconcile(context, monitor: ETLMonitorResource) -> None:
+        def reconcile(context: RunStatusSensorContext, monitor: ETLMonitorResource) -> None:
             for line in reconcile_run(context.instance, context.dagster_run.run_id, monitor.get_monitor(), index):
                 context.log.info(f"reconciled {line}")
 

@@ -43,8 +43,8 @@ def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, a
 def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execution_id: str,
                  day: Any) -> dict[str, dict[str, Any]]:
     """Per view: this run's figures as numbers Dagster can plot, and a small preview table."""
-    run = {"ExecutionID": execution_id}
-    date_scope = {"ProjectCode": project, "ProcessLoad": process, "ProcessingDate": day}
+    run: dict[str, Any] = {"ExecutionID": execution_id}
+    date_scope: dict[str, Any] = {"ProjectCode": project, "ProcessLoad": process, "ProcessingDate": day}
     summary = monitor.read_view("v_runSummary", **run)
     status = monitor.read_view("v_processStatus", **date_scope)
     detail = monitor.read_view("v_taskDetail", order_by=["WorkFlowID", "SequenceID", "TaskID"], **run)

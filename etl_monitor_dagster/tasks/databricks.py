@@ -53,7 +53,7 @@ def run_notebook(run: TaskRun) -> TaskResult:
     spec = run.task.compute or run.process.compute
     task = jobs.SubmitTask(
         task_key="etl_task",
-        notebook_task=jobs.NotebookTask(notebook_path=run.task.source, base_parameters=run.parameters(),
+        notebook_task=jobs.NotebookTask(notebook_path=run.task.source or "", base_parameters=run.parameters(),
                                         source=jobs.Source.WORKSPACE),
         existing_cluster_id=spec.existing_cluster_id if spec else None,
         new_cluster=compute.ClusterSpec.from_dict(spec.new_cluster) if spec and spec.new_cluster else None,
@@ -69,15 +69,17 @@ def run_job(run: TaskRun) -> TaskResult:
     target = _target(run)
     job_id = int(run.task.source or "")
     try:
-        declared = {p.name for p in target.client.jobs.get(job_id).settings.parameters or []}
+        settings = target.client.jobs.get(job_id).settings
+        declared = {p.name for p in (settings.parameters if settings else None) or []}
     except DatabricksError as exc:  # unknown job, no permission: the API's code says which
         raise TaskFailed(f"Databricks job {job_id} cannot be read: {exc}", exc.error_code or "DBX_JOB") from exc
     parameters = run.parameters()
+    token = _idempotency_token(run)
     if declared:
-        arguments = {"job_parameters": {k: v for k, v in parameters.items() if k in declared}}
+        waiter = target.client.jobs.run_now(job_id, idempotency_token=token,
+                                            job_parameters={k: v for k, v in parameters.items() if k in declared})
     else:
-        arguments = {"notebook_params": parameters}
-    waiter = target.client.jobs.run_now(job_id, idempotency_token=_idempotency_token(run), **arguments)
+        waiter = target.client.jobs.run_now(job_id, idempotency_token=token, notebook_params=parameters)
     return _follow(run, target, waiter.run_id, _timeout_seconds(run))
 
 

@@ -429,7 +429,7 @@ class ETLMonitorFramework:
                 self._cluster_id = self.spark.conf.get("spark.databricks.clusterUsageTags.clusterId", None)
             except Exception:  # not Databricks: the key does not exist or the conf cannot be read
                 self._cluster_id = None
-        return self._cluster_id or None
+        return self._cluster_id if isinstance(self._cluster_id, str) and self._cluster_id else None
 
 
 def _source_type(value: Any) -> SourceType | None:

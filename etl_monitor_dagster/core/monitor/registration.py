@@ -50,8 +50,9 @@ def _optional_boolean(field: str, value: object) -> bool | None:
     return None if value is None else v.boolean(field, value)
 
 
-def organisation_row(organisation_code, organisation_name, organisation_description="",
-                     is_active=None) -> dict[str, Any]:
+# The row builders take what a caller passed, unchecked (hence Any), and validate every value.
+def organisation_row(organisation_code: Any, organisation_name: Any, organisation_description: Any = "",
+                     is_active: Any = None) -> dict[str, Any]:
     return {
         "OrganisationCode": v.text("organisation_code", organisation_code),
         "OrganisationName": v.text("organisation_name", organisation_name),
@@ -60,8 +61,8 @@ def organisation_row(organisation_code, organisation_name, organisation_descript
     }
 
 
-def project_row(project_code, project_name, project_description="", organisation_code="",
-                is_active=None) -> dict[str, Any]:
+def project_row(project_code: Any, project_name: Any, project_description: Any = "", organisation_code: Any = "",
+                is_active: Any = None) -> dict[str, Any]:
     return {
         "ProjectCode": v.text("project_code", project_code),
         "OrganisationCode": given("organisation_code", organisation_code),
@@ -71,8 +72,8 @@ def project_row(project_code, project_name, project_description="", organisation
     }
 
 
-def process_row(project_code, process_load, name="", description="", owner="", load_frequency="D",
-                is_active=None) -> dict[str, Any]:
+def process_row(project_code: Any, process_load: Any, name: Any = "", description: Any = "", owner: Any = "",
+                load_frequency: Any = "D", is_active: Any = None) -> dict[str, Any]:
     return {
         "ProjectCode": v.text("project_code", project_code),
         "ProcessLoad": v.text("process_load", process_load),
@@ -84,10 +85,11 @@ def process_row(project_code, process_load, name="", description="", owner="", l
     }
 
 
-def task_row(project_code, process_load, task_id, workflow_id, sequence_id, task_name, source_type="",
-             source_identifier="", source_system_code="", task_description="", load_frequency="D",
-             task_mandatory=True, file_name_mask="", file_extension="", in_file_path="", out_file_path="",
-             sla_seconds=None, is_active=None) -> dict[str, Any]:
+def task_row(project_code: Any, process_load: Any, task_id: Any, workflow_id: Any, sequence_id: Any,
+             task_name: Any, source_type: Any = "", source_identifier: Any = "", source_system_code: Any = "",
+             task_description: Any = "", load_frequency: Any = "D", task_mandatory: Any = True,
+             file_name_mask: Any = "", file_extension: Any = "", in_file_path: Any = "", out_file_path: Any = "",
+             sla_seconds: Any = None, is_active: Any = None) -> dict[str, Any]:
     row = {
         "ProjectCode": v.text("project_code", project_code),
         "ProcessLoad": v.text("process_load", process_load),
@@ -118,8 +120,8 @@ def task_row(project_code, process_load, task_id, workflow_id, sequence_id, task
     return row
 
 
-def parameter_row(project_code, process_load, parameter_name, parameter_type, description="",
-                  value_datetime=None, value_int=None, value_bit=None) -> dict[str, Any]:
+def parameter_row(project_code: Any, process_load: Any, parameter_name: Any, parameter_type: Any, description: Any = "",
+                  value_datetime: Any = None, value_int: Any = None, value_bit: Any = None) -> dict[str, Any]:
     ptype = v.member("parameter_type", parameter_type, ParameterType)
     name = v.text("parameter_name", parameter_name)
     if (name == SYSDT) != (ptype is ParameterType.SYSTEM):

@@ -55,7 +55,7 @@ class Parameters:
         if (new_int_value is None) == (new_datetime_value is None):
             raise ValidationError("new_datetime_value/new_int_value", None, "give exactly one of them")
         if ptype is ParameterType.DELTA_ID and new_int_value is not None:
-            values = {"ValueINT": new_int_value}
+            values: dict[str, Any] = {"ValueINT": new_int_value}
         elif ptype is ParameterType.DELTA_DATE and new_datetime_value is not None:
             values = {"ValueDateTime": new_datetime_value}
         else:
