@@ -12,6 +12,7 @@ from .core.errors import ConcurrencyError, EngineError, ETLMonitorError, NotFoun
 from .core.monitor import ETLMonitorFramework, TaskGuard
 
 _DAGSTER = {
+    "AzureDataFactoryResource": "resource",
     "DagsterETLMonitorTranslator": "translator",
     "DatabricksResource": "resource",
     "ETLMonitorResource": "resource",
@@ -21,6 +22,7 @@ _DAGSTER = {
 }
 
 __all__ = [
+    "AzureDataFactoryResource",
     "ConcurrencyError",
     "DagsterETLMonitorTranslator",
     "DatabricksResource",

@@ -19,10 +19,12 @@ from dagster import (
 
 from etl_monitor_dagster import DatabricksResource, ETLMonitorFramework, ETLMonitorResource
 from etl_monitor_dagster.dagster.definitions import build_definitions
+from etl_monitor_dagster.dagster.resource import AzureDataFactoryResource
 
 CATALOGUE = Path(__file__).parent / "catalogue"
 REMOTE_ENV = "ETL_TEST_SPARK_REMOTE"
 DATABRICKS_HOST_ENV, DATABRICKS_TOKEN_ENV = "ETL_TEST_DATABRICKS_HOST", "ETL_TEST_DATABRICKS_TOKEN"
+ADF_URL_ENV = "ETL_TEST_ADF_URL"  # the fake's base URL: management endpoint and authority host
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
@@ -31,7 +33,9 @@ def definitions() -> Definitions:
                                  updated_by="pytest")
     databricks = DatabricksResource(host=EnvVar(DATABRICKS_HOST_ENV), token=EnvVar(DATABRICKS_TOKEN_ENV),
                                     poll_interval_seconds=0.2)
-    return build_definitions(CATALOGUE, monitor=monitor, databricks=databricks)
+    adf = AzureDataFactoryResource(management_endpoint=EnvVar(ADF_URL_ENV), authority_host=EnvVar(ADF_URL_ENV),
+                                   poll_interval_seconds=0.2)
+    return build_definitions(CATALOGUE, monitor=monitor, databricks=databricks, adf=adf)
 
 
 def checkout_job() -> JobDefinition:
@@ -44,6 +48,10 @@ def hookless_job() -> JobDefinition:
 
 def lakehouse_job() -> JobDefinition:
     return definitions().resolve_job_def("lakehouse")
+
+
+def factory_job() -> JobDefinition:
+    return definitions().resolve_job_def("factory")
 
 
 def launch(job, instance: DagsterInstance, day: str, **kwargs) -> tuple[bool, str]:

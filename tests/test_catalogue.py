@@ -84,7 +84,7 @@ def _task(**fields):
                                                      compute={"existing_cluster_id": "c1"})]),
          "tasks[3] (Extra)", "runs on its job's own compute"),
         (_process(tasks=_process()["tasks"] + [_task(timeout_minutes=5)]), "tasks[3] (Extra)",
-         "apply to DBX_NOTEBOOK and DBX_JOB tasks, not PYTHON"),
+         "apply to DBX_NOTEBOOK, DBX_JOB and ADF tasks, not PYTHON"),
         (_process(tasks=_process()["tasks"] + [_task(maximum_retries=-1)]), "tasks[3] (Extra).maximum_retries",
          "greater than or equal to 0"),
         ("project: [unclosed", "file", "not valid YAML"),

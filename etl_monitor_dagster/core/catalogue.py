@@ -57,6 +57,9 @@ from .schema import SEEDED_STAGES
 _STAGE_CODES = {sid: code for sid, code, _, _ in SEEDED_STAGES}
 
 DATABRICKS = frozenset({SourceType.DBX_NOTEBOOK, SourceType.DBX_JOB})
+DATA_FACTORY = frozenset({SourceType.ADF_PIPELINE, SourceType.DATAFLOW})
+# ADF names: up to 140 characters, none of . + ? / < > * % & : \ and no leading or trailing space
+_ADF_NAME = re.compile(r"^[^.+?/<>*%&:\\\s](?:[^.+?/<>*%&:\\]{0,138}[^.+?/<>*%&:\\\s])?$")
 SEEDED_STAGE_IDS = frozenset(stage[0] for stage in SEEDED_STAGES)
 # libyaml when present: several times faster on large catalogues.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -115,6 +118,14 @@ class ComputeSpec(_Spec):
         return self
 
 
+class FactorySpec(_Spec):
+    """The Azure Data Factory that runs ADF_PIPELINE and DATAFLOW tasks. Credentials never go here."""
+
+    subscription_id: str = Field(pattern=r"^[0-9A-Fa-f-]{1,64}$", description="Azure subscription id.")
+    resource_group: str = Field(pattern=r"^[-\w.()]{1,90}$", description="Resource group of the factory.")
+    name: str = Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{1,61}[A-Za-z0-9])$", description="Factory name.")
+
+
 class TaskSpec(_Spec):
     id: int = Field(ge=0, description="TaskID.")
     workflow: int = Field(ge=0, description="WorkFlowID: 0 initiation, N the Nth pass.")
@@ -136,6 +147,10 @@ class TaskSpec(_Spec):
                                         "serverless; defaults to the process's.")
     timeout_minutes: float | None = Field(default=None, gt=0, description="DBX_*: the Databricks run is "
                                           "stopped (TIMEDOUT) after this long.")
+    factory: FactorySpec | None = Field(default=None, description="ADF_PIPELINE, DATAFLOW: the data factory; "
+                                        "defaults to the process's.")
+    dataflow: str | None = Field(default=None, description="DATAFLOW: the data flow, when source is a wrapper "
+                                 "pipeline that takes it as its parameter dataflow_name.")
     maximum_retries: int = Field(default=0, ge=0, le=10, description="Retries of a failed try (Dagster "
                                  "RetryPolicy); every try is recorded in the monitor.")
     retry_delay_seconds: int = Field(default=0, ge=0, le=3600, description="Wait before each retry.")
@@ -157,6 +172,7 @@ class ProcessSpec(_Spec):
     schedule_at: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              description="HH:MM (UTC) at which a D/W/M/Y schedule launches the last period.")
     compute: ComputeSpec | None = Field(default=None, description="Default compute of its DBX_NOTEBOOK tasks.")
+    factory: FactorySpec | None = Field(default=None, description="Default data factory of its ADF tasks.")
     stages: tuple[StageSpec, ...] = ()
     parameters: tuple[ParameterSpec, ...] = ()
     tasks: tuple[TaskSpec, ...]
@@ -299,6 +315,21 @@ def _check_databricks(spec: ProcessSpec, task: TaskSpec, entry: str) -> None:
                                                "serverless: true), on the task or the process")
 
 
+def _check_data_factory(spec: ProcessSpec, task: TaskSpec, entry: str) -> None:
+    kind = task.source_type.value
+    if not (task.source and _ADF_NAME.match(task.source)):
+        raise CatalogueError(spec.path, entry, f"{kind} needs source: the pipeline name (up to 140 characters, "
+                                               f"none of . + ? / < > * % & : \\) (got {task.source!r})")
+    if not (task.factory or spec.factory):
+        raise CatalogueError(spec.path, entry, f"{kind} needs factory (subscription_id, resource_group, name), "
+                                               "on the task or the process")
+    if task.compute:
+        raise CatalogueError(spec.path, entry, f"{kind} runs on its factory's integration runtime: remove compute")
+    if task.dataflow is not None and (task.source_type is not SourceType.DATAFLOW
+                                      or not _ADF_NAME.match(task.dataflow)):
+        raise CatalogueError(spec.path, entry, f"dataflow names a data flow of a DATAFLOW task (got {task.dataflow!r})")
+
+
 def _check(spec: ProcessSpec) -> None:
     """The rules a schema cannot say: keys, the initiation task, stages, watermarks, names."""
     path = spec.path
@@ -331,9 +362,14 @@ def _check(spec: ProcessSpec) -> None:
             raise CatalogueError(path, entry, f"PYTHON needs source: 'package.module:function' (got {task.source!r})")
         if task.source_type in DATABRICKS:
             _check_databricks(spec, task, entry)
+        elif task.source_type in DATA_FACTORY:
+            _check_data_factory(spec, task, entry)
         elif task.compute or task.timeout_minutes:
-            raise CatalogueError(path, entry, f"compute and timeout_minutes apply to DBX_NOTEBOOK and DBX_JOB "
-                                              f"tasks, not {task.source_type.value}")
+            raise CatalogueError(path, entry, f"compute and timeout_minutes apply to DBX_NOTEBOOK, DBX_JOB and "
+                                              f"ADF tasks, not {task.source_type.value}")
+        if task.source_type not in DATA_FACTORY and (task.factory or task.dataflow):
+            raise CatalogueError(path, entry, f"factory and dataflow apply to ADF_PIPELINE and DATAFLOW tasks, "
+                                              f"not {task.source_type.value}")
         if task.dagster_name in names:
             raise CatalogueError(path, entry, f"its Dagster name {task.dagster_name!r} collides with task "
                                               f"{names[task.dagster_name]!r}")

@@ -35,7 +35,7 @@ class RunMode(StrEnum):
 def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec, execution_id: str,
              processing_date: date, runner: Runner, *, try_number: int = 0, initiated: bool = True,
              mode: RunMode | None = None, record_end_status: bool = True, log: logging.Logger | None = None,
-             context: Any = None, databricks: Any = None) -> TaskOutcome:
+             context: Any = None, databricks: Any = None, adf: Any = None) -> TaskOutcome:
     """Run one task of an execution and record what happened.
 
     - The initiation task (workflow 0) first prepares the execution (``initiate`` with ``mode``); a
@@ -71,7 +71,7 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
                        source_run_id=execution_id)
     started = time.perf_counter()
     run = TaskRun(execution_id, process, task, processing_date, step, monitor, log=log, context=context,
-                  databricks=databricks, try_number=try_number)
+                  databricks=databricks, adf=adf, try_number=try_number)
     try:
         result = runner(run)
         if result.new_watermark is not None and task.watermark:
@@ -92,7 +92,8 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
         log.error(f"optional task {task.name} failed; later stages go on: {message}")
         return failed
     figures: dict[str, Any] = {Key.ROWS_READ: result.rows_read, Key.ROWS_WRITTEN: result.rows_written,
-               Key.NEW_WATERMARK: result.new_watermark, Key.SECONDS: round(time.perf_counter() - started, 3)}
+                               Key.NEW_WATERMARK: result.new_watermark,
+                               Key.SECONDS: round(time.perf_counter() - started, 3)}
     return end(TaskOutcome(Outcome.DONE, summary=result.summary(), facts={**facts, **figures, **result.metadata}))
 
 

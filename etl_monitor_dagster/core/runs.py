@@ -38,6 +38,7 @@ class TaskRun(StepFacts):
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("etl_monitor_dagster"))
     context: Any = None  # the orchestrator's context (Dagster's AssetExecutionContext), for PYTHON tasks
     databricks: Any = None  # a tasks.databricks.Databricks, for DBX_NOTEBOOK and DBX_JOB tasks
+    adf: Any = None  # a tasks.adf.DataFactory, for ADF_PIPELINE and DATAFLOW tasks
     try_number: int = 0  # the orchestrator's retry of this task in this execution: 0 first, 1 first retry...
 
     def path(self, value: str | None) -> str | None:

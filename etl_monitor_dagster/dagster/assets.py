@@ -24,16 +24,17 @@ from dagster import (
 from pydantic import Field
 
 from .. import tasks
-from ..core.catalogue import DATABRICKS, ProcessSpec, Stage, TaskSpec
+from ..core.catalogue import DATA_FACTORY, DATABRICKS, ProcessSpec, Stage, TaskSpec
 from ..core.errors import ValidationError
 from ..core.outcome import Outcome, TaskOutcome
 from ..core.policy import RunMode, run_task
+from ..tasks.adf import DataFactory
 from ..tasks.databricks import Databricks
 from .gates import gate_asset
 from .hooks import task_hooks
 from .metadata import dagster_metadata
 from .partitions import partitions_for, processing_date
-from .resource import DatabricksResource, ETLMonitorResource
+from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource
 from .translator import DagsterETLMonitorTranslator
 from .views import view_assets
 
@@ -104,13 +105,13 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
     )
 
     def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None = None,
-                databricks: Databricks | None = None) -> MaterializeResult:
+                databricks: Databricks | None = None, adf: DataFactory | None = None) -> MaterializeResult:
         outcome = run_task(
             monitor.get_monitor(), spec, task, context.run.run_id,
             processing_date(built.partitions, context.partition_key), tasks.run,
             try_number=context.retry_number, initiated=_runs_step(context, initiation_step), mode=mode,
             record_end_status=False,  # the hooks record the end once Dagster has accepted the step
-            log=context.log, context=context, databricks=databricks)
+            log=context.log, context=context, databricks=databricks, adf=adf)
         return _result(task, outcome)
 
     if task.workflow == 0:
@@ -128,6 +129,14 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
             return execute(context, monitor, databricks=databricks.target())
 
         return databricks_task
+
+    if task.source_type in DATA_FACTORY:
+        @decorate
+        def adf_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
+                     adf: AzureDataFactoryResource) -> MaterializeResult:
+            return execute(context, monitor, adf=adf.target())
+
+        return adf_task
 
     @decorate
     def task_asset(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:

@@ -11,10 +11,11 @@ from typing import Any
 
 from dagster import Definitions, JobDefinition
 
-from ..core.catalogue import DATABRICKS, ProcessSpec, load_catalogue
+from .. import tasks
+from ..core.catalogue import DATA_FACTORY, DATABRICKS, CatalogueError, CatalogueErrors, ProcessSpec, load_catalogue
 from ..core.enums import LoadFrequency
 from .assets import build_process_assets
-from .resource import DatabricksResource, ETLMonitorResource, databricks_from_env
+from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource, databricks_from_env
 from .schedules import process_job, process_schedule
 from .sensors import StepIndex, reconciliation_sensors
 from .translator import DagsterETLMonitorTranslator
@@ -26,17 +27,23 @@ def build_definitions(
     jobs: Sequence[JobDefinition] = (),
     databricks: DatabricksResource | None = None,
     translator: DagsterETLMonitorTranslator | None = None,
+    adf: AzureDataFactoryResource | None = None,
 ) -> Definitions:
     """Assets, one job and (unless ad hoc) one schedule per process, and the reconciliation sensors.
 
     ``jobs`` are a team's other jobs that share the ``monitor`` resource. A catalogue with DBX tasks
-    gets the ``databricks`` resource, by default ``databricks_from_env()``. ``translator`` names
-    and groups the assets (subclass ``DagsterETLMonitorTranslator``).
+    gets the ``databricks`` resource, by default ``databricks_from_env()``; one with ADF tasks the
+    ``adf`` resource, by default ``AzureDataFactoryResource()``. ``translator`` names and groups the
+    assets (subclass ``DagsterETLMonitorTranslator``). A task whose source type has no runner is
+    refused here, naming its file and task.
     """
     specs = load_catalogue(catalogue) if isinstance(catalogue, Path | str) else list(catalogue)
+    _check_runners(specs)
     resources: dict[str, Any] = {"monitor": monitor or ETLMonitorResource()}
     if any(t.source_type in DATABRICKS for spec in specs for t in spec.tasks):
         resources["databricks"] = databricks or databricks_from_env()
+    if any(t.source_type in DATA_FACTORY for spec in specs for t in spec.tasks):
+        resources["adf"] = adf or AzureDataFactoryResource()
     processes = [build_process_assets(spec, translator) for spec in specs]
     process_jobs = [process_job(p) for p in processes]
     index: StepIndex = {p.spec.process: (p.spec, p.tasks_by_step) for p in processes}
@@ -48,3 +55,17 @@ def build_definitions(
         sensors=reconciliation_sensors(process_jobs, index),
         resources=resources,
     )
+
+
+def _check_runners(specs: Sequence[ProcessSpec]) -> None:
+    """Every task's source type has a runner here: refused at load, not when a run reaches it."""
+    problems = []
+    for spec in specs:
+        for index, task in enumerate(spec.tasks):
+            try:
+                tasks.runner_for(task.source_type)
+            except tasks.TaskFailed as missing:
+                entry = f"tasks[{index}] ({task.name})"
+                problems.append(CatalogueError(spec.path or spec.process, entry, str(missing)))
+    if problems:
+        raise CatalogueErrors(problems)

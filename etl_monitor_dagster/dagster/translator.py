@@ -19,7 +19,8 @@ from ..core.enums import SourceType
 from ..core.schema import VIEWS
 
 _KINDS = {SourceType.SPARK_SQL: {"spark", "sql"}, SourceType.PYTHON: {"python"},
-          SourceType.DBX_NOTEBOOK: {"databricks", "notebook"}, SourceType.DBX_JOB: {"databricks", "job"}}
+          SourceType.DBX_NOTEBOOK: {"databricks", "notebook"}, SourceType.DBX_JOB: {"databricks", "job"},
+          SourceType.ADF_PIPELINE: {"azure", "adf"}, SourceType.DATAFLOW: {"azure", "adf", "dataflow"}}
 
 
 class DagsterETLMonitorTranslator:

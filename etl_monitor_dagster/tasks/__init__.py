@@ -1,13 +1,15 @@
 """Task kinds: one runner per SourceType, each a function ``TaskRun -> TaskResult``. No Dagster here.
 
-SPARK_SQL (``spark_sql``), PYTHON (``python``), DBX_NOTEBOOK and DBX_JOB (``databricks``) are built
-in; NONE (the initiation task) does nothing. Other source types plug in with ``register_runner``.
+SPARK_SQL (``spark_sql``), PYTHON (``python``), DBX_NOTEBOOK and DBX_JOB (``databricks``), ADF_PIPELINE
+and DATAFLOW (``adf``) are built in; NONE (the initiation task) does nothing. Other source types plug
+in with ``register_runner``.
 """
 
 from __future__ import annotations
 
 from ..core.enums import SourceType
 from ..core.runs import Runner, TaskFailed, TaskResult, TaskRun
+from .adf import run_pipeline
 from .databricks import run_job, run_notebook
 from .python import run_python
 from .spark_sql import run_spark_sql
@@ -25,6 +27,8 @@ _RUNNERS: dict[SourceType, Runner] = {
     SourceType.PYTHON: run_python,
     SourceType.DBX_NOTEBOOK: run_notebook,
     SourceType.DBX_JOB: run_job,
+    SourceType.ADF_PIPELINE: run_pipeline,
+    SourceType.DATAFLOW: run_pipeline,
 }
 
 

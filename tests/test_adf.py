@@ -1,0 +1,250 @@
+"""ADF_PIPELINE and DATAFLOW tasks run by a real Dagster instance through azure-identity and
+azure-mgmt-datafactory, against the fake Data Factory API of tests/fake_adf.py over TLS on loopback.
+
+One partition of QA/FACTORY runs once per module; each task of its stage 2 meets one outcome (see
+tests/catalogue/factory.yaml), and each test checks one of them in Dagster, the monitor rows and the
+receipts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+
+from etl_monitor_dagster import ETLMonitorFramework, SourceType, tasks
+from etl_monitor_dagster.core.catalogue import CatalogueError, CatalogueErrors, load_catalogue
+from etl_monitor_dagster.core.notebook import end_task_from_widgets, start_task_from_widgets
+from etl_monitor_dagster.dagster.definitions import build_definitions
+from tests.dagster_location import ADF_URL_ENV, IN_PROCESS, evaluate_reconciliation, factory_job, launch, rows
+from tests.fake_adf import FakeDataFactory, Script
+from tests.test_notebooks import Dbutils, NotebookExit
+
+DAY = "2026-07-01"
+CATALOGUE = Path(__file__).parent / "catalogue"
+CREDENTIALS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "REQUESTS_CA_BUNDLE", ADF_URL_ENV)
+
+
+@pytest.fixture(scope="module")
+def adf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeDataFactory]:
+    """The fake factory, its service principal in the environment (as a deployment sets it)."""
+    with FakeDataFactory(tmp_path_factory.mktemp("adf")) as fake:
+        os.environ.update({"AZURE_TENANT_ID": fake.tenant, "AZURE_CLIENT_ID": fake.client_id,
+                           "AZURE_CLIENT_SECRET": fake.client_secret, "REQUESTS_CA_BUNDLE": str(fake.ca_bundle),
+                           ADF_URL_ENV: fake.url})
+        yield fake
+    for name in CREDENTIALS:
+        os.environ.pop(name, None)
+
+
+@dataclass
+class FactoryRun:
+    success: bool
+    run_id: str
+    rows: dict[str, dict]
+    receipts: list[dict]  # ETLsysLogs messages of the run, in order
+
+    def receipts_of(self, task_id: int) -> list[dict]:
+        return [r for r in self.receipts if r.get("task_id") == task_id]
+
+
+def _write_back(spark):
+    """What pl_writes_back's own activities do: call the utility notebooks for the task Dagster started."""
+    def during(parameters: dict) -> None:
+        widgets = {"schema": "etl_test", "project_code": "QA", "process_load": "FACTORY", "task_id": "6",
+                   "sequence_id": "2", "workflow_id": "1", **parameters}
+        for call in (start_task_from_widgets, end_task_from_widgets):
+            with contextlib.suppress(NotebookExit):  # the notebooks end with dbutils.notebook.exit
+                call(spark, Dbutils(widgets))
+
+    return during
+
+
+@pytest.fixture(scope="module")
+def factory(adf: FakeDataFactory, instance: DagsterInstance, monitor: ETLMonitorFramework) -> FactoryRun:
+    adf.pipeline("pl_hr_ingest_employees_uk", ("execution_id", "processing_date", "watermark_value",
+                                               "in_file_path"), Script(polls=3))
+    adf.pipeline("pl_run_dataflow", ("dataflow_name", "execution_id"), Script(dataflow_metrics={
+        "sinkBalances": {"rowsWritten": 120, "sources": {"srcLedger": {"rowsRead": 300},
+                                                         "srcAccounts": {"rowsRead": 45}}}}))
+    adf.pipeline("pl_refresh_cube", (), Script(status="Failed", message="Operation on target Refresh failed",
+                                               activity_error={"errorCode": "2011", "message": "cube locked",
+                                                               "failureType": "SystemError"}), Script())
+    adf.pipeline("pl_broken_copy", ("execution_id",), Script(
+        status="Failed", message="Operation on target Copy failed",
+        activity_error={"errorCode": "2200", "message": "ErrorCode=UserErrorFileNotFound,'employees.csv'",
+                        "failureType": "UserError"}))
+    adf.pipeline("pl_overdue", (), Script(hang=True))
+    adf.pipeline("pl_writes_back", ("execution_id", "project_code", "process_load", "task_id", "workflow_id",
+                                    "processing_date"), Script(polls=2, during=_write_back(monitor.spark)))
+    success, run_id = launch(factory_job, instance, DAY, run_config=IN_PROCESS)
+    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
+    messages = logs.where(logs["ExecutionID"] == run_id).orderBy("_ID").select("Message").collect()
+    return FactoryRun(success, run_id, rows(monitor, "FACTORY", run_id), [json.loads(m[0]) for m in messages])
+
+
+def materialization(instance: DagsterInstance, run_id: str, name: str) -> dict:
+    (event,) = [e for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+                if e.dagster_event.asset_key == AssetKey(["qa", "factory", name])]
+    return event.dagster_event.step_materialization_data.materialization.metadata
+
+
+def test_a_pipeline_run_gets_only_its_declared_parameters_and_is_polled_to_success(factory, adf, instance):
+    assert factory.success
+    (run,) = adf.runs_of("pl_hr_ingest_employees_uk")
+    assert run.parameters == {"execution_id": factory.run_id, "processing_date": DAY,
+                              "watermark_value": "1900-01-01 00:00:00.000",  # a DELTA_DATE never moved
+                              "in_file_path": str((CATALOGUE / "raw/hr/employees/").resolve())}
+    assert run.factory == "adf-qa"
+    row = factory.rows["Ingest employees"]
+    assert (row["Status"], row["SourceRunID"], row["SourceType"]) == ("DONE", run.run_id, "ADF_PIPELINE")
+    assert [r["event_type"] for r in factory.receipts_of(1)] == ["TASK_START", "TASK_SOURCE_RUN", "TASK_DONE",
+                                                                  "WATERMARK_MOVE"]  # DONE moves its DELTA_DATE
+    assert factory.receipts_of(1)[1]["source_run_id"] == run.run_id
+    metadata = materialization(instance, factory.run_id, "ingest_employees")
+    assert metadata["adf_monitor_url"].url.startswith(f"https://adf.azure.com/en/monitoring/pipelineruns/{run.run_id}")
+    assert "/resourceGroups/rg-data/" in metadata["adf_monitor_url"].url
+    assert metadata["adf_polls"].value == run.gets >= 5  # queued, three times in progress, succeeded
+    assert metadata["adf_run_seconds"].value >= 0
+
+
+def test_a_dataflow_runs_through_its_wrapper_pipeline_and_reports_its_rows(factory, adf, instance):
+    (run,) = adf.runs_of("pl_run_dataflow")
+    assert run.parameters == {"dataflow_name": "df_finance_account_balances", "execution_id": factory.run_id}
+    assert run.factory == "adf-fin"  # the task's own factory wins over the process's
+    assert factory.rows["Account balances"]["Status"] == "DONE"
+    metadata = materialization(instance, factory.run_id, "account_balances")
+    assert (metadata["rows_read"].value, metadata["rows_written"].value) == (345, 120)
+
+
+def test_a_transient_failure_is_retried_and_every_try_is_in_the_monitor(factory, adf):
+    first, second = adf.runs_of("pl_refresh_cube")
+    row = factory.rows["Refresh cube"]
+    assert (row["Status"], row["SourceRunID"]) == ("DONE", second.run_id)
+    tries = [(r["event_type"], r.get("source_run_id")) for r in factory.receipts_of(3)]
+    assert tries == [("TASK_START", factory.run_id), ("TASK_SOURCE_RUN", first.run_id),
+                     ("TASK_RETRY", first.run_id), ("TASK_START", factory.run_id),
+                     ("TASK_SOURCE_RUN", second.run_id), ("TASK_DONE", second.run_id)]
+    retry = factory.receipts_of(3)[2]
+    assert retry["error"]["code"] == "2011"
+    assert "Operation on target Refresh failed" in retry["error"]["message"]
+    assert "cube locked" in retry["error"]["message"]
+
+
+def test_a_failed_pipeline_fails_the_task_with_adfs_error_code_and_the_activity_error(factory, adf, instance):
+    (run,) = adf.runs_of("pl_broken_copy")
+    row = factory.rows["Broken copy"]
+    assert (row["Status"], row["LogCode"], row["SourceRunID"]) == ("FAIL", "2200", run.run_id)
+    assert f"ADF pipeline run {run.run_id} Failed: Operation on target Copy failed" in row["LogMessage"]
+    assert "Main: 2200 ErrorCode=UserErrorFileNotFound,'employees.csv'" in row["LogMessage"]
+    assert not [r for r in adf.requests if r[1].endswith(f"{run.run_id}/cancel")]  # it ended by itself
+
+
+def test_a_pipeline_past_its_timeout_is_cancelled_and_fails_as_timedout(factory, adf):
+    (run,) = adf.runs_of("pl_overdue")
+    assert run.cancelled and run.status == "Cancelled"
+    row = factory.rows["Overdue pipeline"]
+    assert (row["Status"], row["LogCode"]) == ("FAIL", "TIMEDOUT")
+    assert f"ADF pipeline run {run.run_id} did not end within 3 s" in row["LogMessage"]
+
+
+def test_a_pipeline_that_writes_back_itself_ends_as_one_correct_row(factory, adf, monitor):
+    (run,) = adf.runs_of("pl_writes_back")
+    assert run.gets >= 3  # the notebooks were called while the run was in progress
+    row = factory.rows["Self reporting"]
+    assert (row["Status"], row["Attempts"], row["SourceRunID"]) == ("DONE", 0, run.run_id)
+    steps = monitor.status_rows("QA", "FACTORY", execution_id=factory.run_id, task_id=6)
+    assert len(steps) == 1
+    events = [r["event_type"] for r in factory.receipts_of(6)]
+    assert events.count("TASK_START") == 1 and events.count("TASK_DONE") == 1
+
+
+def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(factory, adf, instance, monitor):
+    events = instance.all_logs(factory.run_id)
+    assert len(events) > 50
+    assert not [e for e in events if adf.client_secret in repr(e) or any(t in repr(e) for t in adf.tokens)]
+    steps = monitor.spark.table(monitor.table_name("ETLProcessingSteps"))
+    assert adf.client_secret not in repr(steps.where(steps["ExecutionID"] == factory.run_id).collect())
+    assert adf.client_secret not in json.dumps(factory.receipts)
+    assert adf.tokens  # the SDK did authenticate against the token endpoint
+
+
+def test_terminating_the_dagster_run_cancels_the_pipeline_run(adf, instance, monitor, factory):
+    adf.pipeline("pl_hr_ingest_employees_uk", ("execution_id", "processing_date"), Script(hang=True))
+    launcher = ("from dagster import AssetKey, DagsterInstance, execute_job, reconstructable\n"
+                "from tests.dagster_location import IN_PROCESS, factory_job\n"
+                "with DagsterInstance.get() as instance:\n"
+                "    execute_job(reconstructable(factory_job), instance, run_config=IN_PROCESS,\n"
+                "                tags={'dagster/partition': '2026-07-02'},\n"
+                "                asset_selection=[AssetKey(['qa', 'factory', 'ingest_employees'])])\n")
+    worker = subprocess.Popen([sys.executable, "-c", launcher], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 180
+        while not [r for r in adf.runs_of("pl_hr_ingest_employees_uk") if r.status == "InProgress"]:
+            assert worker.poll() is None and time.monotonic() < deadline, "the task's pipeline run never started"
+            time.sleep(0.2)
+        (started,) = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+        instance.report_run_canceling(started)  # what the UI's Terminate does, then it interrupts the worker
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=120)
+    finally:
+        worker.kill()
+    (run,) = [r for r in adf.runs_of("pl_hr_ingest_employees_uk")
+              if r.parameters.get("processing_date") == "2026-07-02"]
+    assert run.cancelled and run.status == "Cancelled"
+    assert instance.get_run_by_id(started.run_id).status is DagsterRunStatus.CANCELED
+    evaluate_reconciliation(instance, started.run_id, DagsterEventType.RUN_CANCELED)
+    row = rows(monitor, "FACTORY", started.run_id)["Ingest employees"]
+    assert (row["Status"], row["SourceRunID"]) == ("FAIL", run.run_id)
+
+
+# ------------------------------------------------------------------------------ catalogue checks
+
+
+def _process(tmp_path: Path, **task: object) -> Path:
+    document = {"project": "QA", "process": "ADF_CHECK", "tasks": [
+        {"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE", "mandatory": True},
+        {"id": 1, "workflow": 1, "stage": 2, "name": "Ingest", "source_type": "ADF_PIPELINE", **task}]}
+    (tmp_path / "adf_check.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    return tmp_path
+
+
+FACTORY = {"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg", "name": "adf-x"}
+
+
+@pytest.mark.parametrize(("task", "problem"), [
+    ({"source": "pl_ingest"}, "ADF_PIPELINE needs factory (subscription_id, resource_group, name)"),
+    ({"source": "pl/ingest", "factory": FACTORY}, "ADF_PIPELINE needs source: the pipeline name"),
+    ({"factory": FACTORY}, "ADF_PIPELINE needs source: the pipeline name"),
+    ({"source": "pl_ingest", "factory": FACTORY, "compute": {"serverless": True}},
+     "runs on its factory's integration runtime: remove compute"),
+    ({"source": "pl_ingest", "factory": FACTORY, "dataflow": "df_x"}, "dataflow names a data flow of a DATAFLOW task"),
+    ({"source": "pl_ingest", "factory": {**FACTORY, "name": "a"}}, "factory"),
+    ({"source_type": "PYTHON", "source": "tests.tasks:succeed", "factory": FACTORY},
+     "factory and dataflow apply to ADF_PIPELINE and DATAFLOW tasks, not PYTHON"),
+])
+def test_the_catalogue_refuses_an_adf_task_it_cannot_run(tmp_path, task, problem):
+    with pytest.raises(CatalogueError) as refused:
+        load_catalogue(_process(tmp_path, **task))
+    assert "adf_check.yaml" in str(refused.value) and problem in str(refused.value)
+
+
+def test_a_source_type_without_a_runner_is_refused_when_the_code_location_loads(tmp_path, monkeypatch):
+    specs = load_catalogue(_process(tmp_path, source="pl_ingest", factory=FACTORY))
+    monkeypatch.delitem(tasks._RUNNERS, SourceType.ADF_PIPELINE)
+    with pytest.raises(CatalogueErrors) as refused:
+        build_definitions(specs)
+    (problem,) = refused.value.problems
+    assert "adf_check.yaml" in str(problem) and "tasks[1] (Ingest)" in str(problem)
+    assert "no runner for SourceType ADF_PIPELINE" in str(problem)
