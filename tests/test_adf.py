@@ -231,6 +231,7 @@ FACTORY = {"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_
      "runs on its factory's integration runtime: remove compute"),
     ({"source": "pl_ingest", "factory": FACTORY, "dataflow": "df_x"}, "dataflow names a data flow of a DATAFLOW task"),
     ({"source": "pl_ingest", "factory": {**FACTORY, "name": "a"}}, "factory"),
+    ({"source": "pl_ingest", "factory": {**FACTORY, "client_secret": "s3cret"}}, "factory.client_secret"),
     ({"source_type": "PYTHON", "source": "tests.tasks:succeed", "factory": FACTORY},
      "factory and dataflow apply to ADF_PIPELINE and DATAFLOW tasks, not PYTHON"),
 ])
@@ -248,3 +249,13 @@ def test_a_source_type_without_a_runner_is_refused_when_the_code_location_loads(
     (problem,) = refused.value.problems
     assert "adf_check.yaml" in str(problem) and "tasks[1] (Ingest)" in str(problem)
     assert "no runner for SourceType ADF_PIPELINE" in str(problem)
+
+
+def test_the_adf_example_loads_with_the_adf_resource_and_no_credentials_in_the_environment(monkeypatch):
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    defs = build_definitions(Path(__file__).resolve().parents[1] / "examples" / "adf")
+    assert sorted(defs.resources) == ["adf", "monitor"]
+    specs = {s.key.path[-1]: s for a in defs.assets for s in a.specs}
+    assert set(specs["account_balances"].kinds) == {"azure", "adf", "dataflow"}
+    assert specs["ingest_employees_uk"].owners == ["data-platform@example.com"]
