@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.catalogue import CatalogueErrors, load_catalogue, registration
-from .core.errors import ETLMonitorError
+from .core.errors import ETLMonitorError, ValidationError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     compute.add_argument("--serverless", action="store_true",
                          help="DBX_NOTEBOOK tasks run on serverless compute")
     compute.add_argument("--existing-cluster-id", metavar="ID", help="DBX_NOTEBOOK tasks run on this cluster")
+    export.add_argument("--factory", metavar="SUBSCRIPTION/RESOURCE_GROUP/NAME",
+                        help="the Azure Data Factory of ADF_PIPELINE and DATAFLOW tasks")
     export.set_defaults(run=_export)
     return parser
 
@@ -80,8 +82,14 @@ def _export(arguments: argparse.Namespace) -> int:
     compute = ({"serverless": True} if arguments.serverless
                else {"existing_cluster_id": arguments.existing_cluster_id} if arguments.existing_cluster_id
                else None)
+    factory = None
+    if arguments.factory:
+        parts = arguments.factory.split("/")
+        if len(parts) != 3:
+            raise ValidationError("--factory", arguments.factory, "is SUBSCRIPTION/RESOURCE_GROUP/NAME")
+        factory = dict(zip(("subscription_id", "resource_group", "name"), parts, strict=True))
     written = export_catalogue(_monitor(arguments), arguments.directory, project_code=arguments.project,
-                               process_load=arguments.process, compute=compute)
+                               process_load=arguments.process, compute=compute, factory=factory)
     for path in written:
         print(path)
     print(f"{len(written)} catalogue file(s) written to {arguments.directory}")

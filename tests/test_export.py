@@ -23,6 +23,7 @@ CUSTOM_STAGE = 77  # no other test uses it: tests share one schema
 # Quotes, YAML syntax, newlines, a tab, NEL (which PyYAML's single quotes lose), non-Latin text.
 HOSTILE = "O'Brien's \"quoted\" — naïve café ✓ 日本語\nline 2: # not a comment\n- not a list\ttab \\ back\x85nel"
 
+FACTORY = {"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg-hr", "name": "adf-hr"}
 
 def _project() -> str:
     return f"X{uuid.uuid4().hex[:10]}"
@@ -107,7 +108,8 @@ def test_an_exported_process_loads_and_registers_back_to_the_same_rows(monitor, 
     _register_everything(monitor, project, load, custom_stage)
     before = _snapshot(monitor, project)
 
-    (path,) = export_catalogue(monitor, tmp_path, project_code=project, compute={"serverless": True})
+    (path,) = export_catalogue(monitor, tmp_path, project_code=project, compute={"serverless": True},
+                               factory=FACTORY)
 
     assert path == tmp_path / f"{dagster_name(project)}__{dagster_name(load)}.yaml"
     text = path.read_text(encoding="utf-8")
@@ -116,7 +118,8 @@ def test_an_exported_process_loads_and_registers_back_to_the_same_rows(monitor, 
     assert "Parameter values are not exported" in text
     document = yaml.safe_load(text)
     assert list(document) == ["project", "process", "name", "description", "owner", "frequency", "compute",
-                              "stages", "parameters", "tasks"]
+                              "factory", "stages", "parameters", "tasks"]
+    assert document["factory"] == FACTORY  # the process has an ADF_PIPELINE task
     assert document["stages"] == [{"id": custom_stage, "code": "EXPORT_FILES", "name": "Export files"}]
     assert document["parameters"][0] == {"name": "FullReload", "type": "FLAG"}  # no value
     tasks = {t["id"]: t for t in document["tasks"]}
@@ -165,7 +168,8 @@ def test_rows_the_seed_wrote_export_without_its_empty_strings_and_register_back_
     _overwrite(monitor, "ETLconfigTasks", _task_key(project, load, 1, 1), TaskMandatory=None)
     before = _snapshot(monitor, project)
 
-    (path,) = export_catalogue(monitor, tmp_path, project_code=project, compute={"existing_cluster_id": "c-1"})
+    (path,) = export_catalogue(monitor, tmp_path, project_code=project, compute={"existing_cluster_id": "c-1"},
+                               factory=FACTORY)
 
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert document["compute"] == {"existing_cluster_id": "c-1"}
@@ -234,9 +238,11 @@ def test_a_bad_frequency_a_notebook_without_compute_and_a_shared_dagster_name_ar
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_bad_compute_argument_is_refused_before_anything_is_read(tmp_path):
+def test_a_bad_compute_or_factory_argument_is_refused_before_anything_is_read(tmp_path):
     with pytest.raises(ValidationError, match="exactly one of"):
         export_catalogue(None, tmp_path, compute={"serverless": False})
+    with pytest.raises(ValidationError, match="factory"):
+        export_catalogue(None, tmp_path, factory={**FACTORY, "client_secret": "x"})
 
 
 def test_file_names_stay_unique_when_codes_differ_only_in_case_or_script():
@@ -255,16 +261,19 @@ def test_the_export_catalogue_command_writes_files_or_lists_problems_without_a_t
         spark_server, make_process, tmp_path):
     process = make_process()
     process.register(tasks=[{"task_id": 1, "task_name": "Score", "source_type": "DBX_NOTEBOOK",
-                             "source_identifier": "/Repos/hr/score"}])
+                             "source_identifier": "/Repos/hr/score"},
+                            {"task_id": 2, "task_name": "Ship", "source_type": "ADF_PIPELINE",
+                             "source_identifier": "pl_ship"}])
     engine = ["--spark-remote", spark_server.url, "--schema", process.monitor.schema]
     target = tmp_path / "catalogue"
 
     done = _cli("export-catalogue", str(target), *engine, "--project", process.project, "--process", process.load,
-                "--serverless")
+                "--serverless", "--factory", "/".join(FACTORY.values()))
 
     assert done.returncode == 0, done.stderr
     (spec,) = load_catalogue(target)
     assert spec.compute.serverless and spec.project == process.project
+    assert spec.factory is not None and spec.factory.model_dump() == FACTORY
     assert str(spec.path) in done.stdout.splitlines()
     before = _snapshot(process.monitor, process.project)
     registered = _cli("setup", str(target), *engine)  # the way back, on the same engine and schema

@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from .catalogue import (
+    DATA_FACTORY,
     CatalogueError,
     CatalogueErrors,
     ComputeSpec,
+    FactorySpec,
     ProcessSpec,
     check_catalogue,
     dagster_name,
@@ -61,21 +64,24 @@ def export_catalogue(
     project_code: str | None = None,
     process_load: str | None = None,
     compute: Mapping[str, Any] | None = None,
+    factory: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write one catalogue file per registered process into ``directory``; returns the files written.
 
     ``project_code`` and ``process_load`` narrow the export. ``compute`` (``{"serverless": True}`` or
     ``{"existing_cluster_id": "..."}``) becomes the default compute of processes with DBX_NOTEBOOK
-    tasks. Raises ``CatalogueErrors`` naming every problem, writing nothing, when a process cannot
-    be expressed as a valid catalogue; never overwrites a file.
+    tasks; ``factory`` (``{"subscription_id", "resource_group", "name"}``) the data factory of
+    processes with ADF_PIPELINE or DATAFLOW tasks. Raises ``CatalogueErrors`` naming every problem,
+    writing nothing, when a process cannot be expressed as a valid catalogue; never overwrites a file.
     """
     directory = Path(directory)
-    compute = _compute(compute)
+    compute = _checked("compute", compute, ComputeSpec)
+    factory = _checked("factory", factory, FactorySpec)
     registry = _read(monitor, project_code, process_load)
     header = _header(monitor)
     documents = {
         directory / name: _document(process, registry.tasks.get(key, []), registry.parameters.get(key, []),
-                                    registry.stages, compute)
+                                    registry.stages, compute, factory)
         for (key, process), name in zip(registry.processes.items(), _file_names(registry.processes), strict=True)
     }
     texts, problems = _validate(directory, header, documents)
@@ -84,15 +90,15 @@ def export_catalogue(
     return _write(directory, texts)
 
 
-def _compute(compute: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The ``compute`` argument, checked once here rather than reported in every file."""
-    if compute is None:
+def _checked(name: str, value: Mapping[str, Any] | None, spec: type[BaseModel]) -> dict[str, Any] | None:
+    """A ``compute`` or ``factory`` argument, checked once here rather than reported in every file."""
+    if value is None:
         return None
     try:
-        ComputeSpec.model_validate(compute)
+        spec.model_validate(value)
     except PydanticValidationError as exc:
-        raise ValidationError("compute", compute, exc.errors()[0]["msg"]) from None
-    return dict(compute)
+        raise ValidationError(name, value, exc.errors()[0]["msg"]) from None
+    return dict(value)
 
 
 # ---------------------------------------------------------------------- reading the tables
@@ -153,7 +159,7 @@ def _file_names(processes: Mapping[Key, Row]) -> list[str]:
 
 
 def _document(process: Row, tasks: list[Row], parameters: list[Row], stages: Mapping[int, Row],
-              compute: Mapping[str, Any] | None) -> dict[str, Any]:
+              compute: Mapping[str, Any] | None, factory: Mapping[str, Any] | None) -> dict[str, Any]:
     """The catalogue mapping of one process, keys in the catalogue's order, defaults left out."""
     frequency = _text(process["LoadFrequency"]) or LoadFrequency.DAILY.value
     document: dict[str, Any] = {"project": process["ProjectCode"], "process": process["ProcessLoad"]}
@@ -164,6 +170,8 @@ def _document(process: Row, tasks: list[Row], parameters: list[Row], stages: Map
     _put(document, "active", process["IsActive"] is not False, True)
     if compute and any(t["SourceType"] == SourceType.DBX_NOTEBOOK.value for t in tasks):
         document["compute"] = dict(compute)
+    if factory and any(t["SourceType"] in DATA_FACTORY for t in tasks):
+        document["factory"] = dict(factory)
     used = sorted({t["SequenceID"] for t in tasks if t["SequenceID"] >= FIRST_CUSTOM_STAGE})
     # a used stage missing from ETLconfigSequence stays undeclared: the loader names the task
     _put(document, "stages", [_stage(stages[s]) for s in used if s in stages], [])
