@@ -4,14 +4,26 @@ the fake Databricks API), and how they launch it.
 Importable by module name, so Dagster's step processes can rebuild the jobs.
 """
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import (
+    AssetKey,
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
     Definitions,
     EnvVar,
     JobDefinition,
+    RunsFilter,
     build_run_status_sensor_context,
     execute_job,
     reconstructable,
@@ -75,3 +87,56 @@ def evaluate_reconciliation(instance: DagsterInstance, run_id: str, ended: Dagst
     sensor(build_run_status_sensor_context(
         sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
         dagster_event=event.dagster_event, resources={"monitor": defs.resources["monitor"]}))
+
+
+@dataclass
+class RecordedRun:
+    """A finished run of a QA process: its outcome, monitor rows by task name and receipts in order."""
+
+    success: bool
+    run_id: str
+    rows: dict[str, dict]
+    receipts: list[dict]  # ETLsysLogs messages of the run, in order
+
+    def receipts_of(self, task_id: int) -> list[dict]:
+        return [r for r in self.receipts if r.get("task_id") == task_id]
+
+
+def launch_and_record(job, instance: DagsterInstance, monitor: ETLMonitorFramework, process: str,
+                      day: str) -> RecordedRun:
+    """Run one partition in process and read back what the monitor holds for it."""
+    success, run_id = launch(job, instance, day, run_config=IN_PROCESS)
+    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
+    messages = logs.where(logs["ExecutionID"] == run_id).orderBy("_ID").select("Message").collect()
+    return RecordedRun(success, run_id, rows(monitor, process, run_id), [json.loads(m[0]) for m in messages])
+
+
+def materialization(instance: DagsterInstance, run_id: str, process: str, name: str) -> dict:
+    """The metadata of the run's materialisation of ``qa/<process>/<name>``."""
+    (event,) = [e for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+                if e.dagster_event.asset_key == AssetKey(["qa", process, name])]
+    return event.dagster_event.step_materialization_data.materialization.metadata
+
+
+def terminate_while_running(instance: DagsterInstance, job: str, asset: list[str], day: str,
+                            running: Callable[[], bool]) -> DagsterRun:
+    """Run one asset's partition in a worker process and, once ``running()``, terminate the run as the
+    UI's Terminate does (report CANCELING, then interrupt the worker); returns the run."""
+    launcher = ("from dagster import AssetKey, DagsterInstance, execute_job, reconstructable\n"
+                f"from tests.dagster_location import IN_PROCESS, {job}\n"
+                "with DagsterInstance.get() as instance:\n"
+                f"    execute_job(reconstructable({job}), instance, run_config=IN_PROCESS,\n"
+                f"                tags={{'dagster/partition': {day!r}}}, asset_selection=[AssetKey({asset!r})])\n")
+    worker = subprocess.Popen([sys.executable, "-c", launcher], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 180
+        while not running():
+            assert worker.poll() is None and time.monotonic() < deadline, "the task's remote run never started"
+            time.sleep(0.2)
+        (started,) = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+        instance.report_run_canceling(started)
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=120)
+    finally:
+        worker.kill()
+    return started

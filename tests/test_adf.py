@@ -11,23 +11,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from etl_monitor_dagster import ETLMonitorFramework, SourceType, tasks
 from etl_monitor_dagster.core.catalogue import CatalogueError, CatalogueErrors, load_catalogue
 from etl_monitor_dagster.core.notebook import end_task_from_widgets, start_task_from_widgets
 from etl_monitor_dagster.dagster.definitions import build_definitions
-from tests.dagster_location import ADF_URL_ENV, IN_PROCESS, evaluate_reconciliation, factory_job, launch, rows
+from tests.dagster_location import (
+    ADF_URL_ENV,
+    RecordedRun,
+    evaluate_reconciliation,
+    factory_job,
+    launch_and_record,
+    materialization,
+    rows,
+    terminate_while_running,
+)
 from tests.fake_adf import FakeDataFactory, Script
 from tests.test_notebooks import Dbutils, NotebookExit
 
@@ -48,17 +52,6 @@ def adf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeDataFactory]:
         os.environ.pop(name, None)
 
 
-@dataclass
-class FactoryRun:
-    success: bool
-    run_id: str
-    rows: dict[str, dict]
-    receipts: list[dict]  # ETLsysLogs messages of the run, in order
-
-    def receipts_of(self, task_id: int) -> list[dict]:
-        return [r for r in self.receipts if r.get("task_id") == task_id]
-
-
 def _write_back(spark):
     """What pl_writes_back's own activities do: call the utility notebooks for the task Dagster started."""
     def during(parameters: dict) -> None:
@@ -72,7 +65,7 @@ def _write_back(spark):
 
 
 @pytest.fixture(scope="module")
-def factory(adf: FakeDataFactory, instance: DagsterInstance, monitor: ETLMonitorFramework) -> FactoryRun:
+def factory(adf: FakeDataFactory, instance: DagsterInstance, monitor: ETLMonitorFramework) -> RecordedRun:
     adf.pipeline("pl_hr_ingest_employees_uk", ("execution_id", "processing_date", "watermark_value",
                                                "in_file_path"), Script(polls=3))
     adf.pipeline("pl_run_dataflow", ("dataflow_name", "execution_id"), Script(dataflow_metrics={
@@ -88,16 +81,7 @@ def factory(adf: FakeDataFactory, instance: DagsterInstance, monitor: ETLMonitor
     adf.pipeline("pl_overdue", (), Script(hang=True))
     adf.pipeline("pl_writes_back", ("execution_id", "project_code", "process_load", "task_id", "workflow_id",
                                     "processing_date"), Script(polls=2, during=_write_back(monitor.spark)))
-    success, run_id = launch(factory_job, instance, DAY, run_config=IN_PROCESS)
-    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
-    messages = logs.where(logs["ExecutionID"] == run_id).orderBy("_ID").select("Message").collect()
-    return FactoryRun(success, run_id, rows(monitor, "FACTORY", run_id), [json.loads(m[0]) for m in messages])
-
-
-def materialization(instance: DagsterInstance, run_id: str, name: str) -> dict:
-    (event,) = [e for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
-                if e.dagster_event.asset_key == AssetKey(["qa", "factory", name])]
-    return event.dagster_event.step_materialization_data.materialization.metadata
+    return launch_and_record(factory_job, instance, monitor, "FACTORY", DAY)
 
 
 def test_a_pipeline_run_gets_only_its_declared_parameters_and_is_polled_to_success(factory, adf, instance):
@@ -112,7 +96,7 @@ def test_a_pipeline_run_gets_only_its_declared_parameters_and_is_polled_to_succe
     assert [r["event_type"] for r in factory.receipts_of(1)] == ["TASK_START", "TASK_SOURCE_RUN", "TASK_DONE",
                                                                   "WATERMARK_MOVE"]  # DONE moves its DELTA_DATE
     assert factory.receipts_of(1)[1]["source_run_id"] == run.run_id
-    metadata = materialization(instance, factory.run_id, "ingest_employees")
+    metadata = materialization(instance, factory.run_id, "factory", "ingest_employees")
     assert metadata["adf_monitor_url"].url.startswith(f"https://adf.azure.com/en/monitoring/pipelineruns/{run.run_id}")
     assert "/resourceGroups/rg-data/" in metadata["adf_monitor_url"].url
     assert metadata["adf_polls"].value == run.gets >= 5  # queued, three times in progress, succeeded
@@ -124,7 +108,7 @@ def test_a_dataflow_runs_through_its_wrapper_pipeline_and_reports_its_rows(facto
     assert run.parameters == {"dataflow_name": "df_finance_account_balances", "execution_id": factory.run_id}
     assert run.factory == "adf-fin"  # the task's own factory wins over the process's
     assert factory.rows["Account balances"]["Status"] == "DONE"
-    metadata = materialization(instance, factory.run_id, "account_balances")
+    metadata = materialization(instance, factory.run_id, "factory", "account_balances")
     assert (metadata["rows_read"].value, metadata["rows_written"].value) == (345, 120)
 
 
@@ -182,24 +166,9 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(factory, adf
 
 def test_terminating_the_dagster_run_cancels_the_pipeline_run(adf, instance, monitor, factory):
     adf.pipeline("pl_hr_ingest_employees_uk", ("execution_id", "processing_date"), Script(hang=True))
-    launcher = ("from dagster import AssetKey, DagsterInstance, execute_job, reconstructable\n"
-                "from tests.dagster_location import IN_PROCESS, factory_job\n"
-                "with DagsterInstance.get() as instance:\n"
-                "    execute_job(reconstructable(factory_job), instance, run_config=IN_PROCESS,\n"
-                "                tags={'dagster/partition': '2026-07-02'},\n"
-                "                asset_selection=[AssetKey(['qa', 'factory', 'ingest_employees'])])\n")
-    worker = subprocess.Popen([sys.executable, "-c", launcher], env=os.environ.copy())
-    try:
-        deadline = time.monotonic() + 180
-        while not [r for r in adf.runs_of("pl_hr_ingest_employees_uk") if r.status == "InProgress"]:
-            assert worker.poll() is None and time.monotonic() < deadline, "the task's pipeline run never started"
-            time.sleep(0.2)
-        (started,) = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
-        instance.report_run_canceling(started)  # what the UI's Terminate does, then it interrupts the worker
-        worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=120)
-    finally:
-        worker.kill()
+    started = terminate_while_running(
+        instance, "factory_job", ["qa", "factory", "ingest_employees"], "2026-07-02",
+        lambda: any(r.status == "InProgress" for r in adf.runs_of("pl_hr_ingest_employees_uk")))
     (run,) = [r for r in adf.runs_of("pl_hr_ingest_employees_uk")
               if r.parameters.get("processing_date") == "2026-07-02"]
     assert run.cancelled and run.status == "Cancelled"

@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, build_resources
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, build_resources
 
 from etl_monitor_dagster import ETLMonitorFramework, databricks_from_env
 from etl_monitor_dagster.core.notebook import CONTEXT
 from tests.dagster_location import (
     DATABRICKS_HOST_ENV,
     DATABRICKS_TOKEN_ENV,
-    IN_PROCESS,
+    RecordedRun,
     evaluate_reconciliation,
     lakehouse_job,
-    launch,
+    launch_and_record,
+    materialization,
     rows,
+    terminate_while_running,
 )
 from tests.fake_databricks import FakeDatabricks, Script
 
@@ -48,19 +45,8 @@ def api() -> Iterator[FakeDatabricks]:
     del os.environ[DATABRICKS_HOST_ENV], os.environ[DATABRICKS_TOKEN_ENV]
 
 
-@dataclass
-class LakehouseRun:
-    success: bool
-    run_id: str
-    rows: dict[str, dict]
-    receipts: list[dict]  # ETLsysLogs messages of the run, in order
-
-    def receipts_of(self, task_id: int) -> list[dict]:
-        return [r for r in self.receipts if r.get("task_id") == task_id]
-
-
 @pytest.fixture(scope="module")
-def lakehouse(api: FakeDatabricks, instance: DagsterInstance, monitor: ETLMonitorFramework) -> LakehouseRun:
+def lakehouse(api: FakeDatabricks, instance: DagsterInstance, monitor: ETLMonitorFramework) -> RecordedRun:
     api.script(SCORE, Script(polls=3, output={"rows_read": 900, "rows_written": 42, "new_watermark": 4242}))
     api.job(FEATURES_JOB, Script(result="FAILED", message="Task refresh failed.",
                                  error="ConnectionError: feature store unreachable"),
@@ -69,16 +55,7 @@ def lakehouse(api: FakeDatabricks, instance: DagsterInstance, monitor: ETLMonito
                               error="ZeroDivisionError: division by zero"))
     api.script(SLOW, Script(hang=True))
     api.job(OVERDUE_JOB, Script(hang=True))
-    success, run_id = launch(lakehouse_job, instance, DAY, run_config=IN_PROCESS)
-    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
-    messages = logs.where(logs["ExecutionID"] == run_id).orderBy("_ID").select("Message").collect()
-    return LakehouseRun(success, run_id, rows(monitor, "LAKEHOUSE", run_id), [json.loads(m[0]) for m in messages])
-
-
-def materialization(instance: DagsterInstance, run_id: str, name: str) -> dict:
-    (event,) = [e for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
-                if e.dagster_event.asset_key == AssetKey(["qa", "lakehouse", name])]
-    return event.dagster_event.step_materialization_data.materialization.metadata
+    return launch_and_record(lakehouse_job, instance, monitor, "LAKEHOUSE", DAY)
 
 
 def test_a_notebook_run_gets_the_run_context_and_its_run_id_cluster_figures_and_url_are_recorded(
@@ -101,7 +78,7 @@ def test_a_notebook_run_gets_the_run_context_and_its_run_id_cluster_figures_and_
     assert (row["Status"], row["SourceRunID"], row["ClusterID"]) == ("DONE", str(run.run_id), run.cluster_id)
     assert run.cluster_id.startswith("0000-fake-")  # a job cluster's id, known only once the run is RUNNING
     assert monitor.get_active_watermark("QA", "LAKEHOUSE", "LastScoreId") == 4242
-    metadata = materialization(instance, lakehouse.run_id, "score_customers")
+    metadata = materialization(instance, lakehouse.run_id, "lakehouse", "score_customers")
     assert metadata["databricks_run_page_url"].url.endswith(f"/run/{run.run_id}")
     assert (metadata["rows_read"].value, metadata["rows_written"].value) == (900, 42)
     assert metadata["databricks_run_seconds"].value >= 0
@@ -174,24 +151,9 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(lakehouse, i
 
 def test_terminating_the_dagster_run_cancels_the_databricks_run(api, instance, monitor, lakehouse):
     api.script(SCORE, Script(hang=True))
-    launcher = ("from dagster import AssetKey, DagsterInstance, execute_job, reconstructable\n"
-                "from tests.dagster_location import IN_PROCESS, lakehouse_job\n"
-                "with DagsterInstance.get() as instance:\n"
-                "    execute_job(reconstructable(lakehouse_job), instance, run_config=IN_PROCESS,\n"
-                "                tags={'dagster/partition': '2026-06-02'},\n"
-                "                asset_selection=[AssetKey(['qa', 'lakehouse', 'score_customers'])])\n")
-    worker = subprocess.Popen([sys.executable, "-c", launcher], env=os.environ.copy())
-    try:
-        deadline = time.monotonic() + 180
-        while not [r for r in api.runs_of(SCORE) if r.state["life_cycle_state"] == "RUNNING"]:
-            assert worker.poll() is None and time.monotonic() < deadline, "the task's Databricks run never started"
-            time.sleep(0.2)
-        (started,) = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
-        instance.report_run_canceling(started)  # what the UI's Terminate does, then it interrupts the worker
-        worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=120)
-    finally:
-        worker.kill()
+    started = terminate_while_running(
+        instance, "lakehouse_job", ["qa", "lakehouse", "score_customers"], "2026-06-02",
+        lambda: any(r.state["life_cycle_state"] == "RUNNING" for r in api.runs_of(SCORE)))
     (run,) = [r for r in api.runs_of(SCORE) if r.body["tasks"][0]["notebook_task"]["base_parameters"]
               ["processing_date"] == "2026-06-02"]
     assert {"run_id": run.run_id} in api.calls("POST", "/api/2.2/jobs/runs/cancel")
