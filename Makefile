@@ -47,5 +47,6 @@ test-fast: $(VENV)/.installed
 
 bench: install
 	$(BIN)/python benchmarks/round_trip.py
+	$(BIN)/python benchmarks/seed_ratio.py
 	$(BIN)/python benchmarks/catalogue_load.py
 	$(BIN)/python benchmarks/databricks_overhead.py
