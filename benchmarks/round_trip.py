@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import socket
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
@@ -72,39 +69,32 @@ def main() -> None:
     parser.add_argument("--per-writer", type=int, default=3, help="round trips per concurrent writer")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as home, socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        server = LocalSparkServer(home=Path(home), port=port)
-        try:
-            spark = server.session()
-            monitor = ETLMonitorFramework(spark, schema=SCHEMA)
-            _register(monitor, max(args.repeat, 8 * args.per_writer))
+    with LocalSparkServer.temporary() as server:
+        spark = server.session()
+        monitor = ETLMonitorFramework(spark, schema=SCHEMA)
+        _register(monitor, max(args.repeat, 8 * args.per_writer))
 
-            seconds, costs = [], []
-            for i in range(args.repeat + 2):  # the first two warm the JVM and are not counted
-                run = monitor.generate_execution_id()
-                monitor.generate_execution_steps(run, PROJECT, LOAD, f"2026-05-{i + 1:02d}")
-                before, t0 = monitor.engine.stats.snapshot(), time.perf_counter()
-                with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
-                    pass
-                if i >= 2:
-                    seconds.append(time.perf_counter() - t0)
-                    costs.append(monitor.engine.stats - before)
-            print(f"statements per round trip: {statistics.median(c.statements for c in costs):.0f}")
-            print(f"Delta commits per round trip: {statistics.median(c.commits for c in costs):.0f}")
-            print(f"seconds per round trip (median of {args.repeat}): {statistics.median(seconds):.2f}")
+        seconds, costs = [], []
+        for i in range(args.repeat + 2):  # the first two warm the JVM and are not counted
+            run = monitor.generate_execution_id()
+            monitor.generate_execution_steps(run, PROJECT, LOAD, f"2026-05-{i + 1:02d}")
+            before, t0 = monitor.engine.stats.snapshot(), time.perf_counter()
+            with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
+                pass
+            if i >= 2:
+                seconds.append(time.perf_counter() - t0)
+                costs.append(monitor.engine.stats - before)
+        print(f"statements per round trip: {statistics.median(c.statements for c in costs):.0f}")
+        print(f"Delta commits per round trip: {statistics.median(c.commits for c in costs):.0f}")
+        print(f"seconds per round trip (median of {args.repeat}): {statistics.median(seconds):.2f}")
 
-            base = None
-            for writers in (1, 4, 8):
-                per_minute, conflicts = _throughput(server.url, monitor, writers, args.per_writer)
-                base = base or per_minute
-                print(f"{writers} writer(s): {per_minute:.1f} round trips/minute "
-                      f"({per_minute / base:.2f}x one writer, {conflicts} conflicts retried)")
-            spark.stop()
-        finally:
-            server.stop()
+        base = None
+        for writers in (1, 4, 8):
+            per_minute, conflicts = _throughput(server.url, monitor, writers, args.per_writer)
+            base = base or per_minute
+            print(f"{writers} writer(s): {per_minute:.1f} round trips/minute "
+                  f"({per_minute / base:.2f}x one writer, {conflicts} conflicts retried)")
+        spark.stop()
 
 
 if __name__ == "__main__":

@@ -13,11 +13,8 @@ seconds and the ratio.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from etl_monitor import ETLMonitorFramework as Seed
@@ -90,32 +87,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=8, help="round trips of each, alternating")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home, socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        server = LocalSparkServer(home=Path(home), port=port)
-        try:
-            spark = server.session()
-            _prepare(spark)
-            ours, seed, skipped = [], [], 0
-            for i in range(args.repeat + 2):  # the first two of each warm the JVM and are not counted
-                day = f"2026-05-{i + 1:02d}"
-                mine, theirs = _ours(spark, day), _seed(spark, day)
-                skipped += theirs[3]
-                if i >= 2:
-                    ours.append(mine)
-                    seed.append(theirs[:3])
-            for name, results in (("ours", ours), ("seed", seed)):
-                print(f"{name}: {statistics.median(r[0] for r in results):.2f} s per round trip "
-                      f"(median of {len(results)}), {statistics.median(r[1] for r in results):.0f} statements, "
-                      f"{statistics.median(r[2] for r in results):.0f} Delta commits")
-            ratio = statistics.median(r[0] for r in ours) / statistics.median(r[0] for r in seed)
-            print(f"ratio ours/seed: {ratio:.2f}")
-            print(f"seed statements held back (its watermark UPDATE open-source Delta refuses): {skipped}")
-            spark.stop()
-        finally:
-            server.stop()
+    with LocalSparkServer.temporary() as server:
+        spark = server.session()
+        _prepare(spark)
+        ours, seed, skipped = [], [], 0
+        for i in range(args.repeat + 2):  # the first two of each warm the JVM and are not counted
+            day = f"2026-05-{i + 1:02d}"
+            mine, theirs = _ours(spark, day), _seed(spark, day)
+            skipped += theirs[3]
+            if i >= 2:
+                ours.append(mine)
+                seed.append(theirs[:3])
+        for name, results in (("ours", ours), ("seed", seed)):
+            print(f"{name}: {statistics.median(r[0] for r in results):.2f} s per round trip "
+                  f"(median of {len(results)}), {statistics.median(r[1] for r in results):.0f} statements, "
+                  f"{statistics.median(r[2] for r in results):.0f} Delta commits")
+        ratio = statistics.median(r[0] for r in ours) / statistics.median(r[0] for r in seed)
+        print(f"ratio ours/seed: {ratio:.2f}")
+        print(f"seed statements held back (its watermark UPDATE open-source Delta refuses): {skipped}")
+        spark.stop()
 
 
 if __name__ == "__main__":

@@ -93,6 +93,23 @@ class LocalSparkServer:
                     )
                 time.sleep(0.5)
 
+    @classmethod
+    @contextmanager
+    def temporary(cls) -> Iterator[LocalSparkServer]:
+        """A throwaway server (benchmarks, tests): its own temporary folder and a free port, stopped on exit."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as home, socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            sock.close()
+            server = cls(home=Path(home), port=port)
+            try:
+                server.ensure_running()
+                yield server
+            finally:
+                server.stop()
+
     def stop(self) -> None:
         """Stop the server this home started (by its process id), if it runs."""
         try:
