@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,8 +98,6 @@ class LocalSparkServer:
     @contextmanager
     def temporary(cls) -> Iterator[LocalSparkServer]:
         """A throwaway server (benchmarks, tests): its own temporary folder and a free port, stopped on exit."""
-        import tempfile
-
         with tempfile.TemporaryDirectory() as home, socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]

@@ -10,7 +10,7 @@ from datetime import date
 from dagster import HookContext, HookDefinition, TimeWindowPartitionsDefinition, failure_hook, success_hook
 
 from ..core.catalogue import ProcessSpec, TaskSpec, dagster_name
-from ..core.outcome import Outcome, TaskOutcome, record_end
+from ..core.outcome import Key, Outcome, TaskOutcome, record_end
 from ..core.runs import error_text
 from .partitions import processing_date
 
@@ -19,8 +19,9 @@ def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitio
     name = f"{dagster_name(spec.process)}__{task.dagster_name}"
 
     def record(context: HookContext, outcome: TaskOutcome) -> None:
-        record_end(context.resources.monitor.get_monitor(), spec, task, context.run_id,
-                   _processing_date(context, partitions), outcome)
+        known = outcome.facts.get(Key.PROCESSING_DATE)  # an asset's outcome carries it: no run lookup
+        day = date.fromisoformat(known) if known else _processing_date(context, partitions)
+        record_end(context.resources.monitor.get_monitor(), spec, task, context.run_id, day, outcome)
 
     @success_hook(name=f"{name}__done", required_resource_keys={"monitor"})
     def done(context: HookContext) -> None:

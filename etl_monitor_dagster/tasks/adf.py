@@ -18,9 +18,8 @@ terminating the run), the pipeline run is cancelled first.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -36,23 +35,17 @@ DATAFLOW_PARAMETER = "dataflow_name"
 _RUNNING = {"Queued", "InProgress", "Canceling"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataFactory:
-    """How to reach Azure Data Factory: one management client per subscription, made on first use."""
+    """How to reach Azure Data Factory: a credential, the management endpoint, the poll interval."""
 
     credential: TokenCredential
     endpoint: str = PUBLIC_CLOUD
     poll_interval_seconds: float = 15.0
-    _clients: dict[str, DataFactoryManagementClient] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, subscription_id: str) -> DataFactoryManagementClient:
-        with self._lock:
-            if subscription_id not in self._clients:
-                self._clients[subscription_id] = DataFactoryManagementClient(
-                    self.credential, subscription_id, base_url=self.endpoint,
-                    credential_scopes=[f"{self.endpoint.rstrip('/')}/.default"])
-            return self._clients[subscription_id]
+        return DataFactoryManagementClient(self.credential, subscription_id, base_url=self.endpoint,
+                                           credential_scopes=[f"{self.endpoint.rstrip('/')}/.default"])
 
 
 @dataclass(frozen=True)
@@ -150,8 +143,9 @@ def _cancel(run: TaskRun, pipeline: _Pipeline, run_id: str) -> None:
 
 def _outcome(run: TaskRun, pipeline: _Pipeline, info: PipelineRun, polls: int, url: str) -> TaskResult:
     activities = _activities(pipeline, info.run_id or "")
-    errors = [f"{a.activity_name}: {a.error.get('errorCode') or ''} {a.error.get('message') or ''}".strip()
-              for a in activities if isinstance(a.error, dict) and (a.error.get("message") or a.error.get("errorCode"))]
+    failed = [(a.activity_name, a.error) for a in activities
+              if isinstance(a.error, dict) and (a.error.get("message") or a.error.get("errorCode"))]
+    errors = [f"{name}: {error.get('errorCode') or ''} {error.get('message') or ''}".strip() for name, error in failed]
     figures: dict[str, Any] = {"adf_run_id": info.run_id, "adf_monitor_url": url, "adf_status": info.status,
                                "adf_polls": polls}
     if info.duration_in_ms is not None:
@@ -159,8 +153,8 @@ def _outcome(run: TaskRun, pipeline: _Pipeline, info: PipelineRun, polls: int, u
     if errors:
         figures["adf_activity_errors"] = " | ".join(errors)
     if info.status != "Succeeded":
-        code = next((a.error["errorCode"] for a in activities if isinstance(a.error, dict)
-                     and a.error.get("errorCode")), None) or f"ADF_{(info.status or 'UNKNOWN').upper()}"
+        code = next((error["errorCode"] for _, error in failed if error.get("errorCode")),
+                    None) or f"ADF_{(info.status or 'UNKNOWN').upper()}"
         raise TaskFailed(" | ".join([f"ADF pipeline run {info.run_id} {info.status}: {info.message or 'no message'}",
                                      *errors, url]), str(code))
     rows_read, rows_written = _dataflow_rows(activities)
