@@ -28,6 +28,7 @@ $(JARS)/.installed: jars/pom.xml
 
 start: install
 	@mkdir -p $(DAGSTER_HOME)
+	@[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m etl_monitor_dagster.core.local_spark start
 	$(BIN)/python -m etl_monitor_dagster setup catalogue
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -7,7 +7,7 @@ Dagster names here are imported lazily, so notebooks do not pay for Dagster.
 
 from typing import Any
 
-from .core.enums import LoadFrequency, LogType, ParameterType, SourceType, Status
+from .core.enums import LoadFrequency, LogCode, LogType, ParameterType, SourceType, Status
 from .core.errors import ConcurrencyError, EngineError, ETLMonitorError, NotFoundError, ValidationError
 from .core.monitor import ETLMonitorFramework, TaskGuard
 
@@ -16,6 +16,7 @@ _DAGSTER = {
     "DagsterETLMonitorTranslator": "translator",
     "DatabricksResource": "resource",
     "ETLMonitorResource": "resource",
+    "HealthSettings": "sensors",
     "SparkEngine": "resource",
     "build_definitions": "definitions",
     "databricks_from_env": "resource",
@@ -30,7 +31,9 @@ __all__ = [
     "ETLMonitorFramework",
     "ETLMonitorResource",
     "EngineError",
+    "HealthSettings",
     "LoadFrequency",
+    "LogCode",
     "LogType",
     "NotFoundError",
     "ParameterType",

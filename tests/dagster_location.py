@@ -25,6 +25,7 @@ from dagster import (
     JobDefinition,
     RunsFilter,
     build_run_status_sensor_context,
+    build_sensor_context,
     execute_job,
     reconstructable,
 )
@@ -87,6 +88,17 @@ def evaluate_reconciliation(instance: DagsterInstance, run_id: str, ended: Dagst
     sensor(build_run_status_sensor_context(
         sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
         dagster_event=event.dagster_event, resources={"monitor": defs.resources["monitor"]}))
+
+
+def tick_run_sensor(instance: DagsterInstance, ended: str, cursor: str | None) -> str:
+    """One daemon tick of a reconciliation sensor (``ended``: success, failure or canceled) from
+    ``cursor``, as after a downtime; returns the new cursor (the first tick only sets one)."""
+    defs = definitions()
+    sensor = defs.get_repository_def().get_sensor_def(f"etl_monitor_reconcile_{ended}")
+    context = build_sensor_context(instance=instance, cursor=cursor, resources={"monitor": defs.resources["monitor"]})
+    result = sensor.evaluate_tick(context)
+    assert result.cursor is not None
+    return result.cursor
 
 
 @dataclass

@@ -87,6 +87,7 @@ def _task(**fields):
          "apply to DBX_NOTEBOOK, DBX_JOB and ADF tasks, not PYTHON"),
         (_process(tasks=_process()["tasks"] + [_task(maximum_retries=-1)]), "tasks[3] (Extra).maximum_retries",
          "greater than or equal to 0"),
+        (_process(max_runtime_minutes=0), "max_runtime_minutes", "greater than 0"),
         ("project: [unclosed", "file", "not valid YAML"),
     ],
 )

@@ -110,8 +110,9 @@ def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(gener
     assert {s.name: s.cron_schedule for s in repo.schedule_defs} == {
         "every_d_schedule": "30 5 * * *", "every_w_schedule": "30 5 * * 1",
         "every_m_schedule": "30 5 1 * *", "every_y_schedule": "30 5 1 1 *"}
-    assert {s.name for s in repo.sensor_defs} == {
-        "etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled"}
+    assert {s.name: s.default_status.value for s in repo.sensor_defs} == dict.fromkeys(
+        ["etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled",
+         "etl_monitor_health"], "RUNNING")
 
 
 @pytest.mark.parametrize(("frequency", "tick", "partition"), [

@@ -24,6 +24,7 @@ from tests.dagster_location import (
     hookless_job,
     launch,
     rows,
+    tick_run_sensor,
 )
 
 
@@ -79,6 +80,7 @@ def test_a_partition_runs_every_stage_and_records_done_with_watermarks_and_view_
 
 def test_a_mandatory_fail_blocks_later_stages_and_reexecution_completes_it_as_attempt_1(instance, monitor, ready):
     ready(orders=False, clicks=True)
+    cursor = tick_run_sensor(instance, "failure", None)  # the sensor's last tick before it went down
     success, first = launch(checkout_job, instance, "2026-05-01")  # multiprocess: stage 2 runs in parallel
     assert not success
     failed = rows(monitor, "CHECKOUT", first)
@@ -90,6 +92,16 @@ def test_a_mandatory_fail_blocks_later_stages_and_reexecution_completes_it_as_at
     mart = [e for e in instance.all_logs(first, of_type=DagsterEventType.STEP_START) if "build_mart" in e.step_key]
     assert mart == []  # the stage after the failure never started
     assert_monitor_agrees(instance, monitor, first)
+
+    # The sensor, back after the run ended, catches up from its cursor: the run ends in the monitor too.
+    assert tick_run_sensor(instance, "failure", cursor) != cursor
+    ended = rows(monitor, "CHECKOUT", first)
+    assert (ended["Initiation"]["Status"], ended["Initiation"]["LogCode"]) == ("FAIL", "RUN_FAILED")
+    assert "load_orders" in ended["Initiation"]["LogMessage"]  # the run's own failure message names the step
+    assert (ended["Build mart"]["Status"], ended["Build mart"]["StartTime"]) == ("NQUE", None)  # for the next attempt
+    assert ended["Load orders"]["LogCode"] == "RuntimeError"  # the step's own error is kept
+    (summary,) = monitor.read_view("v_runSummary", ExecutionID=first)
+    assert (summary["OverallStatus"], summary["Pending"]) == ("FAILED", 1)
 
     ready(orders=True, clicks=True)
     options = ReexecutionOptions.from_failure(first, instance)

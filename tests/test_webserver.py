@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +60,7 @@ class Webserver:
 @pytest.fixture(scope="module")
 def dagster_dev(spark_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")  # the instance `make start` creates
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_MONITOR_HOME": str(spark_server.home),
            "ETL_MONITOR_SPARK_PORT": str(spark_server.port)}
@@ -79,21 +81,35 @@ def dagster_dev(spark_server, tmp_path_factory):
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def test_the_demo_launched_through_graphql_succeeds_and_fills_the_monitor(dagster_dev, spark):
-    server, home = dagster_dev
+def launch_demo(server: Webserver, day: str) -> str:
     params = {"selector": {"repositoryLocationName": "etl_monitor", "repositoryName": "__repository__",
                            "jobName": "sales_daily"},
-              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": DAY}]}}
+              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]}}
     launched = server.graphql(LAUNCH, params=params)["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    deadline = time.monotonic() + 720
-    status = None
+    return launched["run"]["runId"]
+
+
+def wait_for(what: str, check, timeout: float, every: float = 3):
+    """``check()``'s first truthy value, polled for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = server.graphql(STATUS, id=run_id)["runOrError"]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            break
-        time.sleep(3)
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"{what}: not within {timeout} s")
+
+
+def run_status(server: Webserver, run_id: str) -> str | None:
+    status = server.graphql(STATUS, id=run_id)["runOrError"]["status"]
+    return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+
+def test_the_demo_launched_through_graphql_succeeds_and_fills_the_monitor(dagster_dev, spark):
+    server, home = dagster_dev
+    run_id = launch_demo(server, DAY)
+    status = wait_for("the demo run's end", lambda: run_status(server, run_id), 720)
     assert status == "SUCCESS", (home / "dagster_dev.log").read_text()[-3000:]
 
     monitor = ETLMonitorFramework(spark, schema="etl")
@@ -105,3 +121,47 @@ def test_the_demo_launched_through_graphql_succeeds_and_fills_the_monitor(dagste
     instance = DagsterInstance.from_config(str(home))
     summary = instance.get_latest_materialization_event(AssetKey(["retail", "sales_daily", "v_runSummary"]))
     assert summary.asset_materialization.metadata["Done"].value == 10
+
+
+def _processes_of(run_id: str) -> list[int]:
+    """The run's worker and step processes: every process whose command line names the run."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and run_id.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
+
+
+def test_a_run_whose_worker_is_killed_ends_failed_in_dagster_and_in_the_monitor(dagster_dev, spark):
+    server, home = dagster_dev
+    assert DagsterInstance.from_config(str(home)).run_monitoring_enabled
+    monitor = ETLMonitorFramework(spark, schema="etl")
+    run_id = launch_demo(server, "2026-04-03")
+
+    def running_task() -> list[dict]:
+        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
+        return [r for r in rows if r["TaskID"] and r["StartTime"] and r["EndTime"] is None]
+
+    wait_for("a task of the run running", running_task, 600, every=0.5)
+    pids = wait_for("the run's processes", lambda: _processes_of(run_id), 30, every=0.2)
+    for pid in pids:  # as an OOM kill or a lost node does: no signal handler runs, no event is written
+        os.kill(pid, signal.SIGKILL)
+
+    # Run monitoring notices the dead worker; the run sensor then ends the run in the monitor.
+    assert wait_for("the run marked failed", lambda: run_status(server, run_id), 300) == "FAILURE"
+
+    def ended() -> list[dict]:
+        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
+        initiation = [r for r in rows if r["WorkFlowID"] == 0 and r["TaskID"] == 0]
+        return rows if initiation and initiation[0]["Status"] == "FAIL" else []
+
+    rows = wait_for("the monitor's end of the run", ended, 300)
+    assert [r for r in rows if r["StartTime"] and r["EndTime"] is None] == []  # nothing left running
+    lost = [r for r in rows if r["LogCode"] == "RUN_LOST"]
+    assert lost and all(r["Status"] == "FAIL" and r["EndTime"] for r in lost)
+    assert {r["Status"] for r in rows if r["StartTime"] is None} <= {"NQUE"}  # never started: still queued
+    (summary,) = monitor.read_view("v_runSummary", ExecutionID=run_id)
+    assert summary["OverallStatus"] == "FAILED"

@@ -171,6 +171,8 @@ class ProcessSpec(_Spec):
     start_date: date = Field(default=date(2026, 1, 1), description="First processing date (partition).")
     schedule_at: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              description="HH:MM (UTC) at which a D/W/M/Y schedule launches the last period.")
+    max_runtime_minutes: int | None = Field(
+        default=None, gt=0, description="How long a task without SlaSeconds may run before its row is stale.")
     compute: ComputeSpec | None = Field(default=None, description="Default compute of its DBX_NOTEBOOK tasks.")
     factory: FactorySpec | None = Field(default=None, description="Default data factory of its ADF tasks.")
     stages: tuple[StageSpec, ...] = ()

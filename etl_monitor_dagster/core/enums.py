@@ -73,6 +73,16 @@ class EventType(StrEnum):
     TASK_SKIP = "TASK_SKIP"
     TASK_UNSKIP = "TASK_UNSKIP"
     RUN_REOPEN = "RUN_REOPEN"  # a mandatory failure put the initiation row back to NQUE
+    RUN_END = "RUN_END"  # a run ended unfinished (failed, cancelled, lost): its initiation row is FAIL
     STATUS_RESET = "STATUS_RESET"
     MODE_CHANGE = "MODE_CHANGE"
     WATERMARK_MOVE = "WATERMARK_MOVE"
+
+
+class LogCode(StrEnum):
+    """LogCode values the monitor writes itself when a run or a writer dies."""
+
+    RUN_LOST = "RUN_LOST"  # the run ended while the task's row was running: its step never reported an end
+    RUN_FAILED = "RUN_FAILED"  # the initiation row of a run that ended in failure
+    RUN_CANCELED = "RUN_CANCELED"  # the run was terminated
+    STALE = "STALE"  # running past its limit, and its execution is not a live Dagster run

@@ -293,7 +293,9 @@ SELECT ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts,
        min(StartTime) AS RunStart, max(EndTime) AS RunEnd,
        CAST(sum(DurationSeconds) AS INT) AS TotalDurationSeconds,
        CAST(unix_timestamp(max(EndTime)) - unix_timestamp(min(StartTime)) AS INT) AS WallClockSeconds,
-       CASE WHEN count_if(Status IN ('NQUE', 'RQUE') AND NOT coalesce(ForceSkip, false)) > 0 THEN 'RUNNING'
+       -- A FAIL initiation row marks a run that ended unfinished: FAILED though later tasks stay queued.
+       CASE WHEN count_if(WorkFlowID = 0 AND TaskID = 0 AND Status = 'FAIL') > 0 THEN 'FAILED'
+            WHEN count_if(Status IN ('NQUE', 'RQUE') AND NOT coalesce(ForceSkip, false)) > 0 THEN 'RUNNING'
             WHEN count_if(Status = 'FAIL') > 0 THEN 'FAILED'
             ELSE 'COMPLETE' END AS OverallStatus,
        max(LastUpdatedOn) AS LastActivity

@@ -17,7 +17,7 @@ from ..core.enums import LoadFrequency
 from .assets import build_process_assets
 from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource, databricks_from_env
 from .schedules import process_job, process_schedule
-from .sensors import StepIndex, reconciliation_sensors
+from .sensors import HealthSettings, StepIndex, health_sensor, reconciliation_sensors
 from .translator import DagsterETLMonitorTranslator
 
 
@@ -28,14 +28,16 @@ def build_definitions(
     databricks: DatabricksResource | None = None,
     translator: DagsterETLMonitorTranslator | None = None,
     adf: AzureDataFactoryResource | None = None,
+    health: HealthSettings | None = None,
 ) -> Definitions:
-    """Assets, one job and (unless ad hoc) one schedule per process, and the reconciliation sensors.
+    """Assets, one job and (unless ad hoc) one schedule per process, the reconciliation and health sensors.
 
     ``jobs`` are a team's other jobs that share the ``monitor`` resource. A catalogue with DBX tasks
     gets the ``databricks`` resource, by default ``databricks_from_env()``; one with ADF tasks the
     ``adf`` resource, by default ``AzureDataFactoryResource()``. ``translator`` names and groups the
     assets (subclass ``DagsterETLMonitorTranslator``). A task whose source type has no runner is
-    refused here, naming its file and task.
+    refused here, naming its file and task. ``health`` tunes the sensor that fails stale rows and
+    repairs transitions a crash cut short.
     """
     specs = load_catalogue(catalogue) if isinstance(catalogue, Path | str) else list(catalogue)
     _check_runners(specs)
@@ -52,7 +54,7 @@ def build_definitions(
         jobs=[*process_jobs, *jobs],
         schedules=[process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)
                    if p.spec.frequency is not LoadFrequency.AD_HOC],
-        sensors=reconciliation_sensors(process_jobs, index),
+        sensors=[*reconciliation_sensors(process_jobs, index), health_sensor(specs, health or HealthSettings())],
         resources=resources,
     )
 

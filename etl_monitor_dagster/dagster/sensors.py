@@ -1,14 +1,21 @@
-"""Run sensors. Reconciliation makes the monitor tables agree with what Dagster ran.
+"""Sensors that keep the monitor tables true to what happened.
 
-Hooks are the fast path, but Dagster logs a failing hook and carries on, gives skipped steps no
-hooks, and starts downstream steps before upstream hooks end. So the stage gates and the run
-status sensors replay the run's own events: a materialisation whose outcome is DONE (or FAIL, for
-an optional task) and a final step failure are recorded with the event's time, unless the monitor
-already holds that status (the writes are idempotent, so racing a hook is harmless).
+Reconciliation: hooks are the fast path, but Dagster logs a failing hook and carries on, gives
+skipped steps no hooks, and starts downstream steps before upstream hooks end. So the stage gates
+and the run status sensors replay the run's own events: a materialisation whose outcome is DONE (or
+FAIL, for an optional task) and a final step failure are recorded with the event's time, unless the
+monitor already holds that status (the writes are idempotent, so racing a hook is harmless). A run
+that ended FAILURE or CANCELED then ends in the monitor too: rows still running become FAIL
+(RUN_LOST / RUN_CANCELED) and its initiation row marks the run FAILED. Run status sensors keep a
+cursor, so runs that ended while the daemon was down are handled when it is back.
+
+Health: rows running past their limit whose execution is not a live run (a notebook or pipeline
+that died after ``start_task``) become FAIL (STALE); transitions a crash cut short are finished.
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     DagsterEventType,
@@ -17,12 +24,17 @@ from dagster import (
     DefaultSensorStatus,
     RunStatusSensorContext,
     SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
     run_status_sensor,
+    sensor,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from ..core.catalogue import ProcessSpec, TaskSpec
+from ..core.enums import LogCode
 from ..core.monitor import ETLMonitorFramework
+from ..core.monitor.health import StaleLimits
 from ..core.outcome import Outcome, TaskOutcome, record_end
 from .resource import ETLMonitorResource
 
@@ -81,12 +93,71 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
             run_status=status,
             monitored_jobs=jobs,
             default_status=DefaultSensorStatus.RUNNING,
-            description="Records in the monitor tables any task outcome of the run its hooks did not write.",
+            description="Records in the monitor tables any task outcome of the run its hooks did not write; "
+            "a failed or cancelled run ends its running rows and marks the run FAILED.",
         )
         def reconcile(context: RunStatusSensorContext, monitor: ETLMonitorResource) -> None:
-            for line in reconcile_run(context.instance, context.dagster_run.run_id, monitor.get_monitor(), index):
+            run_id = context.dagster_run.run_id
+            for line in reconcile_run(context.instance, run_id, monitor.get_monitor(), index):
                 context.log.info(f"reconciled {line}")
+            if status is not DagsterRunStatus.SUCCESS:
+                event = context.dagster_event
+                code = LogCode.RUN_CANCELED if status is DagsterRunStatus.CANCELED else LogCode.RUN_FAILED
+                message = (event.message or status.value) if event else status.value
+                ended = monitor.get_monitor().health.end_run(run_id, code, message, _ended_at(context))
+                for row in ended:
+                    context.log.info(f"ended {row['ProcessLoad']}/{row['TaskName']}: FAIL {row['LogCode']}")
 
         return reconcile
 
     return [make(s) for s in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)]
+
+
+def _ended_at(context: RunStatusSensorContext) -> datetime:
+    """When the run ended: its final event's time (not the sensor's, which may run much later)."""
+    stats = context.instance.get_run_stats(context.dagster_run.run_id)
+    return datetime.fromtimestamp(stats.end_time, UTC) if stats.end_time else datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """The health sensor: how often it runs, when a running row is stale, when a transition is cut short."""
+
+    interval_seconds: int = 60
+    sla_factor: float = 3.0  # a task with SlaSeconds is stale after SlaSeconds x this
+    default_max_runtime_minutes: int = 360  # ... without SlaSeconds nor its process's max_runtime_minutes
+    repair_after_seconds: int = 300  # a row version this old with no receipt was cut short by a crash
+
+
+def health_sensor(specs: Sequence[ProcessSpec], settings: HealthSettings) -> SensorDefinition:
+    """Fails stale rows (never one of a live run) and finishes transitions a crash cut short."""
+    limits = StaleLimits(settings.sla_factor, settings.default_max_runtime_minutes * 60,
+                         {(s.project, s.process): s.max_runtime_minutes * 60 for s in specs if s.max_runtime_minutes})
+    grace = timedelta(seconds=settings.repair_after_seconds)
+
+    @sensor(
+        name="etl_monitor_health",
+        minimum_interval_seconds=settings.interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Rows running past their limit whose execution is not a live run become FAIL (STALE); "
+        "transitions a crash cut short get their receipt, watermark move or run reopening.",
+    )
+    def etl_monitor_health(context: SensorEvaluationContext, monitor: ETLMonitorResource) -> SkipReason:
+        now = datetime.now(UTC)
+        health = monitor.get_monitor().health
+        running = health.running()
+        live = {e for e in {r["ExecutionID"] for r in running}
+                if (run := context.instance.get_run_by_id(e)) is not None and not run.is_finished}
+        stale = health.fail_stale([r for r in running if r["ExecutionID"] not in live], limits, now)
+        until = now - grace
+        since = datetime.fromisoformat(context.cursor) if context.cursor else until
+        repaired = health.repair(since, until) if since < until else []
+        context.update_cursor(max(since, until).isoformat())
+        for row in stale:
+            context.log.info(f"stale {row['ProcessLoad']}/{row['TaskName']} ({row['ExecutionID']}): FAIL STALE")
+        for r in repaired:
+            context.log.info(f"repaired {r['OperationName']} of {r['ActivityName']} ({r['ExecutionID']})")
+        return SkipReason(f"{len(running)} rows running ({len(live)} live runs), {len(stale)} stale rows failed, "
+                          f"{len(repaired)} receipts repaired")
+
+    return etl_monitor_health

@@ -25,6 +25,7 @@ from ..enums import SKIP, LogType, SourceType, Status
 from ..errors import ValidationError
 from ..sql import quote_identifier, validate_identifier
 from . import layout
+from .health import Health
 from .registration import Registry, given
 from .status import StatusQueries
 from .steps import MAX_LOG_MESSAGE, StepKey, Steps, TaskGuard
@@ -79,6 +80,7 @@ class ETLMonitorFramework:
         self._parameters = Parameters(self._store, self._registry)
         self._steps = Steps(self._store, self._registry, self._parameters)
         self._status = StatusQueries(self._store, self._steps)
+        self.health = Health(self._store, self._steps)  # what the run-end and health sensors call
         self._cluster_id: str | bool | None = False  # False: not looked up yet
 
     @property

@@ -183,11 +183,19 @@ MERGE INTO {ETLProcessingSteps} t USING {src} s
 WHEN MATCHED AND t.Status <> s.Status THEN {close}
 """)
 
-# A failed try to be retried: only a running row is ended, so a repeated call is a no-op.
-RETRY_STEP = _step_merge("""
+# A failed try to be retried, or a lost or stale row: only a running row is ended, so a repeated
+# call (or a hook that got there first) leaves it alone.
+END_RUNNING_STEP = _step_merge("""
 MERGE INTO {ETLProcessingSteps} t USING {src} s
 {match}
 WHEN MATCHED AND {running} THEN {close}
+""")
+
+# A run that ended unfinished: its running rows and its initiation row (the run's marker) become FAIL.
+END_RUN = _step_merge("""
+MERGE INTO {ETLProcessingSteps} t USING {src} s
+{match}
+WHEN MATCHED AND ({running} OR (t.WorkFlowID = 0 AND t.TaskID = 0 AND t.Status <> 'FAIL')) THEN {close}
 """)
 
 # A mandatory failure puts the run's initiation row back to NQUE.

@@ -6,7 +6,7 @@ nothing) followed by its receipts in one blind append.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -185,7 +185,7 @@ class Steps:
         """DONE (advancing its DELTA_DATE watermark) or FAIL (reopening the run when mandatory)."""
         end = timestamp or now()
         log_type = log_type or (LogType.INFO if status is Status.DONE else LogType.ERROR)
-        new = self._closed(row, status, end, log_message, log_type, log_code)
+        new = self.closed(row, status, end, log_message, log_type, log_code)
         if not self._write(Q.END_STEP, new):
             return False
         start = row.get("StartTime")
@@ -202,7 +202,7 @@ class Steps:
                                              {"ValueDateTime": start or end}, previous=row.get("WatermarkValue"),
                                              step=new)
         if status is Status.FAIL and row.get("TaskMandatory") and not is_initiation(row):
-            receipts += self._reopen_run(row)
+            receipts += self.reopen_run(row)
         self.store.append_receipts(receipts)
         return True
 
@@ -210,8 +210,8 @@ class Steps:
               timestamp: datetime | None) -> bool:
         """A failed try the orchestrator retries in the same execution: RQUE with EndTime and the error."""
         end = timestamp or now()
-        new = self._closed(row, Status.RQUE, end, log_message, LogType.WARN, log_code)
-        if not self._write(Q.RETRY_STEP, new):
+        new = self.closed(row, Status.RQUE, end, log_message, LogType.WARN, log_code)
+        if not self._write(Q.END_RUNNING_STEP, new):
             return False
         self.store.append_receipts([step_receipt(
             EventType.TASK_RETRY, new, level=LogLevel.WARN, previous_status=row.get("Status"),
@@ -305,7 +305,7 @@ class Steps:
         """The full step row with ``changes``, stamped: what a step MERGE binds."""
         return self.store.stamp({c: row.get(c) for c in S.STEPS.column_names}, **changes)
 
-    def _closed(self, row: dict[str, Any], status: Status, end: datetime, log_message: str | None,
+    def closed(self, row: dict[str, Any], status: Status, end: datetime, log_message: str | None,
                 log_type: LogType, log_code: str | None) -> dict[str, Any]:
         """The row as DONE, FAIL or (a try to retry) RQUE: end time and log fields, the message cut to size."""
         return self._full(row, Status=status.value, EndTime=end, LogType=log_type.value, LogCode=log_code,
@@ -314,7 +314,7 @@ class Steps:
     def _write(self, statement: str, new: dict[str, Any]) -> int:
         return self.store.write(statement, S.STEPS, [new], day=new["ProcessingDate"])
 
-    def _reopen_run(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+    def reopen_run(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         init = self._full(row, **INITIATION, Status=Status.NQUE.value)
         if not self._write(Q.REOPEN_RUN, init):
             return []
@@ -325,10 +325,10 @@ class Steps:
 
 def step_receipt(event: EventType, step: dict[str, Any], *, level: LogLevel = LogLevel.INFO,
                  **details: Any) -> dict[str, Any]:
-    """The receipt of a transition of ``step``."""
+    """The receipt of a transition of ``step``; ``row_updated_on`` names the row version it wrote."""
     return receipt(event, project_code=step["ProjectCode"], process_load=step["ProcessLoad"],
                    processing_date=step["ProcessingDate"], execution_id=step["ExecutionID"],
-                   step=step, level=level, **details)
+                   step=step, level=level, row_updated_on=step.get("LastUpdatedOn"), **details)
 
 
 def latest_attempt(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -340,8 +340,14 @@ def latest_attempt(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["Attempts"] == latest[(r["ProcessingDate"], r["ProjectCode"], r["ProcessLoad"])]]
 
 
-def is_initiation(row: dict[str, Any]) -> bool:
+def is_initiation(row: Mapping[str, Any]) -> bool:
     return row["WorkFlowID"] == 0 and row["TaskID"] == 0
+
+
+def is_running(row: dict[str, Any]) -> bool:
+    """Started, not ended, still queued: what a live task's row looks like."""
+    return (row.get("StartTime") is not None and row.get("EndTime") is None
+            and row["Status"] in (Status.NQUE.value, Status.RQUE.value))
 
 
 def _runnable(row: dict[str, Any]) -> bool:
