@@ -106,3 +106,27 @@ def test_a_batch_registers_a_new_process_with_its_tasks_and_parameters_together(
     tasks = monitor.spark.table(monitor.table_name("ETLconfigTasks"))
     assert tasks.where(tasks["ProjectCode"] == "BATCH").count() == 5
     assert monitor.get_active_watermark("BATCH", "ALL_AT_ONCE", "SYSDT") is None
+
+
+def test_re_registering_what_is_registered_writes_nothing_and_a_change_writes_only_its_table(process):
+    monitor = process.monitor
+    batch = {
+        "processes": [{"project_code": process.project, "process_load": process.load, "name": "Same",
+                       "owner": "QA", "load_frequency": "D"}],
+        "tasks": [{"project_code": process.project, "process_load": process.load, "task_id": t, "workflow_id": 1,
+                   "sequence_id": 2, "task_name": f"t{t}", "source_type": "PYTHON", "sla_seconds": 60}
+                  for t in (1, 2)],
+        "parameters": [{"project_code": process.project, "process_load": process.load,
+                        "parameter_name": "Wm", "parameter_type": "DELTA_DATE", "description": "d"}],
+    }
+    monitor.register_many(**batch)
+    before = monitor.engine.stats.snapshot()
+    monitor.register_many(**batch)
+    assert (monitor.engine.stats - before).commits == 0
+
+    batch["tasks"][1]["sla_seconds"] = 90
+    before = monitor.engine.stats.snapshot()
+    monitor.register_many(**batch)
+    assert (monitor.engine.stats - before).commits == 1
+    slas = {r["TaskID"]: r["SlaSeconds"] for r in process.rows("ETLconfigTasks") if r["TaskID"]}
+    assert slas == {1: 60, 2: 90}

@@ -150,7 +150,7 @@ def check_value_matches_type(ptype: ParameterType, value_datetime: Any, value_in
 
 
 class Registry:
-    """Upserts registrations in batches: one MERGE per table."""
+    """Upserts registrations in batches: one MERGE per table, none for a table the batch leaves as it is."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -178,8 +178,21 @@ class Registry:
         self._check_parameter_types(batches[S.PARAMETERS])
         audit = self.store.audit()
         for table, rows in batches.items():
+            rows = self._changing(table, rows)
             if rows:
                 self.store.write(Q.upsert(table, _DESCRIPTIVE[table.name]), table, [{**r, **audit} for r in rows])
+
+    def _changing(self, table: S.Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows the upsert would insert or change (a read costs a fraction of a MERGE, and a run's
+        initiation re-registers a catalogue that is usually in place already)."""
+        if not rows:
+            return rows
+        first = table.key[0]
+        registered = {tuple(r[c] for c in table.key): r
+                      for r in self.store.rows_in(table.name, first, {r[first] for r in rows})}
+        descriptive = _DESCRIPTIVE[table.name]
+        return [r for r in rows if (old := registered.get(tuple(r[c] for c in table.key))) is None
+                or any(r[c] is not None and r[c] != old[c] for c in descriptive)]
 
     def require_process(self, project_code: str, process_load: str) -> dict[str, Any]:
         rows = self.store.rows(S.PROCESS.name, {"ProjectCode": project_code, "ProcessLoad": process_load})
