@@ -3,20 +3,31 @@
 Spark 4.1+'s named parameter markers are dropped by Delta's SQL parser (delta-io/delta#7640), so
 values travel instead as a one-off DataFrame (an Arrow local relation) that the SQL text names as
 ``{src}``; the text itself only ever holds our own identifiers.
+
+A lost connection to the engine (server down, restarted, session closed) is raised as EngineError
+naming the engine; SQL errors and Delta conflicts are not.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConcurrencyError
+from .errors import ConcurrencyError, EngineError
 
 log = logging.getLogger(__name__)
+
+# Seconds a call keeps retrying an unreachable Spark Connect server the project connected to (see
+# connect.py): a local server silent this long is dead, and a step must fail well within a minute.
+DEFAULT_UNREACHABLE_TIMEOUT = float(os.environ.get("ETL_MONITOR_UNREACHABLE_TIMEOUT", "20"))
 
 # Delta's concurrent-modification errors share SQLSTATE 2D521; the names cover engines that only
 # report an exception class (classic py4j) or an error class (Spark Connect).
@@ -46,6 +57,92 @@ def is_conflict(exc: BaseException) -> bool:
             pass
     text = f"{type(exc).__name__} {exc}"
     return any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+# Spark Connect gives these when the session outlived its server: pyspark closes such a session.
+_SESSION_GONE = ("NO_ACTIVE_SESSION", "INVALID_HANDLE.SESSION_CHANGED", "INVALID_HANDLE.SESSION_CLOSED",
+                 "server side session identifier")
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    """True when ``exc`` says the engine cannot be reached or no longer knows the session (not a SQL error)."""
+    status = getattr(exc, "getGrpcStatusCode", None)  # pyspark's wrapper of a gRPC error
+    code = status() if callable(status) else None
+    if code is None and type(exc).__module__.startswith("grpc"):  # a raw grpc.RpcError
+        code = getattr(exc, "code", lambda: None)()
+    if getattr(code, "name", None) == "UNAVAILABLE":
+        return True
+    state = getattr(exc, "getSqlState", None)
+    try:
+        if callable(state) and str(state() or "").startswith("08"):  # SQLSTATE class 08: connection exception
+            return True
+    except Exception:  # a py4j-backed error whose JVM side is gone: fall back to text
+        pass
+    if type(exc).__name__ == "Py4JNetworkError":  # a classic session whose JVM died
+        return True
+    text = str(exc)
+    return any(marker in text for marker in _SESSION_GONE)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an EngineError says about a session's engine: its name, address, log and the retry bound."""
+
+    name: str  # "the embedded Spark engine (local Spark Connect server)"
+    address: str  # never with a token
+    log: str = ""
+    timeout_seconds: float | None = None
+    remedy: str = ""
+
+
+# Sessions the project opened, with their description; weak, so a dropped session is not kept alive.
+_ENGINES: weakref.WeakKeyDictionary[Any, EngineInfo] = weakref.WeakKeyDictionary()
+
+
+def describe(spark: Any, info: EngineInfo) -> None:
+    """Make EngineErrors about ``spark`` name its engine as ``info`` says."""
+    _ENGINES[spark] = info
+
+
+def engine_info(spark: Any) -> EngineInfo:
+    """How ``spark``'s engine is named in errors: as described, else from the session itself."""
+    try:
+        known = _ENGINES.get(spark)
+    except TypeError:  # not weak-referenceable
+        known = None
+    if known is not None:
+        return known
+    host = getattr(getattr(spark, "client", None), "host", None)
+    if host:
+        return EngineInfo("the Spark Connect engine", f"sc://{host}", remedy="Check that its server is up.")
+    return EngineInfo("the Spark engine", "this process's SparkSession")
+
+
+def lost_engine(spark: Any, exc: BaseException) -> EngineError:
+    """The EngineError for ``exc``, a lost connection to ``spark``'s engine."""
+    info = engine_info(spark)
+    text = str(exc)
+    details = re.search(r'details = "([^"]*)"', text)  # a gRPC error's one useful line
+    reason = details.group(1) if details else (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    where = f"{info.name} at {info.address}" + (f", log {info.log}" if info.log else "")
+    if any(marker in text for marker in _SESSION_GONE):
+        what = "no longer has this session (its server stopped or restarted)"
+    elif info.timeout_seconds is not None:
+        what = f"did not answer for {info.timeout_seconds:g} s"
+    else:
+        what = "cannot be reached"
+    return EngineError(f"{where}: {what}: {reason.rstrip('.')}." + (f" {info.remedy}" if info.remedy else ""))
+
+
+@contextmanager
+def reaching(spark: Any) -> Iterator[None]:
+    """Raise a lost connection to ``spark``'s engine as EngineError; every other error passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        if is_connection_loss(exc):
+            raise lost_engine(spark, exc) from exc
+        raise
 
 
 @dataclass
@@ -90,14 +187,16 @@ class Engine:
     def bind(self, rows: Sequence[Mapping[str, Any]], schema: Sequence[tuple[str, str]]) -> Any:
         """A DataFrame holding ``rows`` with the given ``(column, SQL type)`` schema."""
         ddl = ", ".join(f"`{name}` {sql_type}" for name, sql_type in schema)
-        return self.spark.createDataFrame(
-            [tuple(row.get(name) for name, _ in schema) for row in rows], ddl
-        )
+        with reaching(self.spark):  # the schema string is parsed by the server
+            return self.spark.createDataFrame(
+                [tuple(row.get(name) for name, _ in schema) for row in rows], ddl
+            )
 
     def query(self, text: str, **frames: Any) -> list[dict[str, Any]]:
         """Run a read; returns rows as dicts."""
         self.stats.statements += 1
-        rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
+        with reaching(self.spark):
+            rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
         return [row.asDict(recursive=True) for row in rows]
 
     def execute(self, text: str, **frames: Any) -> int:
@@ -107,6 +206,8 @@ class Engine:
             try:
                 rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
             except Exception as exc:
+                if is_connection_loss(exc):
+                    raise lost_engine(self.spark, exc) from exc
                 if not is_conflict(exc):
                     raise
                 self.stats.conflicts_retried += 1
@@ -122,11 +223,13 @@ class Engine:
     def columns(self, table: str) -> list[str]:
         """Column names of an existing table."""
         self.stats.statements += 1
-        return list(self.spark.table(table).columns)
+        with reaching(self.spark):
+            return list(self.spark.table(table).columns)
 
     def table_exists(self, table: str) -> bool:
         self.stats.statements += 1
-        return bool(self.spark.catalog.tableExists(table))
+        with reaching(self.spark):
+            return bool(self.spark.catalog.tableExists(table))
 
 
 def _affected(rows: Iterable[Any]) -> int:
@@ -144,10 +247,12 @@ def collect(engine: Engine, frame: Any, where: Mapping[str, Any] | None = None,
     The values become literals in the query plan (never SQL text), so Spark can prune partitions
     and skip files with them.
     """
-    for column, value in (where or {}).items():
-        if value is not None:
-            frame = frame.where(frame[column] == value)
-    if order_by:
-        frame = frame.orderBy(*order_by)
     engine.stats.statements += 1
-    return [row.asDict(recursive=True) for row in frame.collect()]
+    with reaching(engine.spark):
+        for column, value in (where or {}).items():
+            if value is not None:
+                frame = frame.where(frame[column] == value)
+        if order_by:
+            frame = frame.orderBy(*order_by)
+        rows = frame.collect()
+    return [row.asDict(recursive=True) for row in rows]

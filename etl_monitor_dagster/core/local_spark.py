@@ -3,6 +3,7 @@
 Two Spark JVMs committing to one local Delta table can lose a commit (the local log store is
 check-then-rename, safe only inside one JVM), so every writer goes through this single driver.
 Its warehouse, Derby metastore and logs live under one folder (``home``) that survives restarts.
+A server that died is started again by the next ``session()``, in whichever process gets there first.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from .engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo
 from .errors import EngineError
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class LocalSparkServer:
     port: int = DEFAULT_PORT
     jars_dir: Path = DEFAULT_JARS
     start_timeout_seconds: float = 180.0
+    unreachable_timeout_seconds: float = DEFAULT_UNREACHABLE_TIMEOUT
 
     @property
     def url(self) -> str:
@@ -73,6 +76,9 @@ class LocalSparkServer:
         with _file_lock(self.home / "server.lock"):
             if self.is_up():
                 return
+            stale = self._server_pid()
+            if stale is not None:  # alive but not listening (hung, half dead): it holds the metastore
+                _kill_group(stale)
             process = subprocess.Popen(
                 self.command(),
                 cwd=self.home,
@@ -110,27 +116,59 @@ class LocalSparkServer:
                 server.stop()
 
     def stop(self) -> None:
-        """Stop the server this home started (by its process id), if it runs."""
-        try:
-            pid = int(self.pid_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.killpg(pid, 0)
-                time.sleep(0.1)
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """Stop the server this home started (by its process id), if it runs; close this process's session to it."""
+        from .connect import forget
+
+        forget(self.url)
+        pid = self._server_pid()
+        if pid is not None:
+            _kill_group(pid)
         self.pid_file.unlink(missing_ok=True)
 
     def session(self) -> SparkSession:
-        """A Spark Connect session to this server, starting the server if needed."""
-        from pyspark.sql import SparkSession
+        """A Spark Connect session to this server, starting the server if it is not running.
+
+        The process shares one session per server; after the server restarted (a new pid) or the
+        session was closed, a new one replaces it. Calls give up after ``unreachable_timeout_seconds``
+        of an unreachable server with EngineError.
+        """
+        from .connect import shared_session
 
         self.ensure_running()
-        return SparkSession.builder.remote(self.url).getOrCreate()
+        return shared_session(self.url, self.engine_info(), generation=self._pid())
+
+    def engine_info(self) -> EngineInfo:
+        """How EngineErrors name this server."""
+        return EngineInfo("the embedded Spark engine (local Spark Connect server)", self.url, str(self.log_file),
+                          self.unreachable_timeout_seconds,
+                          "Its next use starts it again if it is down, on a new session.")
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _server_pid(self) -> int | None:
+        """The pid file's process if it is alive and, where /proc shows it, this home's server.
+
+        A pid file left by a killed server may name a process that reused the pid; that one must not be killed.
+        """
+        pid = self._pid()
+        if pid is None:
+            return None
+        proc = Path("/proc")
+        if proc.is_dir():
+            try:
+                args = (proc / str(pid) / "cmdline").read_bytes()  # empty for a zombie
+            except OSError:
+                return None
+            return pid if SERVER_CLASS.encode() in args and str(self.home.resolve()).encode() in args else None
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):  # gone, or another user's process: not our server
+            return None
+        return pid
 
     def command(self) -> list[str]:
         jars = sorted(self.jars_dir.glob("*.jar")) if self.jars_dir.is_dir() else []
@@ -200,6 +238,20 @@ def _spark_home() -> Path:
     import pyspark
 
     return Path(pyspark.__file__).resolve().parent
+
+
+def _kill_group(pid: int) -> None:
+    """SIGTERM the process group of ``pid``, SIGKILL after 10 s."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            with suppress(ChildProcessError):  # reap it if this process started it: a zombie keeps the group
+                os.waitpid(pid, os.WNOHANG)
+            os.killpg(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from dagster_databricks import DatabricksClientResource
 from dagster_databricks.resources import OauthCredentials
 from pydantic import Field, PrivateAttr
 
+from ..core.engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo
 from ..core.errors import ValidationError
 from ..core.local_spark import DEFAULT_HOME, DEFAULT_PORT, LocalSparkServer
 from ..core.monitor import ETLMonitorFramework, TaskGuard
@@ -68,6 +69,12 @@ class ETLMonitorResource(ConfigurableResource):
         f"(default {DEFAULT_HOME}).",
     )
     port: int = Field(default=DEFAULT_PORT, description="engine=embedded: port of the local Spark Connect server.")
+    unreachable_timeout_seconds: float = Field(
+        default=DEFAULT_UNREACHABLE_TIMEOUT, gt=0,
+        description="engine=embedded or connect: seconds a call keeps retrying an unreachable Spark Connect "
+        "server before it fails with EngineError (default: ETL_MONITOR_UNREACHABLE_TIMEOUT, else 20). Raise it "
+        "for a Databricks cluster that must start first.",
+    )
     updated_by: str | None = Field(
         default=None, description="Value of CreatedBy/LastUpdatedBy; default: the OS user."
     )
@@ -75,16 +82,24 @@ class ETLMonitorResource(ConfigurableResource):
     _monitor: ETLMonitorFramework | None = PrivateAttr(default=None)
 
     def spark_session(self) -> Any:
-        """The SparkSession this configuration names (starting the embedded server if needed)."""
+        """The SparkSession this configuration names: embedded (started, or started again, if not
+        running) and connect sessions are shared in the process and renewed once their server is gone."""
         from pyspark.sql import SparkSession
+
+        from ..core.connect import shared_session
 
         if self.engine is SparkEngine.EMBEDDED:
             home = Path(self.home) if self.home else DEFAULT_HOME
-            return LocalSparkServer(home=home, port=self.port).session()
+            return LocalSparkServer(home=home, port=self.port,
+                                    unreachable_timeout_seconds=self.unreachable_timeout_seconds).session()
         if self.engine is SparkEngine.CONNECT:
             if not self.spark_remote:
                 raise ValidationError("spark_remote", None, "engine=connect needs a Spark Connect URL")
-            return SparkSession.builder.remote(self._remote_url()).getOrCreate()
+            address = self.spark_remote.split(";")[0].rstrip("/")  # the parameters may hold a token
+            return shared_session(self._remote_url(), EngineInfo(
+                "the Spark Connect engine (engine=connect)", address, timeout_seconds=self.unreachable_timeout_seconds,
+                remedy="Check that the server or cluster is up (its log is on that side); the next call opens a "
+                "new session."))
         active = SparkSession.getActiveSession()
         if active is None:
             raise ValidationError("engine", self.engine.value, "no SparkSession is active in this process")
@@ -99,11 +114,12 @@ class ETLMonitorResource(ConfigurableResource):
         return url + ";token=" + self.spark_token
 
     def get_monitor(self) -> ETLMonitorFramework:
-        """The plain monitor object behind this resource (created once per process)."""
-        if self._monitor is None:
+        """The plain monitor object behind this resource: one per process, rebuilt on a new session
+        (after its engine was lost or restarted)."""
+        spark = self.spark_session()
+        if self._monitor is None or self._monitor.spark is not spark:
             self._monitor = ETLMonitorFramework(
-                self.spark_session(), catalog=self.catalog, schema=self.schema_name,
-                updated_by=self.updated_by,
+                spark, catalog=self.catalog, schema=self.schema_name, updated_by=self.updated_by,
             )
         return self._monitor
 

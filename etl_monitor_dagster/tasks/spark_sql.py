@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..core.engine import is_connection_loss, lost_engine, reaching
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_deleted_rows")
@@ -33,10 +34,11 @@ def run_spark_sql(run: TaskRun) -> TaskResult:
         raise TaskFailed(f"{path} holds no SQL statement", "EMPTY_SQL")
     spark = run.monitor.spark
     fields = run.variables()
-    spark.sql(f"DECLARE OR REPLACE VARIABLE etl STRUCT<{', '.join(f'{n}: {t}' for n, (t, _) in fields.items())}>")
-    values = spark.createDataFrame([tuple(v for _, v in fields.values())],
-                                   ", ".join(f"{n} {t}" for n, (t, _) in fields.items()))
-    spark.sql("SET VAR etl = (SELECT struct(*) FROM {values})", values=values)
+    with reaching(spark):
+        spark.sql(f"DECLARE OR REPLACE VARIABLE etl STRUCT<{', '.join(f'{n}: {t}' for n, (t, _) in fields.items())}>")
+        values = spark.createDataFrame([tuple(v for _, v in fields.values())],
+                                       ", ".join(f"{n} {t}" for n, (t, _) in fields.items()))
+        spark.sql("SET VAR etl = (SELECT struct(*) FROM {values})", values=values)
     result = TaskResult(metadata={"statements": len(statements), "sql_file": str(path)})
     for index, statement in enumerate(statements, 1):
         try:
@@ -45,6 +47,8 @@ def run_spark_sql(run: TaskRun) -> TaskResult:
             # commands (MERGE, UPDATE, DELETE) already ran and hold their metrics; a final query runs here
             rows = frame.limit(2).collect() if last or set(frame.columns) & set(_METRICS) else []
         except Exception as exc:  # the Spark error text is what the user needs, with the statement number
+            if is_connection_loss(exc):  # not the statement's fault: the engine is gone
+                raise lost_engine(spark, exc) from exc
             raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
                              getattr(exc, "getCondition", lambda: None)() or type(exc).__name__) from exc
         _collect_metrics(result, rows, last)

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import schema as S
 from .. import validate as v
-from ..engine import Engine, RetryPolicy
+from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reaching
 from ..enums import SKIP, LogType, SourceType, Status
 from ..errors import ValidationError
 from ..sql import quote_identifier, validate_identifier
@@ -115,9 +115,11 @@ class ETLMonitorFramework:
         if view not in S.VIEWS:
             raise ValidationError("view", view, f"is not one of the monitoring views {sorted(S.VIEWS)}")
         frame = self.spark.table(self._store.names[view])
-        unknown = sorted((set(equals) | set(order_by or ())) - set(frame.columns))
+        with reaching(self.spark):
+            columns = frame.columns
+        unknown = sorted((set(equals) | set(order_by or ())) - set(columns))
         if unknown:
-            raise ValidationError("columns", unknown, f"{view} has the columns {frame.columns}")
+            raise ValidationError("columns", unknown, f"{view} has the columns {columns}")
         return self._store.collect(frame, equals, order_by or [])
 
     # -------------------------------------------------------------------------------- registration
@@ -429,7 +431,9 @@ class ETLMonitorFramework:
         if self._cluster_id is False:
             try:
                 self._cluster_id = self.spark.conf.get("spark.databricks.clusterUsageTags.clusterId", None)
-            except Exception:  # not Databricks: the key does not exist or the conf cannot be read
+            except Exception as exc:  # not Databricks: the key does not exist or the conf cannot be read
+                if is_connection_loss(exc):  # unknown, not absent: ask again on the next session
+                    raise lost_engine(self.spark, exc) from exc
                 self._cluster_id = None
         return self._cluster_id if isinstance(self._cluster_id, str) and self._cluster_id else None
 
