@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from etl_monitor_dagster import ETLMonitorFramework
 from tests.conftest import free_port
@@ -123,16 +123,15 @@ def test_the_demo_launched_through_graphql_succeeds_and_fills_the_monitor(dagste
     assert summary.asset_materialization.metadata["Done"].value == 10
 
 
-def _processes_of(run_id: str) -> list[int]:
-    """The run's worker and step processes: every process whose command line names the run."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and run_id.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            pass
-    return pids
+def _processes_of(instance: DagsterInstance, run_id: str) -> list[int]:
+    """The run's worker and step processes still alive, by the pids its engine events report."""
+    pids = set()
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = record.dagster_event.engine_event_data
+        pid = data.metadata.get("pid") if data and data.metadata else None
+        if pid is not None:
+            pids.add(int(getattr(pid, "value", pid)))
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def test_a_run_whose_worker_is_killed_ends_failed_in_dagster_and_in_the_monitor(dagster_dev, spark):
@@ -146,7 +145,8 @@ def test_a_run_whose_worker_is_killed_ends_failed_in_dagster_and_in_the_monitor(
         return [r for r in rows if r["TaskID"] and r["StartTime"] and r["EndTime"] is None]
 
     wait_for("a task of the run running", running_task, 600, every=0.5)
-    pids = wait_for("the run's processes", lambda: _processes_of(run_id), 30, every=0.2)
+    instance = DagsterInstance.from_config(str(home))
+    pids = wait_for("the run's processes", lambda: _processes_of(instance, run_id), 30, every=0.2)
     for pid in pids:  # as an OOM kill or a lost node does: no signal handler runs, no event is written
         os.kill(pid, signal.SIGKILL)
 

@@ -1,0 +1,131 @@
+"""Seconds for the demo partition launched through `dagster dev`, GraphQL launch to run end, as a new user does it.
+
+Starts a throwaway embedded Spark server and `dagster dev` (the instance `make start` creates), prepares the
+monitor as `make start` does, then launches `sales_daily` for ``--runs`` successive days and prints each run's
+seconds, the median, and where the time went in the last run (step process start-up, steps, gates).
+
+    .venv/bin/python benchmarks/demo_run.py [--runs 3] [--start-method spawn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+
+from etl_monitor_dagster.core.local_spark import LocalSparkServer
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
+LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+STEPS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { stepStats { stepKey startTime endTime } } } }"""
+
+
+def graphql(url: str, query: str, **variables: object) -> dict:
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+def wait(what: str, check, timeout: float, every: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(what)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def one_run(url: str, day: date, start_method: str | None) -> tuple[float, str]:
+    params: dict = {"selector": {"repositoryLocationName": "etl_monitor", "repositoryName": "__repository__",
+                                 "jobName": "sales_daily"},
+                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day.isoformat()}]}}
+    if start_method:  # else the job's default run config
+        params["runConfigData"] = {"execution": {"config": {"multiprocess": {"start_method": {start_method: {}}}}}}
+    started = time.perf_counter()
+    launched = graphql(url, LAUNCH, params=params)["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    def ended() -> str | None:
+        status = graphql(url, STATUS, id=run_id)["runOrError"]["status"]
+        return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    status = wait("the run's end", ended, 900, 0.25)
+    seconds = time.perf_counter() - started
+    assert status == "SUCCESS", f"run {run_id} ended {status}"
+    return seconds, run_id
+
+
+def breakdown(url: str, run_id: str) -> str:
+    run = graphql(url, STATUS, id=run_id)["runOrError"]
+    steps = sorted(graphql(url, STEPS, id=run_id)["runOrError"]["stepStats"], key=lambda s: s["startTime"])
+    gates = sum(s["endTime"] - s["startTime"] for s in steps if "gate" in s["stepKey"])
+    work = sum(s["endTime"] - s["startTime"] for s in steps if "gate" not in s["stepKey"])
+    first, last = steps[0]["startTime"] - run["startTime"], run["endTime"] - steps[-1]["endTime"]
+    return (f"{len(steps)} steps: step time {work:.1f} s (gates {gates:.1f} s); run start to first step {first:.1f} s, "
+            f"last step to run end {last:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--start-method", choices=["spawn", "forkserver"], default=None,
+                        help="the step processes' start method instead of the job's default (A/B comparisons)")
+    args = parser.parse_args()
+    with LocalSparkServer.temporary() as server, tempfile.TemporaryDirectory() as home:
+        shutil.copy(REPO / "instance" / "dagster.yaml", Path(home) / "dagster.yaml")
+        env = {**os.environ, "DAGSTER_HOME": home, "ETL_MONITOR_HOME": str(server.home),
+               "ETL_MONITOR_SPARK_PORT": str(server.port)}
+        subprocess.run([str(BIN / "python"), "-m", "etl_monitor_dagster", "setup", "catalogue"], cwd=REPO, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        port = free_port()
+        command = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        dev = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+        url = f"http://127.0.0.1:{port}/graphql"
+        try:
+            wait("dagster dev", lambda: all(e["loadStatus"] == "LOADED" for e in
+                                            graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]), 300, 1)
+            seconds = []
+            for i in range(args.runs):
+                took, run_id = one_run(url, date(2026, 4, 1) + timedelta(days=i), args.start_method)
+                seconds.append(took)
+                print(f"run {i + 1}: {took:.1f} s", flush=True)
+            print(f"demo partition, GraphQL launch to run end: median {statistics.median(seconds):.1f} s "
+                  f"(min {min(seconds):.1f}, max {max(seconds):.1f}, {len(seconds)} runs)")
+            print(f"last run: {breakdown(url, run_id)}")
+        finally:
+            os.killpg(dev.pid, signal.SIGTERM)
+            try:
+                dev.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(dev.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
