@@ -128,7 +128,7 @@ def test_a_writer_that_started_a_task_and_died_leaves_a_row_the_health_sensor_fa
     assert process.steps(live)[(1, 1)]["EndTime"] is None  # a live run's row is never touched
     stale = [e for e in _receipts(process, dead) if e["event_type"] == "TASK_FAIL"]
     assert sorted(e["task_id"] for e in stale) == [1, 3] and {e["error"]["code"] for e in stale} == {"STALE"}
-    assert "2 stale rows failed" in message
+    assert "stale rows failed" in message  # other tests' rows share the schema: the count is not ours alone
 
     health(HealthSettings(sla_factor=3.0, default_max_runtime_minutes=1000), [spec])  # a second pass changes nothing
     assert len([e for e in _receipts(process, dead) if e["event_type"] == "TASK_FAIL"]) == 2
