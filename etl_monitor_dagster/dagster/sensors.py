@@ -97,14 +97,14 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
             "a failed or cancelled run ends its running rows and marks the run FAILED.",
         )
         def reconcile(context: RunStatusSensorContext, monitor: ETLMonitorResource) -> None:
-            run_id = context.dagster_run.run_id
-            for line in reconcile_run(context.instance, run_id, monitor.get_monitor(), index):
+            run_id, m = context.dagster_run.run_id, monitor.get_monitor()
+            for line in reconcile_run(context.instance, run_id, m, index):
                 context.log.info(f"reconciled {line}")
             if status is not DagsterRunStatus.SUCCESS:
                 event = context.dagster_event
                 code = LogCode.RUN_CANCELED if status is DagsterRunStatus.CANCELED else LogCode.RUN_FAILED
                 message = (event.message or status.value) if event else status.value
-                ended = monitor.get_monitor().health.end_run(run_id, code, message, _ended_at(context))
+                ended = m.health.end_run(run_id, code, message, _ended_at(context))
                 for row in ended:
                     context.log.info(f"ended {row['ProcessLoad']}/{row['TaskName']}: FAIL {row['LogCode']}")
 
