@@ -8,15 +8,19 @@ Dagster names here are imported lazily, so notebooks do not pay for Dagster.
 from typing import Any
 
 from .core.enums import LoadFrequency, LogCode, LogType, ParameterType, SourceType, Status
+from .core.error_class import ErrorClass, classify
 from .core.errors import ConcurrencyError, EngineError, ETLMonitorError, NotFoundError, ValidationError
 from .core.monitor import ETLMonitorFramework, TaskGuard
+from .core.monitor.maintenance import MaintenanceReport, MaintenanceSettings
 
 _DAGSTER = {
     "AzureDataFactoryResource": "resource",
     "DagsterETLMonitorTranslator": "translator",
     "DatabricksResource": "resource",
+    "ETLMonitorAlerts": "alerts",
     "ETLMonitorResource": "resource",
     "HealthSettings": "sensors",
+    "MaintenanceSchedule": "maintenance",
     "SparkEngine": "resource",
     "build_definitions": "definitions",
     "databricks_from_env": "resource",
@@ -27,14 +31,19 @@ __all__ = [
     "ConcurrencyError",
     "DagsterETLMonitorTranslator",
     "DatabricksResource",
+    "ETLMonitorAlerts",
     "ETLMonitorError",
     "ETLMonitorFramework",
     "ETLMonitorResource",
     "EngineError",
+    "ErrorClass",
     "HealthSettings",
     "LoadFrequency",
     "LogCode",
     "LogType",
+    "MaintenanceReport",
+    "MaintenanceSchedule",
+    "MaintenanceSettings",
     "NotFoundError",
     "ParameterType",
     "SourceType",
@@ -43,6 +52,7 @@ __all__ = [
     "TaskGuard",
     "ValidationError",
     "build_definitions",
+    "classify",
     "databricks_from_env",
 ]
 

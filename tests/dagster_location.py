@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetKey,
+    AssetObservation,
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
@@ -99,6 +102,18 @@ def tick_run_sensor(instance: DagsterInstance, ended: str, cursor: str | None) -
     result = sensor.evaluate_tick(context)
     assert result.cursor is not None
     return result.cursor
+
+
+def observations(instance: DagsterInstance, key: AssetKey) -> list[AssetObservation]:
+    """The asset's latest observations, newest first."""
+    return [r.event_log_entry.asset_observation for r in instance.fetch_observations(key, limit=50).records]
+
+
+def latest_checks(instance: DagsterInstance, key: AssetKey) -> dict[str, AssetCheckEvaluation]:
+    """The latest evaluation of each task health check of the asset."""
+    keys = [AssetCheckKey(key, name) for name in ("failure_streak", "duration_baseline")]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    return {k.name: r.event.dagster_event.event_specific_data for k, r in latest.items() if r.event}
 
 
 @dataclass

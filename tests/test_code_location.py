@@ -95,21 +95,36 @@ def test_each_gate_carries_a_blocking_check_and_optional_tasks_a_warning_check(d
     assert not any(c.blocking for k, c in checks.items() if k[1] == "succeeded")
 
 
-def test_the_six_views_are_assets_downstream_of_each_process(demo):
+def test_every_task_asset_has_two_warning_health_checks_the_process_job_leaves_to_the_run_sensors(demo):
+    repo = demo.get_repository_def()
+    health = {(k.asset_key.path[-1], k.name) for k in repo.asset_checks_defs_by_key}
+    tasks = {k.path[-1] for k in _graph(demo).get_all_asset_keys()
+             if not k.path[-1].startswith("v_") and not k.path[-1].endswith("_gate")}
+    assert {(t, c) for t in tasks for c in ("failure_streak", "duration_baseline")} <= health
+    specs = [s for d in repo.asset_checks_defs_by_key.values() for s in d.check_specs]
+    assert not any(s.blocking for s in specs if s.name in ("failure_streak", "duration_baseline"))
+    in_job = {k.name for k in repo.get_job("sales_daily").asset_layer.asset_graph.asset_check_keys}
+    assert in_job == {"no_mandatory_blockers", "succeeded"}  # no step per task health check in every run
+
+
+def test_the_views_are_assets_downstream_of_each_process(demo):
     graph = _graph(demo)
     views = [k for k in graph.get_all_asset_keys() if k.path[-1].startswith("v_")]
     assert sorted(k.path[-1] for k in views) == sorted(
         ["v_processStatus", "v_runSummary", "v_taskDetail", "v_mandatoryBlockers", "v_currentFailures",
-         "v_watermarks"])
+         "v_watermarks", "v_taskHealth"])
     assert {graph.get(k).group_name for k in views} == {"sales_daily/views"}
 
 
 def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(generated):
     repo = generated.get_repository_def()
-    assert {j for j in repo.job_names if not j.startswith("__")} == {f"every_{f}" for f in "dwmya"}
+    # ... plus the monitor schema's one maintenance job and its weekly schedule (tests/test_retention.py)
+    assert {j for j in repo.job_names if not j.startswith("__")} == {f"every_{f}" for f in "dwmya"} | {
+        "etl_monitor_maintenance"}
     assert {s.name: s.cron_schedule for s in repo.schedule_defs} == {
         "every_d_schedule": "30 5 * * *", "every_w_schedule": "30 5 * * 1",
-        "every_m_schedule": "30 5 1 * *", "every_y_schedule": "30 5 1 1 *"}
+        "every_m_schedule": "30 5 1 * *", "every_y_schedule": "30 5 1 1 *",
+        "etl_monitor_maintenance_schedule": "0 3 * * 0"}
     assert {s.name: s.default_status.value for s in repo.sensor_defs} == dict.fromkeys(
         ["etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled",
          "etl_monitor_health"], "RUNNING")

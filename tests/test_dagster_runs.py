@@ -22,7 +22,9 @@ from tests.dagster_location import (
     checkout_job,
     evaluate_reconciliation,
     hookless_job,
+    latest_checks,
     launch,
+    observations,
     rows,
     tick_run_sensor,
 )
@@ -65,6 +67,7 @@ def _checkout_index():
 
 def test_a_partition_runs_every_stage_and_records_done_with_watermarks_and_view_figures(instance, monitor, ready):
     ready(orders=True, clicks=True)
+    cursor = tick_run_sensor(instance, "success", None)
     success, run_id = launch(checkout_job, instance, "2026-05-03", run_config=IN_PROCESS)
     assert success
     assert {name: r["Status"] for name, r in rows(monitor, "CHECKOUT", run_id).items()} == {
@@ -76,6 +79,21 @@ def test_a_partition_runs_every_stage_and_records_done_with_watermarks_and_view_
     marks = instance.get_latest_materialization_event(AssetKey(["qa", "checkout", "v_watermarks"]))
     assert "watermark_MartAsOf" in marks.asset_materialization.metadata
     assert_monitor_agrees(instance, monitor, run_id)
+
+    # The success sensor shows the run's DELTA_DATE move on the task's asset and reports its health checks.
+    tick_run_sensor(instance, "success", cursor)
+    mart = AssetKey(["qa", "checkout", "build_mart"])
+    (move,) = [o for o in observations(instance, mart) if o.metadata["execution_id"].value == run_id]
+    assert (move.partition, move.metadata["watermark"].value) == ("2026-05-03", "MartAsOf")
+    new = monitor.get_active_watermark("QA", "CHECKOUT", "MartAsOf")
+    assert move.metadata["new_value"].value.startswith(new.isoformat(sep="T")[:19])
+    assert move.metadata["previous_value"].value != move.metadata["new_value"].value
+    health = latest_checks(instance, mart)
+    assert set(health) == {"failure_streak", "duration_baseline"}
+    assert health["failure_streak"].passed and health["failure_streak"].metadata["failure_streak"].value == 0
+    tiles = instance.get_latest_materialization_event(AssetKey(["qa", "checkout", "v_taskHealth"]))
+    plotted = {k: v.value for k, v in tiles.asset_materialization.metadata.items()}
+    assert plotted["Build mart failure_streak"] == 0 and "Build mart seconds" in plotted
 
 
 def test_a_mandatory_fail_blocks_later_stages_and_reexecution_completes_it_as_attempt_1(instance, monitor, ready):
@@ -102,6 +120,8 @@ def test_a_mandatory_fail_blocks_later_stages_and_reexecution_completes_it_as_at
     assert ended["Load orders"]["LogCode"] == "RuntimeError"  # the step's own error is kept
     (summary,) = monitor.read_view("v_runSummary", ExecutionID=first)
     assert (summary["OverallStatus"], summary["Pending"]) == ("FAILED", 1)
+    streak = latest_checks(instance, AssetKey(["qa", "checkout", "load_orders"]))["failure_streak"]
+    assert not streak.passed and streak.metadata["failure_streak"].value >= 1  # a failed run's checks too
 
     ready(orders=True, clicks=True)
     options = ReexecutionOptions.from_failure(first, instance)

@@ -81,6 +81,8 @@ def test_a_notebook_run_gets_the_run_context_and_its_run_id_cluster_figures_and_
     metadata = materialization(instance, lakehouse.run_id, "lakehouse", "score_customers")
     assert metadata["databricks_run_page_url"].url.endswith(f"/run/{run.run_id}")
     assert (metadata["rows_read"].value, metadata["rows_written"].value) == (900, 42)
+    assert metadata["new_watermark"].value == 4242  # the DELTA_ID move, old and new, on the asset
+    assert metadata["previous_watermark"].value == parameters["watermark_value"] != "4242"
     assert metadata["databricks_run_seconds"].value >= 0
     assert metadata["databricks_polls"].value == run.gets >= 5  # pending, three times running, terminated
 

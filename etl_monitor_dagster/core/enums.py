@@ -77,6 +77,8 @@ class EventType(StrEnum):
     STATUS_RESET = "STATUS_RESET"
     MODE_CHANGE = "MODE_CHANGE"
     WATERMARK_MOVE = "WATERMARK_MOVE"
+    ALERT_SENT = "ALERT_SENT"  # a failure alert went out for a run (the process is alerting until it recovers)
+    ALERT_RECOVERED = "ALERT_RECOVERED"  # the "recovered" message went out on the first complete run after it
 
 
 class LogCode(StrEnum):

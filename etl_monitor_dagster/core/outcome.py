@@ -15,6 +15,7 @@ from typing import Any
 
 from .catalogue import ProcessSpec, TaskSpec
 from .enums import LogType, Status
+from .error_class import ErrorClass
 from .monitor import ETLMonitorFramework
 
 
@@ -37,9 +38,11 @@ class Key(StrEnum):
     SUMMARY = "summary"  # DONE: what LogMessage records
     ERROR = "error"  # FAIL: LogMessage
     ERROR_CODE = "error_code"  # FAIL: LogCode
+    ERROR_CLASS = "error_class"  # FAIL: the ErrorClass of the failure
     ROWS_READ = "rows_read"
     ROWS_WRITTEN = "rows_written"
     NEW_WATERMARK = "new_watermark"
+    PREVIOUS_WATERMARK = "previous_watermark"  # the watermark's active value before the task moved it
     SECONDS = "seconds"  # the work's own duration, monitor writes excluded
 
 
@@ -52,6 +55,7 @@ class TaskOutcome:
     error: str | None = None
     error_code: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    error_class: ErrorClass | None = None
 
     @property
     def status(self) -> Status | None:
@@ -65,7 +69,8 @@ class TaskOutcome:
     def metadata(self) -> dict[str, Any]:
         """Plain metadata (None values left out) that ``from_metadata`` reads back."""
         own: dict[str, Any] = {Key.OUTCOME: self.outcome.value, Key.SUMMARY: self.summary, Key.ERROR: self.error,
-                               Key.ERROR_CODE: self.error_code}
+                               Key.ERROR_CODE: self.error_code,
+                               Key.ERROR_CLASS: self.error_class.value if self.error_class else None}
         return {str(k): v for k, v in {**self.facts, **own}.items() if v is not None}
 
     @classmethod
@@ -74,9 +79,11 @@ class TaskOutcome:
         raw = {k: getattr(v, "value", v) for k, v in metadata.items()}
         if raw.get(Key.OUTCOME) not in set(Outcome):
             return None
-        own = {Key.OUTCOME, Key.SUMMARY, Key.ERROR, Key.ERROR_CODE}
+        own = {Key.OUTCOME, Key.SUMMARY, Key.ERROR, Key.ERROR_CODE, Key.ERROR_CLASS}
+        error_class = raw.get(Key.ERROR_CLASS)
         return cls(Outcome(raw[Key.OUTCOME]), raw.get(Key.SUMMARY), raw.get(Key.ERROR), raw.get(Key.ERROR_CODE),
-                   {k: v for k, v in raw.items() if k not in own})
+                   {k: v for k, v in raw.items() if k not in own},
+                   ErrorClass(error_class) if error_class in set(ErrorClass) else None)
 
 
 def record_end(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec, execution_id: str,
@@ -88,4 +95,5 @@ def record_end(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpe
     monitor.end_task(execution_id, process.project, process.process, task_id=task.id, sequence_id=task.stage,
                      workflow_id=task.workflow, processing_date=processing_date, status=outcome.status,
                      log_message=outcome.message, log_code=outcome.error_code if failed else None,
-                     log_type=LogType.ERROR if failed else None, timestamp=at)
+                     log_type=LogType.ERROR if failed else None, timestamp=at,
+                     error_class=outcome.error_class if failed else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -20,7 +21,7 @@ from .enums import SKIP, ParameterType, SourceType
 from .errors import ValidationError
 from .monitor import ETLMonitorFramework
 from .outcome import Key, Outcome, TaskOutcome, record_end
-from .runs import Runner, TaskRun, error_text
+from .runs import Runner, TaskError, TaskRun, task_error
 
 
 class RunMode(StrEnum):
@@ -42,9 +43,10 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
       run that does not include it (``initiated=False``, a re-execution) opens the attempt itself.
     - A task the monitor says not to run (DONE earlier, inactive, force-skipped) is SKIPPED.
     - Otherwise it is started and ``runner`` does the work; a reported watermark is moved.
-    - A failure with retries left (``try_number`` < MaximumRetries) is recorded RQUE and re-raised,
-      for the orchestrator to retry. A mandatory task's last failure is re-raised: the run stops.
-      An optional task's last failure is the FAIL outcome: the run goes on.
+    - A failure with retries left (``try_number`` < MaximumRetries) whose ErrorClass is retryable is
+      recorded RQUE and re-raised, for the orchestrator to retry. Any other failure is the task's last
+      (one not retried only for its class says so in its message): a mandatory task's is re-raised and
+      the run stops; an optional task's is the FAIL outcome and the run goes on.
     - With ``record_end_status`` (default) DONE and FAIL are written here; an orchestrator that
       records them after accepting the step (Dagster's hooks) passes False and ``record_end``s later.
     """
@@ -74,27 +76,44 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
                   databricks=databricks, adf=adf, try_number=try_number)
     try:
         result = runner(run)
+        moved = result.new_watermark is not None and bool(task.watermark)
         if result.new_watermark is not None and task.watermark:
             advance(run, result.new_watermark)
     except Exception as exc:
-        message, code = error_text(exc)
-        failed = TaskOutcome(Outcome.FAIL, error=message, error_code=code, facts=facts)
-        if try_number < task.maximum_retries:
+        error, retried = failure_of(exc, task, try_number)
+        failed = TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code, facts=facts,
+                             error_class=error.error_class)
+        if retried:
             tries = f"try {try_number + 1} of {task.maximum_retries + 1}"
             monitor.retry_task(execution_id, process.project, process.process, task_id=task.id,
                                sequence_id=task.stage, workflow_id=task.workflow, processing_date=processing_date,
-                               log_code=code,
-                               log_message=f"{tries} failed, retrying in {task.retry_delay_seconds} s: {message}")
+                               log_code=error.code, error_class=error.error_class,
+                               log_message=f"{tries} failed, retrying in {task.retry_delay_seconds} s: {error.message}")
             raise  # the orchestrator starts the next try, which start_task records as RQUE
         end(failed)
         if task.mandatory:
             raise  # the run stops: later stages must not run
-        log.error(f"optional task {task.name} failed; later stages go on: {message}")
+        log.error(f"optional task {task.name} failed; later stages go on: {error.message}")
         return failed
     figures: dict[str, Any] = {Key.ROWS_READ: result.rows_read, Key.ROWS_WRITTEN: result.rows_written,
                                Key.NEW_WATERMARK: result.new_watermark,
+                               Key.PREVIOUS_WATERMARK: step.get("WatermarkValue") if moved else None,
                                Key.SECONDS: round(time.perf_counter() - started, 3)}
     return end(TaskOutcome(Outcome.DONE, summary=result.summary(), facts={**facts, **figures, **result.metadata}))
+
+
+def failure_of(exc: BaseException, task: TaskSpec, try_number: int) -> tuple[TaskError, bool]:
+    """A failed try: what it is, and whether it is retried (retries left and a retryable class).
+
+    A failure that had retries left but is not retried for its class says so at the front of its
+    message (kept when LogMessage is cut): ``not retried: DATA_QUALITY is not retryable: ...``.
+    """
+    error = task_error(exc)
+    if try_number >= task.maximum_retries:
+        return error, False
+    if not error.retryable:
+        return replace(error, message=f"not retried: {error.error_class} is not retryable: {error.message}"), False
+    return error, True
 
 
 def initiate(monitor: ETLMonitorFramework, process: ProcessSpec, execution_id: str, processing_date: date,

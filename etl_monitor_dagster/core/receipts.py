@@ -33,15 +33,17 @@ def receipt(
     execution_id: str | None = None,
     step: dict[str, Any] | None = None,
     level: LogLevel = LogLevel.INFO,
+    event_id: str | None = None,
     **details: Any,
 ) -> dict[str, Any]:
     """One ETLsysLogs row (without ``_ID``) whose Message is the JSON event.
 
     ``step`` is the ETLProcessingSteps row the event is about; ``details`` go into the event as is
-    (status, previous_status, timings, error, watermark values, ...).
+    (status, previous_status, timings, error, watermark values, ...). ``event_id`` fixes the event id
+    (a deterministic one lets a writer recognise its own receipt); by default a new UUID.
     """
     step = step or {}
-    event_id = str(uuid.uuid4())
+    event_id = event_id or str(uuid.uuid4())
     now = datetime.now(UTC)
     payload = {
         "event_id": event_id,

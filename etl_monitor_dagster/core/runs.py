@@ -13,15 +13,18 @@ from datetime import date, datetime
 from typing import Any
 
 from .catalogue import ProcessSpec, TaskSpec
+from .error_class import ErrorClass, classify
 from .errors import ETLMonitorError
 from .monitor import ETLMonitorFramework, StepFacts
 
 
 class TaskFailed(ETLMonitorError):
-    """The task's own work failed; ``code`` is what LogCode records."""
+    """The task's own work failed; ``code`` is what LogCode records, ``error_class`` what kind of
+    failure it is when the task knows (else ``classify`` decides from the code and the cause)."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: str, *, error_class: ErrorClass | None = None) -> None:
         self.code = code
+        self.error_class = error_class
         super().__init__(message)
 
 
@@ -87,7 +90,27 @@ class TaskResult:
 Runner = Callable[[TaskRun], TaskResult]
 
 
+@dataclass(frozen=True)
+class TaskError:
+    """What a task's failure is: its LogMessage, its LogCode and its class."""
+
+    message: str
+    code: str
+    error_class: ErrorClass
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_class.retryable
+
+
+def task_error(exc: BaseException) -> TaskError:
+    """The one reading of a task's failure: LogMessage, LogCode (a TaskFailed's code, else the
+    exception's type name) and ErrorClass (``classify``)."""
+    code = exc.code if isinstance(exc, TaskFailed) else type(exc).__name__
+    return TaskError(f"{type(exc).__name__}: {exc}", code, classify(exc))
+
+
 def error_text(exc: BaseException) -> tuple[str, str]:
     """(LogMessage, LogCode) for a task's failure."""
-    code = exc.code if isinstance(exc, TaskFailed) else type(exc).__name__
-    return f"{type(exc).__name__}: {exc}", code
+    error = task_error(exc)
+    return error.message, error.code

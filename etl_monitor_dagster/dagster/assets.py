@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     Config,
+    Failure,
     MaterializeResult,
     RetryPolicy,
     TimeWindowPartitionsDefinition,
@@ -26,8 +28,8 @@ from pydantic import Field
 from .. import tasks
 from ..core.catalogue import DATA_FACTORY, DATABRICKS, ProcessSpec, Stage, TaskSpec
 from ..core.errors import ValidationError
-from ..core.outcome import Outcome, TaskOutcome
-from ..core.policy import RunMode, run_task
+from ..core.outcome import Key, Outcome, TaskOutcome
+from ..core.policy import RunMode, failure_of, run_task
 from ..tasks.adf import DataFactory
 from ..tasks.databricks import Databricks
 from .gates import gate_asset
@@ -35,6 +37,7 @@ from .hooks import task_hooks
 from .metadata import dagster_metadata
 from .partitions import partitions_for, processing_date
 from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource
+from .task_health import task_health_checks
 from .translator import DagsterETLMonitorTranslator
 from .views import view_assets
 
@@ -59,6 +62,8 @@ class ProcessAssets:
     translator: DagsterETLMonitorTranslator
     assets: list[AssetsDefinition] = field(default_factory=list)
     tasks_by_step: dict[str, TaskSpec] = field(default_factory=dict)  # step key -> task, for reconciling
+    task_keys: dict[tuple[int, int], AssetKey] = field(default_factory=dict)  # (workflow, task) -> its asset
+    health_checks: AssetChecksDefinition | None = None  # not run by the job: the run sensors report them
 
 
 def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTranslator | None = None) -> ProcessAssets:
@@ -74,6 +79,7 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
             definition = _task_asset(built, stage, task, previous_gate, initiation_step)
             built.assets.append(definition)
             steps[definition.op.name] = task
+            built.task_keys[(task.workflow, task.id)] = definition.key
             keys.append(definition.key)
         built.tasks_by_step.update(steps)
         gate = gate_asset(spec, stage, translator.get_gate_spec(spec, stage), keys, built.partitions, steps)
@@ -81,6 +87,7 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
         previous_gate = gate.key
     assert previous_gate is not None  # a catalogue process has at least its initiation task
     built.assets.append(view_assets(spec, translator, previous_gate, built.partitions))
+    built.health_checks = task_health_checks(spec, built.task_keys)
     return built
 
 
@@ -106,12 +113,24 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
 
     def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None = None,
                 databricks: Databricks | None = None, adf: DataFactory | None = None) -> MaterializeResult:
-        outcome = run_task(
-            monitor.get_monitor(), spec, task, context.run.run_id,
-            processing_date(built.partitions, context.partition_key), tasks.run,
-            try_number=context.retry_number, initiated=_runs_step(context, initiation_step), mode=mode,
-            record_end_status=False,  # the hooks record the end once Dagster has accepted the step
-            log=context.log, context=context, databricks=databricks, adf=adf)
+        day = processing_date(built.partitions, context.partition_key)
+        try:
+            outcome = run_task(
+                monitor.get_monitor(), spec, task, context.run.run_id, day, tasks.run,
+                try_number=context.retry_number, initiated=_runs_step(context, initiation_step), mode=mode,
+                record_end_status=False,  # the hooks record the end once Dagster has accepted the step
+                log=context.log, context=context, databricks=databricks, adf=adf)
+        except Exception as exc:
+            error, retried = failure_of(exc, task, context.retry_number)
+            if retried or context.retry_number >= task.maximum_retries:
+                raise  # retried by the RetryPolicy, or its last try: Dagster ends it as it is
+            # Not retried for its class: bypass the RetryPolicy. The outcome rides in the metadata, so the
+            # failure hook and the reconciliation record its own LogCode and class, not "Failure".
+            failed = TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code,
+                                 facts={Key.PROCESSING_DATE: day.isoformat(), Key.TRY: context.retry_number + 1},
+                                 error_class=error.error_class)
+            raise Failure(description=error.message, metadata=dagster_metadata(failed.metadata()),
+                          allow_retries=False) from exc
         return _result(task, outcome)
 
     if task.workflow == 0:

@@ -14,10 +14,13 @@ from dagster import Definitions, JobDefinition
 from .. import tasks
 from ..core.catalogue import DATA_FACTORY, DATABRICKS, CatalogueError, CatalogueErrors, ProcessSpec, load_catalogue
 from ..core.enums import LoadFrequency
+from ..core.monitor.maintenance import MaintenanceSettings
+from .alerts import ETLMonitorAlerts, alerts_from_env, alerts_sensor
 from .assets import build_process_assets
+from .maintenance import MaintenanceSchedule, maintenance_job, maintenance_schedule
 from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource, databricks_from_env
 from .schedules import process_job, process_schedule
-from .sensors import HealthSettings, StepIndex, health_sensor, reconciliation_sensors
+from .sensors import HealthSettings, IndexedProcess, StepIndex, health_sensor, reconciliation_sensors
 from .translator import DagsterETLMonitorTranslator
 
 
@@ -29,6 +32,8 @@ def build_definitions(
     translator: DagsterETLMonitorTranslator | None = None,
     adf: AzureDataFactoryResource | None = None,
     health: HealthSettings | None = None,
+    alerts: ETLMonitorAlerts | None = None,
+    maintenance: MaintenanceSettings | MaintenanceSchedule | None = None,
 ) -> Definitions:
     """Assets, one job and (unless ad hoc) one schedule per process, the reconciliation and health sensors.
 
@@ -37,7 +42,10 @@ def build_definitions(
     ``adf`` resource, by default ``AzureDataFactoryResource()``. ``translator`` names and groups the
     assets (subclass ``DagsterETLMonitorTranslator``). A task whose source type has no runner is
     refused here, naming its file and task. ``health`` tunes the sensor that fails stale rows and
-    repairs transitions a crash cut short.
+    repairs transitions a crash cut short. ``alerts`` (by default ``alerts_from_env()``, None when no
+    ETL_MONITOR_ALERTS_* channel variable is set) adds the ``etl_monitor_alerts`` sensor.
+    ``maintenance`` sets the defaults (MaintenanceSettings) or also the cron (MaintenanceSchedule) of the
+    ``etl_monitor_maintenance`` job and its schedule (stopped until turned on): one for the monitor schema.
     """
     specs = load_catalogue(catalogue) if isinstance(catalogue, Path | str) else list(catalogue)
     _check_runners(specs)
@@ -48,13 +56,23 @@ def build_definitions(
         resources["adf"] = adf or AzureDataFactoryResource()
     processes = [build_process_assets(spec, translator) for spec in specs]
     process_jobs = [process_job(p) for p in processes]
-    index: StepIndex = {p.spec.process: (p.spec, p.tasks_by_step) for p in processes}
+    alerts = alerts or alerts_from_env()
+    alerting = []
+    if alerts is not None:
+        resources["alerts"] = alerts
+        alerting.append(alerts_sensor({j.name: p.spec for p, j in zip(processes, process_jobs, strict=True)}))
+    plan = maintenance if isinstance(maintenance, MaintenanceSchedule) else MaintenanceSchedule(
+        maintenance or MaintenanceSettings())
+    upkeep = maintenance_job(plan)
+    index: StepIndex = {p.spec.process: IndexedProcess(p.spec, p.tasks_by_step, p.task_keys) for p in processes}
     return Definitions(
         assets=[a for p in processes for a in p.assets],
-        jobs=[*process_jobs, *jobs],
-        schedules=[process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)
-                   if p.spec.frequency is not LoadFrequency.AD_HOC],
-        sensors=[*reconciliation_sensors(process_jobs, index), health_sensor(specs, health or HealthSettings())],
+        asset_checks=[p.health_checks for p in processes if p.health_checks is not None],
+        jobs=[*process_jobs, *jobs, upkeep],
+        schedules=[*(process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)
+                     if p.spec.frequency is not LoadFrequency.AD_HOC), maintenance_schedule(upkeep, plan)],
+        sensors=[*reconciliation_sensors(process_jobs, index), health_sensor(specs, health or HealthSettings()),
+                 *alerting],
         resources=resources,
     )
 

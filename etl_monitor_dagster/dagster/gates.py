@@ -19,7 +19,7 @@ from dagster import (
 from ..core.catalogue import ProcessSpec, Stage, TaskSpec
 from .metadata import markdown_table
 from .resource import ETLMonitorResource
-from .sensors import reconcile_run
+from .sensors import IndexedProcess, reconcile_run
 
 BLOCKERS_CHECK = "no_mandatory_blockers"
 
@@ -44,7 +44,7 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
         if blockers:
             # Dagster starts this step as soon as the tasks succeed, possibly before their success hooks
             # have written DONE (or after a hook failed): bring the monitor in line, then look again.
-            reconcile_run(context.instance, context.run.run_id, m, {process.process: (process, steps)})
+            reconcile_run(context.instance, context.run.run_id, m, {process.process: IndexedProcess(process, steps)})
             blockers = m.read_view("v_mandatoryBlockers", **where)
         figures: dict[str, Any] = {"mandatory_blockers": len(blockers)}
         if blockers:

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from dagster import HookContext, HookDefinition, TimeWindowPartitionsDefinition, failure_hook, success_hook
+from dagster import (
+    Failure,
+    HookContext,
+    HookDefinition,
+    TimeWindowPartitionsDefinition,
+    failure_hook,
+    success_hook,
+)
 
 from ..core.catalogue import ProcessSpec, TaskSpec, dagster_name
 from ..core.outcome import Key, Outcome, TaskOutcome, record_end
-from ..core.runs import error_text
+from ..core.runs import task_error
 from .partitions import processing_date
 
 
@@ -33,11 +40,20 @@ def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitio
 
     @failure_hook(name=f"{name}__fail", required_resource_keys={"monitor"})
     def fail(context: HookContext) -> None:
-        exc = context.op_exception
-        message, code = error_text(exc) if exc else ("step failed", None)
-        record(context, TaskOutcome(Outcome.FAIL, error=message, error_code=code))
+        record(context, failed_outcome(context.op_exception))
 
     return {done, fail}
+
+
+def failed_outcome(exc: BaseException | None) -> TaskOutcome:
+    """The FAIL outcome of a failed step: the one a ``Failure`` carries in its metadata (a failure the
+    asset kept from being retried), else read from the exception (LogCode, ErrorClass)."""
+    if isinstance(exc, Failure) and (carried := TaskOutcome.from_metadata(exc.metadata)) is not None:
+        return carried
+    if exc is None:
+        return TaskOutcome(Outcome.FAIL, error="step failed")
+    error = task_error(exc)
+    return TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code, error_class=error.error_class)
 
 
 def _processing_date(context: HookContext, partitions: TimeWindowPartitionsDefinition) -> date | None:

@@ -21,6 +21,7 @@ from ..core.engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo
 from ..core.errors import ValidationError
 from ..core.local_spark import DEFAULT_HOME, DEFAULT_PORT, LocalSparkServer
 from ..core.monitor import ETLMonitorFramework, TaskGuard
+from ..core.schema import BASELINE_RUNS
 from ..tasks.adf import PUBLIC_CLOUD, DataFactory
 from ..tasks.databricks import Databricks
 
@@ -77,6 +78,10 @@ class ETLMonitorResource(ConfigurableResource):
     )
     updated_by: str | None = Field(
         default=None, description="Value of CreatedBy/LastUpdatedBy; default: the OS user."
+    )
+    baseline_runs: int = Field(
+        default=BASELINE_RUNS, ge=1, le=1000,
+        description="DONE runs a task's duration baseline covers in its health checks (p90, mean + 3 sigma).",
     )
 
     _monitor: ETLMonitorFramework | None = PrivateAttr(default=None)
@@ -257,37 +262,37 @@ class ETLMonitorResource(ConfigurableResource):
         self, execution_id: str, project_code: str, process_load: str, task_id: int, sequence_id: int | None,
         workflow_id: int, processing_date: date | str | None, attempts: int | None = None, status: str = "DONE",
         log_message: str | None = None, log_type: str | None = None, log_code: str | None = None,
-        timestamp: datetime | str | None = None
+        timestamp: datetime | str | None = None, *, error_class: str | None = None
     ) -> None:
         """Record DONE or FAIL with EndTime, DurationSeconds and the log fields (idempotent)."""
         return self.get_monitor().end_task(
             execution_id, project_code, process_load, task_id, sequence_id, workflow_id, processing_date, attempts,
-            status, log_message, log_type, log_code, timestamp
+            status, log_message, log_type, log_code, timestamp, error_class=error_class
         )
 
     def fail_task(
         self, execution_id: str, project_code: str, process_load: str, task_id: int, sequence_id: int | None,
         workflow_id: int, processing_date: date | str | None, attempts: int | None = None, log_message: str = "",
-        log_code: str | None = None, timestamp: datetime | str | None = None
+        log_code: str | None = None, timestamp: datetime | str | None = None, *, error_class: str | None = None
     ) -> None:
         """``end_task`` with FAIL and LogType ERROR (the message cut to 2000 characters)."""
         return self.get_monitor().fail_task(
             execution_id, project_code, process_load, task_id, sequence_id, workflow_id, processing_date, attempts,
-            log_message, log_code, timestamp
+            log_message, log_code, timestamp, error_class=error_class
         )
 
     def retry_task(
         self, execution_id: str, project_code: str, process_load: str, task_id: int, sequence_id: int | None,
         workflow_id: int, processing_date: date | str | None, attempts: int | None = None, log_message: str = "",
-        log_code: str | None = None, timestamp: datetime | str | None = None
+        log_code: str | None = None, timestamp: datetime | str | None = None, *, error_class: str | None = None
     ) -> None:
         """Record a failed try the orchestrator retries in the same execution: RQUE with EndTime, LogType WARN and the
-        error. Unlike FAIL it does not reopen the run; the next ``start_task`` starts the retry. A row not running is
-        left as it is.
+        error (``error_class`` into the receipt). Unlike FAIL it does not reopen the run; the next ``start_task``
+        starts the retry. A row not running is left as it is.
         """
         return self.get_monitor().retry_task(
             execution_id, project_code, process_load, task_id, sequence_id, workflow_id, processing_date, attempts,
-            log_message, log_code, timestamp
+            log_message, log_code, timestamp, error_class=error_class
         )
 
     def record_source_run(

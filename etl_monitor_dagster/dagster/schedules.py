@@ -17,11 +17,15 @@ from .assets import ProcessAssets
 
 
 def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
-    """All assets of the process (with their checks), partitioned by processing date."""
+    """All assets of the process with their checks but the task health checks (the run sensors report
+    those), partitioned by processing date."""
     spec = process.spec
+    selection: AssetSelection = AssetSelection.assets(*(key for a in process.assets for key in a.keys))
+    if process.health_checks is not None:
+        selection = selection - AssetSelection.checks(process.health_checks)
     return define_asset_job(
         name=process.translator.get_job_name(spec),
-        selection=AssetSelection.assets(*(key for a in process.assets for key in a.keys)),
+        selection=selection,
         description=f"{spec.project}/{spec.process}: {spec.name or spec.description or 'ETL process'}",
         tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process},
     )

@@ -13,11 +13,13 @@ Health: rows running past their limit whose execution is not a live run (a noteb
 that died after ``start_task``) become FAIL (STALE); transitions a crash cut short are finished.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from dagster import (
+    AssetKey,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
@@ -37,9 +39,20 @@ from ..core.monitor import ETLMonitorFramework
 from ..core.monitor.health import StaleLimits
 from ..core.outcome import Outcome, TaskOutcome, record_end
 from .resource import ETLMonitorResource
+from .task_health import report_run
 
-StepIndex = dict[str, tuple[ProcessSpec, dict[str, TaskSpec]]]
-"""Process -> (its spec, Dagster step key -> task): what a run's events are matched against."""
+PROCESS_TAG = "etl_monitor/process"  # on every process job's runs: which process the run is
+
+class IndexedProcess(NamedTuple):
+    """A process as its run's events and reports are matched against."""
+
+    spec: ProcessSpec
+    tasks: dict[str, TaskSpec]  # Dagster step key -> task
+    task_keys: Mapping[tuple[int, int], AssetKey] = {}  # (WorkFlowID, TaskID) -> the task's asset
+
+
+StepIndex = dict[str, IndexedProcess]
+"""Process (ProcessLoad) -> its indexed process."""
 
 
 def run_outcomes(instance: DagsterInstance, run_id: str,
@@ -54,9 +67,11 @@ def run_outcomes(instance: DagsterInstance, run_id: str,
         at = datetime.fromtimestamp(record.timestamp, UTC)
         if event.event_type is DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data  # a Failure's: the asset put the outcome there
+            carried = TaskOutcome.from_metadata(user.metadata) if user and user.metadata else None
             message = error.message.strip() if error else "step failed"
-            outcomes[event.step_key] = (TaskOutcome(Outcome.FAIL, error=message,
-                                                    error_code=error.cls_name if error else None), at)
+            outcomes[event.step_key] = (carried or TaskOutcome(Outcome.FAIL, error=message,
+                                                               error_code=error.cls_name if error else None), at)
             continue
         outcome = TaskOutcome.from_metadata(event.step_materialization_data.materialization.metadata)
         if outcome is not None and outcome.status is not None:
@@ -68,7 +83,7 @@ def reconcile_run(instance: DagsterInstance, run_id: str, monitor: ETLMonitorFra
                   index: StepIndex) -> list[str]:
     """Record every outcome of the run the monitor does not hold yet; returns what changed."""
     changed: list[str] = []
-    for spec, tasks in index.values():
+    for spec, tasks, _ in index.values():
         outcomes = run_outcomes(instance, run_id, set(tasks))
         if not outcomes:
             continue
@@ -107,6 +122,11 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
                 ended = m.health.end_run(run_id, code, message, _ended_at(context))
                 for row in ended:
                     context.log.info(f"ended {row['ProcessLoad']}/{row['TaskName']}: FAIL {row['LogCode']}")
+            process = index.get(context.dagster_run.tags.get(PROCESS_TAG, ""))
+            if process is not None:
+                checks, moves = report_run(context.instance, context.dagster_run, m, process.spec,
+                                           process.task_keys, monitor.baseline_runs)
+                context.log.info(f"reported {checks} task health check(s) and {moves} watermark move(s)")
 
         return reconcile
 

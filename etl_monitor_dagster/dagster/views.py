@@ -1,4 +1,4 @@
-"""The six monitoring views as downstream assets of each process, with this run's figures."""
+"""The monitoring views (SPEC.md's six and v_taskHealth) as downstream assets of each process, with figures."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +24,7 @@ from .translator import DagsterETLMonitorTranslator
 
 def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, after: AssetKey,
                 partitions: TimeWindowPartitionsDefinition) -> AssetsDefinition:
-    """One multi-asset materialising the six views after the last gate, with this run's figures."""
+    """One multi-asset materialising the views after the last gate, with this run's figures."""
     specs = {view: translator.get_view_spec(process, view).replace_attributes(deps=[after]) for view in VIEWS}
 
     @multi_asset(name=f"{dagster_name(process.process)}__monitoring_views", specs=list(specs.values()),
@@ -66,6 +66,14 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
         elif row["ParameterType"] in ("DELTA_DATE", "SYSTEM") and row["ValueDateTime"] is not None:
             marks[f"watermark_{row['ParameterName']}"] = MetadataValue.timestamp(row["ValueDateTime"].timestamp())
     durations = [r["DurationSeconds"] for r in detail if r.get("DurationSeconds") is not None]
+    health = monitor.read_view("v_taskHealth", order_by=["WorkFlowID", "TaskID"], ProjectCode=project,
+                               ProcessLoad=process)
+    per_task: dict[str, Any] = {}  # numeric, so the UI plots each task's figures over partitions
+    for row in health:
+        for figure, column in (("seconds", "LastDoneSeconds"), ("p90_seconds", "P90Seconds"),
+                               ("failure_streak", "FailureStreak")):
+            if row[column] is not None:
+                per_task[f"{row['TaskName']} {figure}"] = round(float(row[column]), 3)
     return {
         "v_runSummary": {**(numbers(summary[0], ["Attempts", "TotalTasks", "Done", "Failed", "Pending",
                                                  "TotalDurationSeconds", "WallClockSeconds"]) if summary else {}),
@@ -81,6 +89,12 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
         "v_mandatoryBlockers": {"Blockers": len(blockers),
                                 **preview(blockers, ["TaskName", "Status", "LogMessage"])},
         "v_currentFailures": {"Failures": len(failures), **preview(failures, ["TaskName", "LogCode", "LogMessage"])},
+        "v_taskHealth": {"FailingTasks": sum(r["FailureStreak"] > 0 for r in health),
+                         "MaxFailureStreak": max((int(r["FailureStreak"]) for r in health), default=0),
+                         "SlowerThanP90": sum(bool(r["SlowerThanP90"]) for r in health),
+                         "DurationAnomalies": sum(bool(r["DurationAnomaly"]) for r in health), **per_task,
+                         **preview(health, ["TaskName", "LastStatus", "FailureStreak", "LastDoneSeconds",
+                                            "P90Seconds", "AnomalySeconds"])},
         "v_watermarks": {**marks, **preview(watermarks, ["ParameterName", "ParameterType", "ActiveValue",
                                                          "WatermarkState"])},
     }

@@ -8,6 +8,7 @@ in with ``register_runner``.
 from __future__ import annotations
 
 from ..core.enums import SourceType
+from ..core.error_class import ErrorClass
 from ..core.runs import Runner, TaskFailed, TaskResult, TaskRun
 from .adf import run_pipeline
 from .databricks import run_job, run_notebook
@@ -42,7 +43,8 @@ def runner_for(source_type: SourceType) -> Runner:
     runner = _RUNNERS.get(source_type)
     if runner is None:
         raise TaskFailed(f"no runner for SourceType {source_type.value} here: "
-                         f"known are {sorted(t.value for t in _RUNNERS)}", "NO_RUNNER")
+                         f"known are {sorted(t.value for t in _RUNNERS)}", "NO_RUNNER",
+                         error_class=ErrorClass.CONFIGURATION)
     return runner
 
 

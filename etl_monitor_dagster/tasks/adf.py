@@ -28,6 +28,7 @@ from azure.mgmt.datafactory import DataFactoryManagementClient
 from azure.mgmt.datafactory.models import ActivityRun, PipelineRun, RunFilterParameters
 
 from ..core.catalogue import FactorySpec
+from ..core.error_class import ErrorClass, classify_adf, classify_code
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 PUBLIC_CLOUD = "https://management.azure.com"
@@ -69,7 +70,7 @@ def run_pipeline(run: TaskRun) -> TaskResult:
     factory = run.task.factory or run.process.factory
     if factory is None or not run.task.source:  # the catalogue refuses both; a hand-made TaskSpec may not
         raise TaskFailed(f"{run.task.source_type.value} task {run.task.name!r} needs a pipeline name and a "
-                         "factory", "NO_FACTORY")
+                         "factory", "NO_FACTORY", error_class=ErrorClass.CONFIGURATION)
     pipeline = _Pipeline(target.client(factory.subscription_id), factory, run.task.source)
     parameters = _parameters(run, pipeline)
     try:
@@ -89,7 +90,7 @@ def run_pipeline(run: TaskRun) -> TaskResult:
 def _target(run: TaskRun) -> DataFactory:
     if not isinstance(run.adf, DataFactory):
         raise TaskFailed(f"{run.task.source_type.value} task {run.task.name!r} needs an Azure Data Factory "
-                         "client: configure the 'adf' resource", "NO_ADF")
+                         "client: configure the 'adf' resource", "NO_ADF", error_class=ErrorClass.CONFIGURATION)
     return run.adf
 
 
@@ -105,7 +106,8 @@ def _parameters(run: TaskRun, pipeline: _Pipeline) -> dict[str, Any]:
     if run.task.dataflow:
         if DATAFLOW_PARAMETER not in declared:
             raise TaskFailed(f"pipeline {pipeline.name!r} declares no parameter {DATAFLOW_PARAMETER!r} to take the "
-                             f"data flow {run.task.dataflow!r}", "ADF_PARAMETER")
+                             f"data flow {run.task.dataflow!r}", "ADF_PARAMETER",
+                             error_class=ErrorClass.CONFIGURATION)
         parameters[DATAFLOW_PARAMETER] = run.task.dataflow
     return parameters
 
@@ -120,7 +122,7 @@ def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str)
             if deadline is not None and time.monotonic() - started > deadline:
                 raise TaskFailed(f"ADF pipeline run {run_id} did not end within {round(deadline)} s "
                                  f"(timeout_minutes={run.task.timeout_minutes}); cancelled. "
-                                 f"{pipeline.monitor_url(run_id)}", "TIMEDOUT")
+                                 f"{pipeline.monitor_url(run_id)}", "TIMEDOUT", error_class=ErrorClass.TIMEOUT)
             time.sleep(target.poll_interval_seconds)
             previous = info.status
             info, polls = pipeline.client.pipeline_runs.get(f.resource_group, f.name, run_id), polls + 1
@@ -153,10 +155,14 @@ def _outcome(run: TaskRun, pipeline: _Pipeline, info: PipelineRun, polls: int, u
     if errors:
         figures["adf_activity_errors"] = " | ".join(errors)
     if info.status != "Succeeded":
-        code = next((error["errorCode"] for _, error in failed if error.get("errorCode")),
-                    None) or f"ADF_{(info.status or 'UNKNOWN').upper()}"
+        first = next((error for _, error in failed if error.get("errorCode")), None)
+        code = first["errorCode"] if first else f"ADF_{(info.status or 'UNKNOWN').upper()}"
+        # the activity's code when known, else who ADF says failed (failureType: UserError, SystemError)
+        error_class = classify_adf(str(code), first.get("failureType")) if first else classify_code(code)
+        if info.status == "Cancelled":
+            error_class = ErrorClass.CANCELED
         raise TaskFailed(" | ".join([f"ADF pipeline run {info.run_id} {info.status}: {info.message or 'no message'}",
-                                     *errors, url]), str(code))
+                                     *errors, url]), str(code), error_class=error_class)
     rows_read, rows_written = _dataflow_rows(activities)
     return TaskResult(rows_read=rows_read, rows_written=rows_written, metadata=figures)
 

@@ -31,6 +31,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service import compute, jobs
 
+from ..core.error_class import ErrorClass, classify_code, classify_text
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _TERMINAL = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
@@ -86,7 +87,8 @@ def run_job(run: TaskRun) -> TaskResult:
 def _target(run: TaskRun) -> Databricks:
     if not isinstance(run.databricks, Databricks):
         raise TaskFailed(f"{run.task.source_type.value} task {run.task.name!r} needs a Databricks client: "
-                         "configure the 'databricks' resource", "NO_DATABRICKS")
+                         "configure the 'databricks' resource", "NO_DATABRICKS",
+                         error_class=ErrorClass.CONFIGURATION)
     return run.databricks
 
 
@@ -117,7 +119,7 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
             if deadline_seconds is not None and time.monotonic() - started > deadline_seconds:
                 raise TaskFailed(f"Databricks run {run_id} did not end within {deadline_seconds} s "
                                  f"(timeout_minutes={run.task.timeout_minutes}); canceled. {info.run_page_url or ''}",
-                                 jobs.RunResultState.TIMEDOUT.value)
+                                 jobs.RunResultState.TIMEDOUT.value, error_class=ErrorClass.TIMEOUT)
             time.sleep(target.poll_interval_seconds)
             previous, info, polls = _state(info), client.jobs.get_run(run_id), polls + 1
             if _state(info) != previous:
@@ -155,8 +157,12 @@ def _outcome(run: TaskRun, client: WorkspaceClient, info: jobs.Run, polls: int) 
     if state.result_state not in (jobs.RunResultState.SUCCESS, jobs.RunResultState.SUCCESS_WITH_FAILURES):
         errors = [f"{key}: {_error(out)}" for key, out in outputs if _error(out)]
         code = (state.result_state or state.life_cycle_state or jobs.RunLifeCycleState.INTERNAL_ERROR).value
+        # A FAILED run says no more than that; the notebook's own error may (a Spark condition, a Python error)
+        error_class = classify_code(code)
+        if error_class is ErrorClass.UNKNOWN:
+            error_class = classify_text(" | ".join([state.state_message or "", *errors]))
         raise TaskFailed(" | ".join([f"Databricks run {info.run_id} {code}: {state.state_message or 'no message'}",
-                                     *errors, info.run_page_url or ""]).strip(" |"), code)
+                                     *errors, info.run_page_url or ""]).strip(" |"), code, error_class=error_class)
     reported = _reported([out for _, out in outputs])
     return TaskResult(rows_read=_int(reported.get("rows_read")), rows_written=_int(reported.get("rows_written")),
                       new_watermark=reported.get("new_watermark"),

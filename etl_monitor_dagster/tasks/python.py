@@ -1,9 +1,14 @@
-"""PYTHON tasks: a function named ``package.module:function`` in SourceIdentifier."""
+"""PYTHON tasks: a function named ``package.module:function`` in SourceIdentifier.
+
+The function may raise any exception: its type decides its ErrorClass (``core.error_class``), or it
+raises ``TaskFailed(message, code, error_class=...)`` to name both.
+"""
 
 from __future__ import annotations
 
 import importlib
 
+from ..core.error_class import ErrorClass
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 
@@ -14,7 +19,8 @@ def run_python(run: TaskRun) -> TaskResult:
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise TaskFailed(f"cannot import {run.task.source!r}: {exc}", "IMPORT_ERROR") from exc
+        raise TaskFailed(f"cannot import {run.task.source!r}: {exc}", "IMPORT_ERROR",
+                         error_class=ErrorClass.CODE_ERROR) from exc
     returned = function(run)
     if isinstance(returned, TaskResult):
         return returned

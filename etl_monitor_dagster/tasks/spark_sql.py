@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.engine import is_connection_loss, lost_engine, reaching
+from ..core.error_class import ErrorClass, classify
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_deleted_rows")
@@ -29,9 +30,14 @@ _METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_d
 
 def run_spark_sql(run: TaskRun) -> TaskResult:
     path = Path(run.path(run.task.source) or "")
-    statements = list(split_statements(path.read_text(encoding="utf-8")))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # the catalogue names a file that is not there: trying again cannot help
+        raise TaskFailed(f"cannot read the SQL file {path}: {exc}", "NO_SQL_FILE",
+                         error_class=ErrorClass.CONFIGURATION) from exc
+    statements = list(split_statements(text))
     if not statements:
-        raise TaskFailed(f"{path} holds no SQL statement", "EMPTY_SQL")
+        raise TaskFailed(f"{path} holds no SQL statement", "EMPTY_SQL", error_class=ErrorClass.CODE_ERROR)
     spark = run.monitor.spark
     fields = run.variables()
     with reaching(spark):
@@ -50,7 +56,8 @@ def run_spark_sql(run: TaskRun) -> TaskResult:
             if is_connection_loss(exc):  # not the statement's fault: the engine is gone
                 raise lost_engine(spark, exc) from exc
             raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
-                             getattr(exc, "getCondition", lambda: None)() or type(exc).__name__) from exc
+                             getattr(exc, "getCondition", lambda: None)() or type(exc).__name__,
+                             error_class=classify(exc)) from exc
         _collect_metrics(result, rows, last)
     return result
 

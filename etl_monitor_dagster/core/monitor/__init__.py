@@ -9,6 +9,7 @@
 | watermarks.py | parameter values: watermarks, SYSDT, processing modes |
 | status.py | get_status and status_reset |
 | layout.py | creating and migrating the tables and views |
+| maintenance.py | retention: archiving old receipts, OPTIMIZE and VACUUM |
 | statements.py | the SQL text of every statement |
 | store.py | what they share: engine, table names, binding, receipts |
 """

@@ -22,10 +22,12 @@ from .. import schema as S
 from .. import validate as v
 from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reaching
 from ..enums import SKIP, LogType, SourceType, Status
+from ..error_class import ErrorClass
 from ..errors import ValidationError
 from ..sql import quote_identifier, validate_identifier
 from . import layout
 from .health import Health
+from .maintenance import Maintenance
 from .registration import Registry, given
 from .status import StatusQueries
 from .steps import MAX_LOG_MESSAGE, StepKey, Steps, TaskGuard
@@ -81,11 +83,17 @@ class ETLMonitorFramework:
         self._steps = Steps(self._store, self._registry, self._parameters)
         self._status = StatusQueries(self._store, self._steps)
         self.health = Health(self._store, self._steps)  # what the run-end and health sensors call
+        self.maintenance = Maintenance(self._store)  # what the maintenance job calls
         self._cluster_id: str | bool | None = False  # False: not looked up yet
 
     @property
     def spark(self) -> Any:
         return self.engine.spark
+
+    @property
+    def store(self) -> Store:
+        """The tables on the engine (bound reads, receipts): what rules built on the monitor use, e.g. alerts."""
+        return self._store
 
     def table_name(self, name: str) -> str:
         """The qualified, quoted name of one of the eight tables or six views."""
@@ -251,11 +259,12 @@ class ETLMonitorFramework:
                  sequence_id: int | None, workflow_id: int, processing_date: date | str | None,
                  attempts: int | None = None, status: str = "DONE", log_message: str | None = None,
                  log_type: str | None = None, log_code: str | None = None,
-                 timestamp: datetime | str | None = None) -> None:
+                 timestamp: datetime | str | None = None, *, error_class: str | None = None) -> None:
         """Record DONE or FAIL with EndTime, DurationSeconds and the log fields (idempotent).
 
         DONE advances the DELTA_DATE watermark named by SourceSystemCode to the task's StartTime;
-        FAIL of a mandatory task puts the run's initiation row back to NQUE.
+        FAIL of a mandatory task puts the run's initiation row back to NQUE. ``error_class`` (an
+        ErrorClass) goes into the FAIL receipt.
         """
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date, attempts)
@@ -264,27 +273,29 @@ class ETLMonitorFramework:
             raise ValidationError("status", final.value, "end_task records DONE or FAIL")
         self._steps.end(self._steps.require(key, "call start_task or get_pending_tasks first"), final,
                         _message(log_message), _log_type(log_type), given("log_code", log_code),
-                        v.optional_timestamp("timestamp", timestamp))
+                        v.optional_timestamp("timestamp", timestamp), _error_class(error_class))
 
     def fail_task(self, execution_id: str, project_code: str, process_load: str, task_id: int,
                   sequence_id: int | None, workflow_id: int, processing_date: date | str | None,
                   attempts: int | None = None, log_message: str = "", log_code: str | None = None,
-                  timestamp: datetime | str | None = None) -> None:
+                  timestamp: datetime | str | None = None, *, error_class: str | None = None) -> None:
         """``end_task`` with FAIL and LogType ERROR (the message cut to 2000 characters)."""
         self.end_task(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
-                      processing_date, attempts, Status.FAIL, log_message, LogType.ERROR, log_code, timestamp)
+                      processing_date, attempts, Status.FAIL, log_message, LogType.ERROR, log_code, timestamp,
+                      error_class=error_class)
 
     def retry_task(self, execution_id: str, project_code: str, process_load: str, task_id: int,
                    sequence_id: int | None, workflow_id: int, processing_date: date | str | None,
                    attempts: int | None = None, log_message: str = "", log_code: str | None = None,
-                   timestamp: datetime | str | None = None) -> None:
+                   timestamp: datetime | str | None = None, *, error_class: str | None = None) -> None:
         """Record a failed try the orchestrator retries in the same execution: RQUE with EndTime,
-        LogType WARN and the error. Unlike FAIL it does not reopen the run; the next ``start_task``
-        starts the retry. A row not running is left as it is."""
+        LogType WARN and the error (``error_class`` into the receipt). Unlike FAIL it does not reopen
+        the run; the next ``start_task`` starts the retry. A row not running is left as it is."""
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date, attempts)
         self._steps.retry(self._steps.require(key, "call start_task first"), _message(log_message),
-                          given("log_code", log_code), v.optional_timestamp("timestamp", timestamp))
+                          given("log_code", log_code), v.optional_timestamp("timestamp", timestamp),
+                          _error_class(error_class))
 
     def record_source_run(self, execution_id: str, project_code: str, process_load: str, task_id: int,
                           sequence_id: int | None, workflow_id: int, processing_date: date | str | None,
@@ -444,6 +455,10 @@ def _source_type(value: Any) -> SourceType | None:
 
 def _log_type(value: Any) -> LogType | None:
     return None if value in (None, "") else v.member("log_type", value, LogType)
+
+
+def _error_class(value: Any) -> ErrorClass | None:
+    return None if value in (None, "") else v.member("error_class", value, ErrorClass)
 
 
 def _message(value: Any) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import schema as S
 from ..enums import EventType, LogCode, LogLevel, LogType, ParameterType, Status
+from ..errors import ValidationError
 from . import statements as Q
 from .steps import StepKey, Steps, is_initiation, is_running, latest_attempt, step_receipt
 from .store import Store
@@ -49,6 +50,21 @@ class Health:
     def __init__(self, store: Store, steps: Steps) -> None:
         self.store = store
         self.steps = steps
+
+    def baselines(self, project_code: str, process_load: str,
+                  baseline_runs: int = S.BASELINE_RUNS) -> list[dict[str, Any]]:
+        """``v_taskHealth``'s rows of one process, over a baseline of ``baseline_runs`` DONE runs."""
+        if isinstance(baseline_runs, bool) or not isinstance(baseline_runs, int) or not 1 <= baseline_runs <= 1000:
+            raise ValidationError("baseline_runs", baseline_runs, "is a whole number of runs from 1 to 1000")
+        return self.store.query(S.task_health(baseline_runs), {"ProjectCode": project_code,
+                                                               "ProcessLoad": process_load},
+                                order_by=["WorkFlowID", "TaskID"])
+
+    def watermark_moves(self, execution_id: str) -> list[dict[str, Any]]:
+        """The WATERMARK_MOVE receipts of one execution, oldest first, as their JSON events."""
+        rows = self.store.rows(S.SYSLOGS.name, {"ExecutionID": execution_id,
+                                                "OperationName": EventType.WATERMARK_MOVE.value}, order_by=["_ID"])
+        return [json.loads(r["Message"]) for r in rows]
 
     def running(self) -> list[dict[str, Any]]:
         """Every running row (v_taskDetail columns, with SlaSeconds and the seconds it has run)."""

@@ -241,3 +241,49 @@ WHEN MATCHED THEN UPDATE SET
 
 APPEND_RECEIPTS = fill("INSERT INTO {ETLsysLogs} ({columns}) SELECT {columns} FROM {src}",
                        columns=", ".join(c for c in S.SYSLOGS.column_names if c != "_ID"))
+
+# -------------------------------------------------------------------------------------- maintenance
+
+# Executions that may still write receipts: a step started and not ended, or an initiation row (the
+# run's marker) not ended or back in a queue. Their receipts are never archived, however old.
+_UNFINISHED_EXECUTIONS = """
+SELECT DISTINCT ExecutionID FROM {ETLProcessingSteps}
+ WHERE (StartTime IS NOT NULL AND EndTime IS NULL)
+    OR (WorkFlowID = 0 AND TaskID = 0 AND (EndTime IS NULL OR Status IN ('NQUE', 'RQUE')))"""
+
+# Receipts older than the bound cutoff ({src}: Cutoff, ArchivedOn) whose execution is finished (or that
+# belong to none), copied into the archive with their _ID. Keyed on _ID: a repeat inserts nothing.
+COPY_TO_ARCHIVE = fill("""
+MERGE INTO {ETLsysLogsArchive} t
+USING (SELECT l.*, c.ArchivedOn FROM {ETLsysLogs} l CROSS JOIN {src} c
+        WHERE l.LogTimeUTC < c.Cutoff
+          AND NOT EXISTS (SELECT 1 FROM ({unfinished}) u WHERE u.ExecutionID = l.ExecutionID)) s
+ON t._ID = s._ID
+WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})
+""", unfinished=_UNFINISHED_EXECUTIONS, columns=", ".join(S.ARCHIVE.column_names),
+                       values=", ".join(f"s.{c}" for c in S.ARCHIVE.column_names))
+
+# The same receipt in both tables: its id, time and event id agree (the id alone could meet a new
+# receipt's if ETLsysLogs were ever recreated and its identity restarted).
+_ARCHIVED = """t._ID = a._ID AND t.LogTimeUTC <=> a.LogTimeUTC AND t.CorrelationID <=> a.CorrelationID"""
+
+# How many receipts of ETLsysLogs are already in the archive: what the delete below will remove.
+COUNT_ARCHIVED = fill("""
+SELECT count(*) AS n FROM {ETLsysLogs} t WHERE EXISTS (SELECT 1 FROM {ETLsysLogsArchive} a WHERE {archived})
+""", archived=_ARCHIVED)
+
+# Remove from ETLsysLogs every receipt the archive holds: this run's copies and those a crash left in
+# both tables. (A MERGE, since Delta's DELETE takes no subquery.)
+DELETE_ARCHIVED = fill("""
+MERGE INTO {ETLsysLogs} t USING {ETLsysLogsArchive} a ON {archived}
+WHEN MATCHED THEN DELETE
+""", archived=_ARCHIVED)
+
+# Table maintenance: these take identifiers only; {table} is one of our qualified names and {hours} a
+# validated int (MaintenanceSettings), so filling them is safe.
+DESCRIBE_DETAIL = "DESCRIBE DETAIL {table}"  # numFiles: the table's live data files
+OPTIMIZE = "OPTIMIZE {table}"  # compacts small files into larger ones
+VACUUM = "VACUUM {table} RETAIN {hours} HOURS"  # deletes files no version within the retention uses
+# The latest commits: VACUUM records its VACUUM START / VACUUM END there with numDeletedFiles (on the
+# file systems Delta logs vacuums for), which costs nothing, unlike a second listing by a DRY RUN.
+RECENT_HISTORY = "DESCRIBE HISTORY {table} LIMIT 5"

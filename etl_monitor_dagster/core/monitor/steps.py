@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import schema as S
 from ..enums import SKIP, EventType, LogLevel, LogType, ParameterType, SourceType, Status
+from ..error_class import ErrorClass, classify
 from ..errors import NotFoundError, ValidationError
 from ..receipts import receipt
 from . import statements as Q
@@ -181,7 +182,7 @@ class Steps:
         return {**row, **new}, True
 
     def end(self, row: dict[str, Any], status: Status, log_message: str | None, log_type: LogType | None,
-            log_code: str | None, timestamp: datetime | None) -> bool:
+            log_code: str | None, timestamp: datetime | None, error_class: ErrorClass | None = None) -> bool:
         """DONE (advancing its DELTA_DATE watermark) or FAIL (reopening the run when mandatory)."""
         end = timestamp or now()
         log_type = log_type or (LogType.INFO if status is Status.DONE else LogType.ERROR)
@@ -196,6 +197,7 @@ class Steps:
             previous_status=row.get("Status"), status=status.value, start_time=start, end_time=end,
             duration_seconds=duration, log_type=log_type.value,
             error={"message": new["LogMessage"], "code": log_code} if status is Status.FAIL else None,
+            error_class=error_class.value if error_class and status is Status.FAIL else None,
         )]
         if status is Status.DONE and row.get("WatermarkType") == ParameterType.DELTA_DATE.value:
             receipts += self.parameters.move(row["ProjectCode"], row["ProcessLoad"], row["SourceSystemCode"],
@@ -207,7 +209,7 @@ class Steps:
         return True
 
     def retry(self, row: dict[str, Any], log_message: str | None, log_code: str | None,
-              timestamp: datetime | None) -> bool:
+              timestamp: datetime | None, error_class: ErrorClass | None = None) -> bool:
         """A failed try the orchestrator retries in the same execution: RQUE with EndTime and the error."""
         end = timestamp or now()
         new = self.closed(row, Status.RQUE, end, log_message, LogType.WARN, log_code)
@@ -216,7 +218,8 @@ class Steps:
         self.store.append_receipts([step_receipt(
             EventType.TASK_RETRY, new, level=LogLevel.WARN, previous_status=row.get("Status"),
             status=Status.RQUE.value, start_time=row.get("StartTime"), end_time=end,
-            error={"message": new["LogMessage"], "code": new["LogCode"]})])
+            error={"message": new["LogMessage"], "code": new["LogCode"]},
+            error_class=error_class.value if error_class else None)])
         return True
 
     def record_source_run(self, row: dict[str, Any], source_run_id: str | None, cluster_id: str | None,
@@ -257,7 +260,7 @@ class Steps:
             yield guard
         except BaseException as exc:
             self.end(step, Status.FAIL, f"{type(exc).__name__}: {exc}", LogType.ERROR,
-                     guard.log_code or type(exc).__name__, None)
+                     guard.log_code or type(exc).__name__, None, classify(exc))
             raise
         self.end(step, Status.DONE, guard.log_message, log_type, guard.log_code, None)
 

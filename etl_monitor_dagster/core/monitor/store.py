@@ -26,7 +26,7 @@ class Store:
     updated_by: str
 
     def __post_init__(self) -> None:
-        names = [t.name for t in S.TABLES] + list(S.VIEWS)
+        names = [t.name for t in S.ALL_TABLES] + list(S.VIEWS)
         self.names = {name: f"{self.prefix}.{quote_identifier(name)}" for name in names}
 
     @property

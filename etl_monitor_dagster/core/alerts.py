@@ -1,0 +1,297 @@
+"""Alerts with hygiene: what to tell a process's owner when one of its runs ends, and when to keep quiet.
+
+- One alert per failed run, never per task: the run's failed tasks are listed in one message.
+- Only final failures: a FAIL row is final; a run with a task in RQUE (a failed try being retried) and no
+  final failure is not decided yet. A run is failed when a mandatory task, or its initiation row (the
+  run ended unfinished), is FAIL; an optional task's FAIL alone does not fail it.
+- Only on the transition healthy -> failing of a (ProjectCode, ProcessLoad): a process failing every day
+  alerts once, then stays quiet until its first complete run, which sends one "recovered" message.
+- A suppression window: no second failure alert within ``suppress_minutes`` of the previous one (measured
+  between the runs' ends, so evaluating a run again decides the same).
+- Routed to ETLconfigProcess.ProcessOwner (an e-mail address or a name), else a default recipient.
+
+The state lives in ETLsysLogs: every alert sent is an ALERT_SENT or ALERT_RECOVERED receipt whose
+CorrelationID is derived from (execution, kind), so "already sent?" is one lookup and the process is
+alerting while its latest alert receipt is ALERT_SENT. The sender checks the receipt, sends, then appends
+the receipt: a crash between sending and appending sends that one message once more on the next try.
+
+No Dagster here: a notebook or another orchestrator can call ``decide`` and ``AlertLedger`` as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from . import schema as S
+from .enums import EventType, LogLevel, Status
+from .monitor.store import Store
+from .receipts import receipt
+
+MESSAGE_CHARS = 300  # a task's LogMessage is cut to this in a message: the monitor holds the whole text
+_NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4b8e-9a57-1f0c4a7e2b19")  # alert event ids: uuid5 of (execution, kind)
+
+
+class AlertKind(StrEnum):
+    """What an alert says: the run failed, or the process recovered."""
+
+    FAILED = "FAILED"
+    RECOVERED = "RECOVERED"
+
+
+EVENTS = {AlertKind.FAILED: EventType.ALERT_SENT, AlertKind.RECOVERED: EventType.ALERT_RECOVERED}
+
+
+class RunVerdict(StrEnum):
+    """What a run's step rows say about it."""
+
+    FAILED = "FAILED"  # a mandatory task or the initiation row is FAIL
+    COMPLETE = "COMPLETE"  # nothing failed that counts, nothing queued or retrying
+    PENDING = "PENDING"  # tasks still queued or retrying (RQUE): not decided yet
+
+
+# Secrets that may sit in an error text: replaced before any text leaves for a channel.
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
+    (re.compile(r"(?i)\b(authorization)\s*[:=]\s*\S+(\s+\S+)?"), r"\1: ***"),
+    (re.compile(r"(?i)\b(access_token|refresh_token|api[_-]?key|client_secret|token|password|passwd|pwd|secret|"
+                r"accountkey|sharedaccesskey|sharedaccesssignature|sig)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s;&,'\"]+)"),
+     r"\1=***"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"), "***"),  # Slack tokens
+    (re.compile(r"\bdapi[0-9a-f]{32}(-\d+)?\b"), "***"),  # Databricks personal access tokens
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "***"),  # JWTs
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),  # user:password@ in URLs
+)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with known secret shapes (bearer tokens, ``token=``, ``password=``, ``AccountKey=``, SAS
+    ``sig=``, Slack and Databricks tokens, JWTs, URL credentials) and the given ``secrets`` replaced by ***."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def trim(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """One line of at most ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def alert_event_id(execution_id: str, kind: AlertKind) -> str:
+    """The receipt's event id (CorrelationID) of ``kind`` for this execution: the same on every try."""
+    return str(uuid.uuid5(_NAMESPACE, f"{execution_id}/{kind.value}"))
+
+
+def _is_initiation(row: Mapping[str, Any]) -> bool:
+    return row["WorkFlowID"] == 0 and row["TaskID"] == 0
+
+
+def _pending(row: Mapping[str, Any]) -> bool:
+    return row["Status"] in (Status.NQUE.value, Status.RQUE.value) and not row.get("ForceSkip")
+
+
+def run_verdict(rows: Sequence[Mapping[str, Any]]) -> RunVerdict:
+    """FAILED when a mandatory task or the initiation row is FAIL, else PENDING while a row is queued or
+    retrying, else COMPLETE. ``rows``: the run's step rows (one attempt)."""
+    failed = [r for r in rows if r["Status"] == Status.FAIL.value and (r.get("TaskMandatory") or _is_initiation(r))]
+    if failed:
+        return RunVerdict.FAILED
+    if any(_pending(r) for r in rows):
+        return RunVerdict.PENDING
+    return RunVerdict.COMPLETE
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """One failed task of an alert: its ids, name, LogCode and a trimmed, scrubbed LogMessage."""
+
+    workflow_id: int
+    task_id: int
+    name: str
+    log_code: str | None
+    message: str
+    mandatory: bool
+
+    def line(self) -> str:
+        code = f" [{self.log_code}]" if self.log_code else ""
+        optional = "" if self.mandatory else " (optional)"
+        return f"- {self.workflow_id}.{self.task_id} {self.name}{optional}{code}: {self.message or '(no message)'}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message to send: about which run, to whom, saying what."""
+
+    kind: AlertKind
+    project_code: str
+    process_load: str
+    process_name: str | None
+    processing_date: date | None
+    execution_id: str
+    owner: str | None
+    recipient: str | None
+    run_ended_at: datetime
+    failed_tasks: tuple[FailedTask, ...] = ()
+    run_url: str | None = None
+    since_execution_id: str | None = None  # RECOVERED: the run whose failure alert it closes
+
+    @property
+    def event_id(self) -> str:
+        return alert_event_id(self.execution_id, self.kind)
+
+    @property
+    def process(self) -> str:
+        return f"{self.project_code}/{self.process_load}"
+
+    @property
+    def title(self) -> str:
+        day = self.processing_date.isoformat() if self.processing_date else "no processing date"
+        if self.kind is AlertKind.FAILED:
+            return f"ETL run failed: {self.process} ({day})"
+        return f"ETL process recovered: {self.process} ({day})"
+
+    def lines(self) -> list[str]:
+        """The message body, line by line (plain text, the same on every channel)."""
+        lines = [f"Process: {self.process}" + (f" ({self.process_name})" if self.process_name else ""),
+                 f"Owner: {self.owner or '(none registered)'}",
+                 f"Processing date: {self.processing_date.isoformat() if self.processing_date else '-'}",
+                 f"Execution: {self.execution_id}"]
+        if self.kind is AlertKind.FAILED:
+            lines.append(f"Failed tasks ({len(self.failed_tasks)}):")
+            lines += [t.line() for t in self.failed_tasks]
+        else:
+            lines.append("First complete run since the failure alert"
+                         + (f" of execution {self.since_execution_id}." if self.since_execution_id else "."))
+        if self.run_url:
+            lines.append(f"Run: {self.run_url}")
+        return lines
+
+    def text(self) -> str:
+        return "\n".join([self.title, "", *self.lines()])
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """A process's alert history, from its ALERT receipts: what was sent, and is it alerting now."""
+
+    sent: frozenset[tuple[str, AlertKind]] = frozenset()  # (execution id, kind) of every alert receipt
+    last_kind: AlertKind | None = None  # kind of the latest alert receipt
+    last_execution_id: str | None = None
+    last_failure_at: datetime | None = None  # run end of the latest failure alert sent
+
+    @property
+    def alerting(self) -> bool:
+        """Failing as far as its recipients know: the latest alert receipt is a failure alert."""
+        return self.last_kind is AlertKind.FAILED
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The alert to send (None: none) and why, in words for the sensor's log."""
+
+    alert: Alert | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How alerts are decided: the suppression window and who gets a process with no owner."""
+
+    suppress_minutes: int = 60
+    default_recipient: str | None = None
+    message_chars: int = MESSAGE_CHARS
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values never to be sent (the channels' own)
+
+
+def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mapping[str, Any] | None,
+           policy: AlertPolicy, *, execution_id: str, ended_at: datetime, run_url: str | None = None) -> Decision:
+    """The alert for a run that ended, given its step rows, its process's alert ``state`` and its
+    ETLconfigProcess row (``process``; owner, name), or none and why."""
+    if not rows:
+        return Decision(None, "the monitor holds no rows for this run")
+    verdict = run_verdict(rows)
+    if verdict is RunVerdict.PENDING:
+        return Decision(None, "tasks are still queued or retrying: no final failure yet")
+    kind = AlertKind.FAILED if verdict is RunVerdict.FAILED else AlertKind.RECOVERED
+    if (execution_id, kind) in state.sent:
+        return Decision(None, f"the {kind.value} alert of this run was sent already")
+    if kind is AlertKind.RECOVERED and not state.alerting:
+        return Decision(None, "complete, and the process was not alerting")
+    if kind is AlertKind.FAILED and state.alerting:
+        return Decision(None, f"failed again; the process is alerting since execution {state.last_execution_id}")
+    window = timedelta(minutes=policy.suppress_minutes)
+    last = state.last_failure_at
+    if kind is AlertKind.FAILED and last is not None and abs(ended_at - last) < window:
+        return Decision(None, f"failed within {policy.suppress_minutes} minutes of the previous failure alert: "
+                              "suppressed")
+    first = rows[0]
+    owner = (process or {}).get("ProcessOwner") or None
+    failed = sorted((r for r in rows if r["Status"] == Status.FAIL.value), key=lambda r: (r["WorkFlowID"], r["TaskID"]))
+    tasks = [r for r in failed if not _is_initiation(r)] or failed  # the initiation row when no task failed
+    alert = Alert(
+        kind=kind, project_code=first["ProjectCode"], process_load=first["ProcessLoad"],
+        process_name=(process or {}).get("ProcessName") or None, processing_date=first.get("ProcessingDate"),
+        execution_id=execution_id, owner=owner, recipient=owner or policy.default_recipient, run_ended_at=ended_at,
+        failed_tasks=tuple(FailedTask(
+            r["WorkFlowID"], r["TaskID"], r.get("TaskName") or f"task {r['WorkFlowID']}.{r['TaskID']}",
+            r.get("LogCode"), trim(scrub(r.get("LogMessage") or "", policy.secrets), policy.message_chars),
+            bool(r.get("TaskMandatory")) or _is_initiation(r)) for r in tasks) if kind is AlertKind.FAILED else (),
+        run_url=run_url, since_execution_id=state.last_execution_id if kind is AlertKind.RECOVERED else None,
+    )
+    return Decision(alert, f"{verdict.value}: {kind.value} alert to {alert.recipient or '(no recipient)'}")
+
+
+class AlertLedger:
+    """Alert receipts in ETLsysLogs: a process's alert state, and the receipt of an alert sent."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def state(self, project_code: str, process_load: str) -> AlertState:
+        """The process's alert state from its ALERT_SENT and ALERT_RECOVERED receipts."""
+        frame = self.store.spark.table(self.store.names[S.SYSLOGS.name])
+        frame = frame.where(frame["OperationName"].isin([e.value for e in EVENTS.values()]))
+        rows = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load}, ["_ID"])
+        if not rows:
+            return AlertState()
+        kinds = {e.value: k for k, e in EVENTS.items()}
+        sent = frozenset((r["ExecutionID"], kinds[r["OperationName"]]) for r in rows)
+        last = rows[-1]
+        failures = [r for r in rows if r["OperationName"] == EventType.ALERT_SENT.value]
+        return AlertState(sent, kinds[last["OperationName"]], last["ExecutionID"],
+                          _run_end(failures[-1]) if failures else None)
+
+    def process(self, project_code: str, process_load: str) -> dict[str, Any] | None:
+        """The process's ETLconfigProcess row (owner, name), or None when it is not registered."""
+        rows = self.store.rows(S.PROCESS.name, {"ProjectCode": project_code, "ProcessLoad": process_load})
+        return rows[0] if rows else None
+
+    def record(self, alert: Alert, channels: Sequence[str], **details: Any) -> dict[str, Any]:
+        """Append the receipt of ``alert`` sent on ``channels``; returns it."""
+        row = receipt(
+            EVENTS[alert.kind], project_code=alert.project_code, process_load=alert.process_load,
+            processing_date=alert.processing_date, execution_id=alert.execution_id,
+            level=LogLevel.ERROR if alert.kind is AlertKind.FAILED else LogLevel.INFO, event_id=alert.event_id,
+            kind=alert.kind.value, channels=list(channels), recipient=alert.recipient, owner=alert.owner,
+            run_ended_at=alert.run_ended_at, failed_tasks=[
+                {"workflow_id": t.workflow_id, "task_id": t.task_id, "task_name": t.name, "log_code": t.log_code}
+                for t in alert.failed_tasks] or None,
+            run_url=alert.run_url, **details)
+        self.store.append_receipts([row])
+        return row
+
+
+def _run_end(row: Mapping[str, Any]) -> datetime | None:
+    """When the alerted run ended, from the receipt's JSON (its LogTimeUTC when absent)."""
+    ended = json.loads(row["Message"] or "{}").get("run_ended_at")
+    value = datetime.fromisoformat(ended) if ended else row.get("LogTimeUTC")
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
