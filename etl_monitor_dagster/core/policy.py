@@ -76,8 +76,9 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
                   databricks=databricks, adf=adf, try_number=try_number)
     try:
         result = runner(run)
-        moved = result.new_watermark is not None and bool(task.watermark)
+        previous = None  # the watermark's value before this task moved it, for the outcome
         if result.new_watermark is not None and task.watermark:
+            previous = step.get("WatermarkValue")
             advance(run, result.new_watermark)
     except Exception as exc:
         error, retried = failure_of(exc, task, try_number)
@@ -97,7 +98,7 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
         return failed
     figures: dict[str, Any] = {Key.ROWS_READ: result.rows_read, Key.ROWS_WRITTEN: result.rows_written,
                                Key.NEW_WATERMARK: result.new_watermark,
-                               Key.PREVIOUS_WATERMARK: step.get("WatermarkValue") if moved else None,
+                               Key.PREVIOUS_WATERMARK: previous,
                                Key.SECONDS: round(time.perf_counter() - started, 3)}
     return end(TaskOutcome(Outcome.DONE, summary=result.summary(), facts={**facts, **figures, **result.metadata}))
 

@@ -108,9 +108,3 @@ def task_error(exc: BaseException) -> TaskError:
     exception's type name) and ErrorClass (``classify``)."""
     code = exc.code if isinstance(exc, TaskFailed) else type(exc).__name__
     return TaskError(f"{type(exc).__name__}: {exc}", code, classify(exc))
-
-
-def error_text(exc: BaseException) -> tuple[str, str]:
-    """(LogMessage, LogCode) for a task's failure."""
-    error = task_error(exc)
-    return error.message, error.code

@@ -43,6 +43,7 @@ from .task_health import report_run
 
 PROCESS_TAG = "etl_monitor/process"  # on every process job's runs: which process the run is
 
+
 class IndexedProcess(NamedTuple):
     """A process as its run's events and reports are matched against."""
 
