@@ -1,16 +1,21 @@
 """Shared fixtures: one real local Spark Connect server with Delta and one monitor per test run.
 
 Tests isolate themselves by registering their own process (a fresh ProjectCode), not by
-creating schemas, so the suite pays for ``setup()`` once.
+creating schemas, so the suite pays for ``setup()`` once. Under pytest-xdist (``make test``) the
+workers share the one server, started by the first worker that needs it and stopped by the
+controller; each worker has its own monitor schema (``SCHEMA``), so no worker sees another's rows.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, instance_for_test
@@ -18,9 +23,10 @@ from dagster import DagsterInstance, instance_for_test
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core.catalogue import load_catalogue, registration
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
-from tests.dagster_location import CATALOGUE, REMOTE_ENV
+from tests.dagster_location import CATALOGUE, REMOTE_ENV, SCHEMA
 
 DAY = "2026-04-09"
+SHARED_ENGINE_ENV = "ETL_TEST_SHARED_ENGINE"  # "home|port" of the server all xdist workers use
 TIERS = {  # marker -> the fixtures that put a test in that tier
     "spark": {"spark_server", "spark", "monitor", "instance", "make_process", "process"},
     "dagster_run": {"instance", "dagster_dev"},
@@ -43,12 +49,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _shared_engine() -> LocalSparkServer | None:
+    value = os.environ.get(SHARED_ENGINE_ENV)
+    if not value:
+        return None
+    home, port = value.rsplit("|", 1)
+    return LocalSparkServer(home=Path(home), port=int(port))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller names the one server its workers share (they inherit the variable)."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    os.environ[SHARED_ENGINE_ENV] = f"{tempfile.mkdtemp(prefix='etl_test_engine_')}|{free_port()}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = None if hasattr(config, "workerinput") else _shared_engine()
+    if server is not None:
+        server.stop()
+        shutil.rmtree(server.home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSparkServer]:
-    server = LocalSparkServer(home=tmp_path_factory.mktemp("engine"), port=free_port())
-    server.ensure_running()
+    shared = _shared_engine()
+    server = shared or LocalSparkServer(home=tmp_path_factory.mktemp("engine"), port=free_port())
+    server.ensure_running()  # safe when two workers start the shared server at once
     yield server
-    server.stop()
+    if shared is None:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +90,7 @@ def spark(spark_server: LocalSparkServer):
 
 @pytest.fixture(scope="session")
 def monitor(spark) -> ETLMonitorFramework:
-    m = ETLMonitorFramework(spark, schema="etl_test", updated_by="pytest")
+    m = ETLMonitorFramework(spark, schema=SCHEMA, updated_by="pytest")
     m.setup()
     return m
 

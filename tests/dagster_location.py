@@ -42,10 +42,12 @@ REMOTE_ENV = "ETL_TEST_SPARK_REMOTE"
 DATABRICKS_HOST_ENV, DATABRICKS_TOKEN_ENV = "ETL_TEST_DATABRICKS_HOST", "ETL_TEST_DATABRICKS_TOKEN"
 ADF_URL_ENV = "ETL_TEST_ADF_URL"  # the fake's base URL: management endpoint and authority host
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+# The monitor's schema: one per pytest-xdist worker on the shared engine (step processes inherit the variable).
+SCHEMA = "_".join(filter(None, ("etl_test", os.environ.get("PYTEST_XDIST_WORKER"))))
 
 
 def definitions() -> Definitions:
-    monitor = ETLMonitorResource(engine="connect", spark_remote=EnvVar(REMOTE_ENV), schema_name="etl_test",
+    monitor = ETLMonitorResource(engine="connect", spark_remote=EnvVar(REMOTE_ENV), schema_name=SCHEMA,
                                  updated_by="pytest")
     databricks = DatabricksResource(host=EnvVar(DATABRICKS_HOST_ENV), token=EnvVar(DATABRICKS_TOKEN_ENV),
                                     poll_interval_seconds=0.2)

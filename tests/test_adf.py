@@ -24,6 +24,7 @@ from etl_monitor_dagster.core.notebook import end_task_from_widgets, start_task_
 from etl_monitor_dagster.dagster.definitions import build_definitions
 from tests.dagster_location import (
     ADF_URL_ENV,
+    SCHEMA,
     RecordedRun,
     evaluate_reconciliation,
     factory_job,
@@ -55,7 +56,7 @@ def adf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeDataFactory]:
 def _write_back(spark):
     """What pl_writes_back's own activities do: call the utility notebooks for the task Dagster started."""
     def during(parameters: dict) -> None:
-        widgets = {"schema": "etl_test", "project_code": "QA", "process_load": "FACTORY", "task_id": "6",
+        widgets = {"schema": SCHEMA, "project_code": "QA", "process_load": "FACTORY", "task_id": "6",
                    "sequence_id": "2", "workflow_id": "1", **parameters}
         for call in (start_task_from_widgets, end_task_from_widgets):
             with contextlib.suppress(NotebookExit):  # the notebooks end with dbutils.notebook.exit

@@ -39,7 +39,7 @@ from etl_monitor_dagster.core.catalogue import ProcessSpec, load_catalogue
 from etl_monitor_dagster.dagster.alerts import ENV, ETLMonitorAlerts, alerts_from_env
 from etl_monitor_dagster.dagster.definitions import build_definitions
 from tests.conftest import free_port
-from tests.dagster_location import CATALOGUE, REMOTE_ENV
+from tests.dagster_location import CATALOGUE, REMOTE_ENV, SCHEMA
 
 SLACK_TOKEN = "xoxb-1111-2222-TOKENSECRETVALUE"
 SMTP_PASSWORD = "smtp-pw-SECRETVALUE"
@@ -159,7 +159,7 @@ class Alerted:
     day: date = date(2026, 3, 1)
 
     def __post_init__(self) -> None:
-        resource = ETLMonitorResource(engine="connect", spark_remote=EnvVar(REMOTE_ENV), schema_name="etl_test",
+        resource = ETLMonitorResource(engine="connect", spark_remote=EnvVar(REMOTE_ENV), schema_name=SCHEMA,
                                       updated_by="pytest")
         self.defs = build_definitions([self.spec], monitor=resource, alerts=self.alerts)
         self.repo = self.defs.get_repository_def()

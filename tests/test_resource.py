@@ -103,7 +103,7 @@ def test_three_level_names_address_the_tables_through_the_catalog(spark_server, 
     resource = ETLMonitorResource(engine="connect", spark_remote=spark_server.url, catalog="spark_catalog",
                                   schema_name=monitor.schema)
     uc = resource.get_monitor()
-    assert uc.table_name("ETLProcessingSteps") == "`spark_catalog`.`etl_test`.`ETLProcessingSteps`"
+    assert uc.table_name("ETLProcessingSteps") == f"`spark_catalog`.`{monitor.schema}`.`ETLProcessingSteps`"
     execution = process.new_run()
     rows = uc.status_rows(process.project, process.load, execution_id=execution)
     assert rows == process.monitor.status_rows(process.project, process.load, execution_id=execution)
