@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DAY
-from tests.dagster_location import SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "databricks" / "notebooks"
@@ -44,7 +43,7 @@ def run_notebook(spark, process):
     execution = process.new_run()
 
     def run(action: str, **widgets) -> dict:
-        values = {"schema": SCHEMA, "execution_id": execution, "project_code": process.project,
+        values = {"schema": process.monitor.schema, "execution_id": execution, "project_code": process.project,
                   "process_load": process.load, "task_id": 1, "sequence_id": 2, "workflow_id": 1,
                   "processing_date": DAY, **widgets}
         with pytest.raises(NotebookExit) as exited:
@@ -80,7 +79,7 @@ def test_a_bad_widget_value_is_refused_and_writes_nothing(run_notebook, spark):
     receipts = len(process.receipts(execution))
     with pytest.raises(Exception, match="task_id"):
         runpy.run_path(str(NOTEBOOKS / "etl_start_task.py"), {"spark": spark, "dbutils": Dbutils(
-            {"schema": SCHEMA, "execution_id": execution, "project_code": process.project,
+            {"schema": process.monitor.schema, "execution_id": execution, "project_code": process.project,
              "process_load": process.load, "task_id": "one", "sequence_id": 2, "workflow_id": 1,
              "processing_date": DAY})})
     assert len(process.receipts(execution)) == receipts
@@ -99,7 +98,7 @@ def test_the_adf_lookup_query_reads_the_active_value_even_for_hostile_names(make
     monitor.advance_watermark(hostile, process.load, "Last'Id\\", new_int_value=42)
     text = (REPO / "databricks" / "adf" / "lookup_active_watermark.sql").read_text()
     query = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-    given = {"MonitorSchema": SCHEMA, "ProjectCode": hostile, "ProcessLoad": process.load,
+    given = {"MonitorSchema": monitor.schema, "ProjectCode": hostile, "ProcessLoad": process.load,
              "ParameterName": "Last'Id\\"}
     query = re.sub(r"@\{[^}]*?parameters\.(\w+)[^}]*\}",
                    lambda m: given[m[1]] if m[1] == "MonitorSchema" else _adf(given[m[1]]), query)

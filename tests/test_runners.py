@@ -10,7 +10,6 @@ from etl_monitor_dagster import tasks
 from etl_monitor_dagster.core.catalogue import ProcessSpec, TaskSpec
 from etl_monitor_dagster.tasks import TaskFailed, TaskRun
 from etl_monitor_dagster.tasks.spark_sql import split_statements
-from tests.dagster_location import SCHEMA
 
 HOSTILE = "O'Brien \"$x\" ${env:HOME}\n; DROP TABLE x; -- ü 日本"
 
@@ -31,7 +30,7 @@ def _run(tmp_path, monitor, sql: str, process: str = "LOAD") -> TaskRun:
 
 
 def test_the_run_context_reaches_spark_sql_as_bound_values_that_round_trip_intact(tmp_path, monitor):
-    table = f"{SCHEMA}.sql_runner_echo"
+    table = f"{monitor.schema}.sql_runner_echo"
     run = _run(tmp_path, monitor, f"""
         CREATE OR REPLACE TABLE {table} (process STRING, mark STRING, day DATE, attempts INT) USING DELTA;
         INSERT INTO {table} SELECT etl.process_load, etl.watermark_value, etl.processing_date, etl.attempts;
@@ -43,7 +42,7 @@ def test_the_run_context_reaches_spark_sql_as_bound_values_that_round_trip_intac
 
 
 def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
-    run = _run(tmp_path, monitor, f"SELECT 1;\nSELECT * FROM {SCHEMA}.no_such_table;")
+    run = _run(tmp_path, monitor, f"SELECT 1;\nSELECT * FROM {monitor.schema}.no_such_table;")
     with pytest.raises(TaskFailed, match=r"task\.sql statement 2: .*no_such_table") as failure:
         tasks.run(run)
     assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"

@@ -19,7 +19,6 @@ from etl_monitor_dagster.core.enums import LogCode
 from etl_monitor_dagster.core.monitor.health import StaleLimits
 from etl_monitor_dagster.dagster.sensors import HealthSettings, health_sensor
 from tests.conftest import DAY
-from tests.dagster_location import SCHEMA
 
 HOUR = timedelta(hours=1)
 
@@ -78,7 +77,7 @@ def _writer(spark_server, process, script: str) -> subprocess.CompletedProcess:
         from pyspark.sql import SparkSession
         from etl_monitor_dagster import ETLMonitorFramework
         spark = SparkSession.builder.remote({spark_server.url!r}).getOrCreate()
-        monitor = ETLMonitorFramework(spark, schema={SCHEMA!r}, updated_by="writer")
+        monitor = ETLMonitorFramework(spark, schema={process.monitor.schema!r}, updated_by="writer")
         project, load = {process.project!r}, {process.load!r}
         def die(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -88,9 +87,9 @@ def _writer(spark_server, process, script: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def health(spark_server, instance: DagsterInstance):
+def health(spark_server, monitor, instance: DagsterInstance):
     """One tick of the health sensor with the given settings and processes; returns its skip message."""
-    resource = ETLMonitorResource(engine="connect", spark_remote=spark_server.url, schema_name=SCHEMA)
+    resource = ETLMonitorResource(engine="connect", spark_remote=spark_server.url, schema_name=monitor.schema)
 
     def tick(settings: HealthSettings, specs: list[ProcessSpec] = (), cursor: str | None = None) -> tuple[str, str]:
         sensor = health_sensor(specs, settings)
