@@ -51,4 +51,5 @@ bench: install
 	$(BIN)/python benchmarks/seed_ratio.py
 	$(BIN)/python benchmarks/catalogue_load.py
 	$(BIN)/python benchmarks/databricks_overhead.py
+	$(BIN)/python benchmarks/engine_profile.py
 	$(BIN)/python benchmarks/demo_run.py

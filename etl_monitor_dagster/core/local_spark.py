@@ -200,6 +200,15 @@ class LocalSparkServer:
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "1",
             "spark.ui.enabled": "false",
+            # Tuned for the monitor's statements, a few rows each (figures: README, Speed). Adaptive
+            # execution only adds jobs on rows this few (a MERGE runs 6 instead of 10-12). Generating and
+            # compiling Java for each projection and stage was 43 % of the server's samples in a round
+            # trip (benchmarks/engine_profile.py), and its classes kept the JIT busy: interpreted
+            # expressions made a round trip 0.61 times as long. Big data on this engine runs slower for it.
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            "spark.driver.memory": "4g",
         }
         args = [str(_spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS]
         args += ["--jars", ",".join(str(j) for j in jars)]

@@ -34,7 +34,7 @@ from ..tasks.adf import DataFactory
 from ..tasks.databricks import Databricks
 from .gates import gate_asset
 from .hooks import task_hooks
-from .metadata import dagster_metadata
+from .metadata import TASK_TAG, dagster_metadata, process_tags
 from .partitions import partitions_for, processing_date
 from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource
 from .task_health import task_health_checks
@@ -107,8 +107,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         hooks=task_hooks(spec, task, built.partitions),
         retry_policy=RetryPolicy(max_retries=task.maximum_retries, delay=task.retry_delay_seconds)
         if task.maximum_retries else None,
-        op_tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process,
-                 "etl_monitor/task": f"{task.workflow}/{task.id}"},
+        op_tags={**process_tags(spec.project, spec.process), TASK_TAG: f"{task.workflow}/{task.id}"},
     )
 
     def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None = None,

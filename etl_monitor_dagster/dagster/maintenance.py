@@ -41,6 +41,8 @@ class MaintenanceConfig(Config):
         "(spark.databricks.delta.retentionDurationCheck.enabled=false), else the run is refused.")
     optimize: bool = Field(default=True, description="Compact ETLProcessingSteps, ETLsysLogs and the archive "
                            "(OPTIMIZE) before VACUUM.")
+    vacuum: bool = Field(default=True, description="VACUUM the same tables, keeping vacuum_retain_hours of "
+                         "versions; off, every old file version stays (time travel, and disk).")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class MaintenanceSchedule:
     "tables; the figures are the output's metadata.")
 def maintain_monitor_tables(context: OpExecutionContext, config: MaintenanceConfig,
                             monitor: ETLMonitorResource) -> Output[dict]:
-    settings = MaintenanceSettings(config.archive_after_days, config.vacuum_retain_hours, config.optimize)
+    settings = MaintenanceSettings(config.archive_after_days, config.vacuum_retain_hours, config.optimize,
+                                   config.vacuum)
     report = monitor.get_monitor().maintenance.run(settings)
     figures = report.figures()
     context.log.info(f"maintenance: {report.rows_archived} receipts archived, {report.receipts_kept} kept, "
@@ -71,7 +74,8 @@ def maintenance_job(schedule: MaintenanceSchedule | None = None) -> JobDefinitio
     """The job ``etl_monitor_maintenance``, its op config defaulting to ``schedule.settings``."""
     settings = (schedule or MaintenanceSchedule()).settings
     defaults = {"archive_after_days": settings.archive_after_days,
-                "vacuum_retain_hours": settings.vacuum_retain_hours, "optimize": settings.optimize}
+                "vacuum_retain_hours": settings.vacuum_retain_hours, "optimize": settings.optimize,
+                "vacuum": settings.vacuum}
 
     @job(name=JOB_NAME, config={"ops": {"maintain_monitor_tables": {"config": defaults}}},
          description="Retention of the monitor schema: receipts older than archive_after_days move to "

@@ -1,4 +1,4 @@
-"""Monitor figures as Dagster metadata: an outcome's values, small Markdown tables."""
+"""Monitor figures as Dagster metadata and tags: an outcome's values, small Markdown tables, run tags."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ from enum import Enum
 from typing import Any
 
 from dagster import MetadataValue
+
+# Tags on every process job, its runs and its task steps: which process a run is, which task a step.
+PROJECT_TAG = "etl_monitor/project"
+PROCESS_TAG = "etl_monitor/process"
+TASK_TAG = "etl_monitor/task"
+
+
+def process_tags(project: str, process: str) -> dict[str, str]:
+    return {PROJECT_TAG: project, PROCESS_TAG: process}
 
 
 def dagster_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from ..core.enums import LoadFrequency
 from .assets import ProcessAssets
+from .metadata import process_tags
 
 
 def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
@@ -27,7 +28,7 @@ def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
         name=process.translator.get_job_name(spec),
         selection=selection,
         description=f"{spec.project}/{spec.process}: {spec.name or spec.description or 'ETL process'}",
-        tags={"etl_monitor/project": spec.project, "etl_monitor/process": spec.process},
+        tags=process_tags(spec.project, spec.process),
     )
 
 

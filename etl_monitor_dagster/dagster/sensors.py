@@ -38,10 +38,9 @@ from ..core.enums import LogCode
 from ..core.monitor import ETLMonitorFramework
 from ..core.monitor.health import StaleLimits
 from ..core.outcome import Outcome, TaskOutcome, record_end
+from .metadata import PROCESS_TAG
 from .resource import ETLMonitorResource
 from .task_health import report_run
-
-PROCESS_TAG = "etl_monitor/process"  # on every process job's runs: which process the run is
 
 
 class IndexedProcess(NamedTuple):

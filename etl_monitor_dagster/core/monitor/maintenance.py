@@ -12,7 +12,7 @@
    Receipts appended meanwhile may meet a metadata-change conflict on the property change; the
    engine retries those (``engine.is_conflict`` covers DELTA_METADATA_CHANGED), so none is lost.
 2. **OPTIMIZE** ETLProcessingSteps, ETLsysLogs and the archive, counting live files before and after.
-3. **VACUUM** the same tables with ``RETAIN vacuum_retain_hours HOURS``.
+3. **VACUUM** the same tables with ``RETAIN vacuum_retain_hours HOURS`` (unless ``vacuum`` is off).
 """
 
 from __future__ import annotations
@@ -52,17 +52,20 @@ def _whole(name: str, value: Any, minimum: int) -> int:
 @dataclass(frozen=True)
 class MaintenanceSettings:
     """What a maintenance run does: receipts older than ``archive_after_days`` are archived; with
-    ``optimize`` the tables are compacted; VACUUM keeps the files of the last ``vacuum_retain_hours``."""
+    ``optimize`` the tables are compacted; with ``vacuum`` VACUUM keeps the files of the last
+    ``vacuum_retain_hours`` (off, every old file version stays for time travel)."""
 
     archive_after_days: int = 90
     vacuum_retain_hours: int = SAFE_RETENTION_HOURS
     optimize: bool = True
+    vacuum: bool = True
 
     def __post_init__(self) -> None:
         _whole("archive_after_days", self.archive_after_days, 1)
         _whole("vacuum_retain_hours", self.vacuum_retain_hours, 0)
-        if not isinstance(self.optimize, bool):
-            raise ValidationError("optimize", self.optimize, "must be true or false")
+        for name in ("optimize", "vacuum"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValidationError(name, getattr(self, name), "must be true or false")
 
 
 @dataclass
@@ -108,7 +111,8 @@ class Maintenance:
         if not isinstance(settings, MaintenanceSettings):
             raise ValidationError("settings", settings, "must be MaintenanceSettings")
         started = time.monotonic()
-        self._check_retention(settings.vacuum_retain_hours)
+        if settings.vacuum:
+            self._check_retention(settings.vacuum_retain_hours)
         report = MaintenanceReport()
         layout.create_or_migrate_table(self.store, S.ARCHIVE)  # a schema set up before the archive existed
         report.append_only_restored = layout.restore_append_only(self.store)
@@ -121,7 +125,7 @@ class Maintenance:
             for table in MAINTAINED:
                 self.store.engine.execute(fill(Q.OPTIMIZE, table=self.store.names[table.name]))
         report.files_after = {t.name: self._files(t) for t in MAINTAINED}
-        for table in MAINTAINED:
+        for table in MAINTAINED if settings.vacuum else ():
             deleted = self._vacuum(table, settings.vacuum_retain_hours)
             if deleted is not None:
                 report.files_vacuumed[table.name] = deleted
