@@ -148,9 +148,10 @@ def materialization(instance: DagsterInstance, run_id: str, process: str, name: 
 
 
 def terminate_while_running(instance: DagsterInstance, job: str, asset: list[str], day: str,
-                            running: Callable[[], bool]) -> DagsterRun:
+                            running: Callable[[], bool], interrupt: bool = True) -> DagsterRun:
     """Run one asset's partition in a worker process and, once ``running()``, terminate the run as the
-    UI's Terminate does (report CANCELING, then interrupt the worker); returns the run."""
+    UI's Terminate does (report CANCELING, then interrupt the worker; without ``interrupt`` the signal
+    is lost, as one handled inside a garbage-collector callback is); returns the run once the worker ended."""
     launcher = ("from dagster import AssetKey, DagsterInstance, execute_job, reconstructable\n"
                 f"from tests.dagster_location import IN_PROCESS, {job}\n"
                 "with DagsterInstance.get() as instance:\n"
@@ -164,7 +165,8 @@ def terminate_while_running(instance: DagsterInstance, job: str, asset: list[str
             time.sleep(0.2)
         (started,) = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
         instance.report_run_canceling(started)
-        worker.send_signal(signal.SIGINT)
+        if interrupt:
+            worker.send_signal(signal.SIGINT)
         worker.wait(timeout=120)
     finally:
         worker.kill()

@@ -165,13 +165,15 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(factory, adf
     assert adf.tokens  # the SDK did authenticate against the token endpoint
 
 
-def test_terminating_the_dagster_run_cancels_the_pipeline_run(adf, instance, monitor, factory):
+@pytest.mark.parametrize(("interrupt", "day"), [(True, "2026-07-02"), (False, "2026-07-03")],
+                         ids=["interrupted", "interrupt-lost"])
+def test_terminating_the_dagster_run_cancels_the_pipeline_run(adf, instance, monitor, factory, interrupt, day):
     adf.pipeline("pl_hr_ingest_employees_uk", ("execution_id", "processing_date"), Script(hang=True))
     started = terminate_while_running(
-        instance, "factory_job", ["qa", "factory", "ingest_employees"], "2026-07-02",
-        lambda: any(r.status == "InProgress" for r in adf.runs_of("pl_hr_ingest_employees_uk")))
+        instance, "factory_job", ["qa", "factory", "ingest_employees"], day,
+        lambda: any(r.status == "InProgress" for r in adf.runs_of("pl_hr_ingest_employees_uk")), interrupt=interrupt)
     (run,) = [r for r in adf.runs_of("pl_hr_ingest_employees_uk")
-              if r.parameters.get("processing_date") == "2026-07-02"]
+              if r.parameters.get("processing_date") == day]
     assert run.cancelled and run.status == "Cancelled"
     assert instance.get_run_by_id(started.run_id).status is DagsterRunStatus.CANCELED
     evaluate_reconciliation(instance, started.run_id, DagsterEventType.RUN_CANCELED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -36,7 +37,8 @@ class RunMode(StrEnum):
 def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec, execution_id: str,
              processing_date: date, runner: Runner, *, try_number: int = 0, initiated: bool = True,
              mode: RunMode | None = None, record_end_status: bool = True, log: logging.Logger | None = None,
-             context: Any = None, databricks: Any = None, adf: Any = None) -> TaskOutcome:
+             context: Any = None, databricks: Any = None, adf: Any = None,
+             check_stop: Callable[[], None] | None = None) -> TaskOutcome:
     """Run one task of an execution and record what happened.
 
     - The initiation task (workflow 0) first prepares the execution (``initiate`` with ``mode``); a
@@ -73,7 +75,7 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
                        source_run_id=execution_id)
     started = time.perf_counter()
     run = TaskRun(execution_id, process, task, processing_date, step, monitor, log=log, context=context,
-                  databricks=databricks, adf=adf, try_number=try_number)
+                  databricks=databricks, adf=adf, try_number=try_number, check_stop=check_stop)
     try:
         result = runner(run)
         previous = None  # the watermark's value before this task moved it, for the outcome

@@ -43,6 +43,12 @@ class TaskRun(StepFacts):
     databricks: Any = None  # a tasks.databricks.Databricks, for DBX_NOTEBOOK and DBX_JOB tasks
     adf: Any = None  # a tasks.adf.DataFactory, for ADF_PIPELINE and DATAFLOW tasks
     try_number: int = 0  # the orchestrator's retry of this task in this execution: 0 first, 1 first retry...
+    check_stop: Callable[[], None] | None = None  # raises once the orchestrator asked the run to stop
+
+    def stop_if_asked(self) -> None:
+        """Raise if the run is being stopped (remote runners ask at every poll: an interrupt signal can be lost)."""
+        if self.check_stop is not None:
+            self.check_stop()
 
     def path(self, value: str | None) -> str | None:
         """A catalogue path: relative ones are relative to the catalogue file, others are kept."""

@@ -6,6 +6,7 @@ outcome into a ``MaterializeResult``; the hooks (``hooks.py``) record DONE/FAIL 
 ``maximum_retries`` is its step's RetryPolicy; each failed try before the last is recorded as RQUE.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dagster import (
@@ -17,12 +18,14 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Config,
+    DagsterRunStatus,
     Failure,
     MaterializeResult,
     RetryPolicy,
     TimeWindowPartitionsDefinition,
     multi_asset,
 )
+from dagster._core.errors import DagsterExecutionInterruptedError
 from pydantic import Field
 
 from .. import tasks
@@ -118,7 +121,8 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
                 monitor.get_monitor(), spec, task, context.run.run_id, day, tasks.run,
                 try_number=context.retry_number, initiated=_runs_step(context, initiation_step), mode=mode,
                 record_end_status=False,  # the hooks record the end once Dagster has accepted the step
-                log=context.log, context=context, databricks=databricks, adf=adf)
+                log=context.log, context=context, databricks=databricks, adf=adf,
+                check_stop=_stop_when_terminated(context))
         except Exception as exc:
             error, retried = failure_of(exc, task, context.retry_number)
             if retried or context.retry_number >= task.maximum_retries:
@@ -185,3 +189,15 @@ def _runs_step(context: AssetExecutionContext, step_key: str) -> bool:
     if run.step_keys_to_execute is not None and step_key not in run.step_keys_to_execute:
         return False
     return run.asset_selection is None or any(k.to_python_identifier() == step_key for k in run.asset_selection)
+
+
+def _stop_when_terminated(context: AssetExecutionContext) -> Callable[[], None]:
+    """Raises Dagster's interrupt once the run is being terminated. Termination interrupts the run
+    worker with a signal, and that can be lost (one handled inside a garbage-collector callback is
+    swallowed); the run's status is not, so a task polling a remote run stops and cancels it anyway."""
+    def check() -> None:
+        run = context.instance.get_run_by_id(context.run.run_id)
+        if run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED):
+            raise DagsterExecutionInterruptedError(f"the run is {run.status.value}")
+
+    return check

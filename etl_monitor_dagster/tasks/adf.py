@@ -124,6 +124,7 @@ def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str)
                                  f"(timeout_minutes={run.task.timeout_minutes}); cancelled. "
                                  f"{pipeline.monitor_url(run_id)}", "TIMEDOUT", error_class=ErrorClass.TIMEOUT)
             time.sleep(target.poll_interval_seconds)
+            run.stop_if_asked()
             previous = info.status
             info, polls = pipeline.client.pipeline_runs.get(f.resource_group, f.name, run_id), polls + 1
             if info.status != previous:

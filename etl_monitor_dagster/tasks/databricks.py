@@ -121,6 +121,7 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
                                  f"(timeout_minutes={run.task.timeout_minutes}); canceled. {info.run_page_url or ''}",
                                  jobs.RunResultState.TIMEDOUT.value, error_class=ErrorClass.TIMEOUT)
             time.sleep(target.poll_interval_seconds)
+            run.stop_if_asked()
             previous, info, polls = _state(info), client.jobs.get_run(run_id), polls + 1
             if _state(info) != previous:
                 run.log.info(f"{run.task.name}: Databricks run {run_id} {_state(info)}")
