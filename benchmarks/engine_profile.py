@@ -17,10 +17,9 @@ import re
 import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from round_trip import LOAD, PROJECT, SCHEMA, _register
+from round_trip import SCHEMA, _register, round_trip
 
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
@@ -42,15 +41,6 @@ PHASES = {
     "Parquet read": r"ParquetFileFormat|VectorizedParquet",
     "Arrow (bound values)": r"ArrowConverters",
 }
-
-
-def _round_trip(monitor: ETLMonitorFramework, day: str) -> float:
-    run = monitor.generate_execution_id()
-    monitor.generate_execution_steps(run, PROJECT, LOAD, day)
-    started = time.perf_counter()
-    with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
-        pass
-    return time.perf_counter() - started
 
 
 def _report(recording: Path) -> None:
@@ -78,11 +68,11 @@ def main() -> None:
         monitor = ETLMonitorFramework(spark, schema=SCHEMA)
         _register(monitor, 1)
         for i in range(args.warm):
-            _round_trip(monitor, f"2026-06-{i % 28 + 1:02d}")
+            round_trip(monitor, f"2026-06-{i % 28 + 1:02d}")
         pid, recording = server.pid_file.read_text().strip(), Path(folder) / "round_trip.jfr"
         subprocess.run(["jcmd", pid, "JFR.start", "name=round_trip", "settings=profile", f"filename={recording}"],
                        capture_output=True, check=True)
-        seconds = [_round_trip(monitor, f"2026-05-{i % 28 + 1:02d}") for i in range(args.repeat)]
+        seconds = [round_trip(monitor, f"2026-05-{i % 28 + 1:02d}")[0] for i in range(args.repeat)]
         subprocess.run(["jcmd", pid, "JFR.stop", "name=round_trip"], capture_output=True, check=True)
         print(f"seconds per recorded round trip (median of {args.repeat}): {statistics.median(seconds):.2f}")
         _report(recording)

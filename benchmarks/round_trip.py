@@ -16,6 +16,7 @@ import statistics
 import time
 
 from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.core.engine import EngineStats
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
 
 SCHEMA, PROJECT, LOAD, DAY = "etl_bench", "BENCH", "ROUND_TRIP", "2026-04-09"
@@ -29,6 +30,17 @@ def _register(monitor: ETLMonitorFramework, tasks: int) -> None:
         monitor.register_parameter(PROJECT, LOAD, f"wm{task_id}", "DELTA_DATE")
         monitor.register_task(PROJECT, LOAD, task_id, 1, 2, f"task {task_id}", "PYTHON",
                               source_system_code=f"wm{task_id}", task_mandatory=False)
+
+
+def round_trip(monitor: ETLMonitorFramework, day: str) -> tuple[float, EngineStats]:
+    """Task 1 of a fresh execution on ``day`` through ``task()``: seconds, and the engine's statements
+    and commits (the steps' generation before it is not counted)."""
+    run = monitor.generate_execution_id()
+    monitor.generate_execution_steps(run, PROJECT, LOAD, day)
+    before, started = monitor.engine.stats.snapshot(), time.perf_counter()
+    with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
+        pass
+    return time.perf_counter() - started, monitor.engine.stats - before
 
 
 def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
@@ -76,14 +88,10 @@ def main() -> None:
 
         seconds, costs = [], []
         for i in range(args.repeat + 2):  # the first two warm the JVM and are not counted
-            run = monitor.generate_execution_id()
-            monitor.generate_execution_steps(run, PROJECT, LOAD, f"2026-05-{i + 1:02d}")
-            before, t0 = monitor.engine.stats.snapshot(), time.perf_counter()
-            with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
-                pass
+            elapsed, cost = round_trip(monitor, f"2026-05-{i + 1:02d}")
             if i >= 2:
-                seconds.append(time.perf_counter() - t0)
-                costs.append(monitor.engine.stats - before)
+                seconds.append(elapsed)
+                costs.append(cost)
         print(f"statements per round trip: {statistics.median(c.statements for c in costs):.0f}")
         print(f"Delta commits per round trip: {statistics.median(c.commits for c in costs):.0f}")
         print(f"seconds per round trip (median of {args.repeat}): {statistics.median(seconds):.2f}")
