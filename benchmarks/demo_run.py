@@ -66,7 +66,7 @@ def one_run(url: str, day: date, start_method: str | None) -> tuple[float, str]:
                                  "jobName": "sales_daily"},
                     "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day.isoformat()}]}}
     if start_method:  # else the job's default run config
-        params["runConfigData"] = {"execution": {"config": {"multiprocess": {"start_method": {start_method: {}}}}}}
+        params["runConfigData"] = {"execution": {"config": {"multiprocess": {"start_method": start_method}}}}
     started = time.perf_counter()
     launched = graphql(url, LAUNCH, params=params)["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetKey, Definitions, build_schedule_context
+from dagster import AssetKey, DagsterInvalidConfigError, Definitions, build_schedule_context, validate_run_config
 
 from etl_monitor_dagster import DatabricksResource
 from etl_monitor_dagster.dagster.definitions import build_definitions
+from etl_monitor_dagster.dagster.schedules import STEP_PRELOAD
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_TASKS = ["initiation", "load_fx_rates", "stage_customers", "stage_orders", "stage_web_sessions",
@@ -128,6 +129,25 @@ def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(gener
     assert {s.name: s.default_status.value for s in repo.sensor_defs} == dict.fromkeys(
         ["etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled",
          "etl_monitor_health"], "RUNNING")
+
+
+@pytest.mark.parametrize(("execution", "resolved"), [
+    (None, {"forkserver": {"preload_modules": STEP_PRELOAD}}),
+    ({"multiprocess": {"start_method": "spawn"}}, {"spawn": {}}),
+])
+def test_process_job_steps_fork_from_a_preloaded_server_unless_spawn_is_asked_for(demo, execution, resolved):
+    job = demo.resolve_job_def("sales_daily")
+    config = validate_run_config(job, {"execution": {"config": execution}} if execution else {})
+    (executor,) = config["execution"].values()
+    assert executor["multiprocess"]["start_method"] == resolved
+
+
+def test_process_job_still_runs_in_process_when_asked_and_refuses_other_start_methods(demo):
+    job = demo.resolve_job_def("sales_daily")
+    config = validate_run_config(job, {"execution": {"config": {"in_process": {}}}})
+    assert "in_process" in next(iter(config["execution"].values()))
+    with pytest.raises(DagsterInvalidConfigError, match="start_method"):
+        validate_run_config(job, {"execution": {"config": {"multiprocess": {"start_method": "fork"}}}})
 
 
 @pytest.mark.parametrize(("frequency", "tick", "partition"), [

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from etl_monitor_dagster import NotFoundError, ValidationError
+from etl_monitor_dagster import ETLMonitorFramework, NotFoundError, ValidationError
 from tests.conftest import DAY
 
 # Each task of the ``loaded`` process as start/end/fail_task name it (stage 2 is the conftest default).
@@ -341,3 +341,44 @@ def test_an_ambiguous_task_id_asks_for_its_workflow(loaded):
     run = loaded.new_run()
     with pytest.raises(ValidationError, match="give workflow_id"):
         loaded.monitor.task_status(run, loaded.project, loaded.load, task_id=1)
+
+
+def _writes_only(monitor, call) -> bool:
+    """Whether ``call`` sent the engine writes only (every statement a Delta commit): no read."""
+    before = monitor.engine.stats.snapshot()
+    call()
+    spent = monitor.engine.stats - before
+    return spent.statements == spent.commits > 0
+
+
+def test_a_task_started_with_its_pending_row_and_ended_in_the_same_process_reads_nothing_more(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    (row,) = m.pending_rows(run, p, load, task_id=1, workflow_id=1)
+    assert _writes_only(m, lambda: m.start_task(run, p, load, **TASK_1, step=row))
+    assert _writes_only(m, lambda: m.end_task(run, p, load, **TASK_1))
+    assert loaded.steps(run)[(1, 1)]["Status"] == "DONE"
+    done = json.loads(loaded.receipts(run)[1]["Message"])
+    assert (done["event_type"], done["previous_status"]) == ("TASK_DONE", "NQUE")
+
+
+def test_start_task_refuses_a_pending_row_of_another_task_and_writes_nothing(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    (other,) = m.pending_rows(run, p, load, task_id=2, workflow_id=1)
+    before = loaded.rows("ETLProcessingSteps")
+    with pytest.raises(ValidationError, match=r"step.*TaskID differs"):
+        m.start_task(run, p, load, **TASK_1, step=other)
+    assert loaded.rows("ETLProcessingSteps") == before
+
+
+def test_an_end_after_another_writer_moved_the_row_is_recorded_against_the_row_as_it_is(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    other = ETLMonitorFramework(m.spark, schema=m.schema, updated_by="another writer")
+    run = loaded.new_run()
+    m.start_task(run, p, load, **TASK_1)
+    other.fail_task(run, p, load, **TASK_1, log_message="declared lost elsewhere")
+    m.end_task(run, p, load, **TASK_1)  # the row this process started is no longer the table's
+    assert loaded.steps(run)[(1, 1)]["Status"] == "DONE"
+    ends = [json.loads(r["Message"]) for r in loaded.receipts(run) if r["OperationName"] == "TASK_DONE"]
+    assert [e["previous_status"] for e in ends] == ["FAIL"]

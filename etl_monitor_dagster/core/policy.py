@@ -72,7 +72,7 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
 
     monitor.start_task(execution_id, process.project, process.process, task_id=task.id, sequence_id=task.stage,
                        workflow_id=task.workflow, processing_date=processing_date, source_type=task.source_type,
-                       source_run_id=execution_id)
+                       source_run_id=execution_id, step=step)
     started = time.perf_counter()
     run = TaskRun(execution_id, process, task, processing_date, step, monitor, log=log, context=context,
                   databricks=databricks, adf=adf, try_number=try_number, check_stop=check_stop)

@@ -4,7 +4,7 @@ top) and the Databricks client that runs DBX_NOTEBOOK and DBX_JOB tasks."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from enum import Enum
@@ -250,12 +250,13 @@ class ETLMonitorResource(ConfigurableResource):
         self, execution_id: str, project_code: str, process_load: str, task_id: int, sequence_id: int | None,
         workflow_id: int, processing_date: date | str | None, attempts: int | None = None,
         source_type: str | None = "DBX_NOTEBOOK", source_run_id: str | None = None,
-        timestamp: datetime | str | None = None, *, cluster_id: str | None = None
+        timestamp: datetime | str | None = None, *, cluster_id: str | None = None,
+        step: Mapping[str, Any] | None = None
     ) -> int:
         """Mark the task running (NQUE on attempt 0, RQUE on a retry), inserting its row if missing."""
         return self.get_monitor().start_task(
             execution_id, project_code, process_load, task_id, sequence_id, workflow_id, processing_date, attempts,
-            source_type, source_run_id, timestamp, cluster_id=cluster_id
+            source_type, source_run_id, timestamp, cluster_id=cluster_id, step=step
         )
 
     def end_task(

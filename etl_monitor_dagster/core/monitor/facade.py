@@ -12,7 +12,7 @@ import getpass
 import inspect
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -241,15 +241,17 @@ class ETLMonitorFramework:
                    sequence_id: int | None, workflow_id: int, processing_date: date | str | None,
                    attempts: int | None = None, source_type: str | None = "DBX_NOTEBOOK",
                    source_run_id: str | None = None, timestamp: datetime | str | None = None, *,
-                   cluster_id: str | None = None) -> int:
+                   cluster_id: str | None = None, step: Mapping[str, Any] | None = None) -> int:
         """Mark the task running (NQUE on attempt 0, RQUE on a retry), inserting its row if missing.
 
         Returns the attempt. A row already running is left as it is. ClusterID defaults to the
-        Databricks cluster this session runs on, when there is one.
+        Databricks cluster this session runs on, when there is one. ``step``: the task's row as
+        ``pending_rows`` just returned it, which spares reading it again.
         """
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date, attempts)
-        row, _ = self._steps.start(key, self._steps.read(key), _source_type(source_type),
+        row = self._steps.read(key) if step is None else _step_of(key, step)
+        row, _ = self._steps.start(key, row, _source_type(source_type),
                                    v.optional_text("source_run_id", source_run_id),
                                    v.optional_text("cluster_id", cluster_id) or self._databricks_cluster(),
                                    v.optional_timestamp("timestamp", timestamp))
@@ -271,7 +273,7 @@ class ETLMonitorFramework:
         final = v.member("status", status, Status)
         if final not in (Status.DONE, Status.FAIL):
             raise ValidationError("status", final.value, "end_task records DONE or FAIL")
-        self._steps.end(self._steps.require(key, "call start_task or get_pending_tasks first"), final,
+        self._steps.end(self._steps.to_end(key, "call start_task or get_pending_tasks first"), final,
                         _message(log_message), _log_type(log_type), given("log_code", log_code),
                         v.optional_timestamp("timestamp", timestamp), _error_class(error_class))
 
@@ -447,6 +449,19 @@ class ETLMonitorFramework:
                     raise lost_engine(self.spark, exc) from exc
                 self._cluster_id = None
         return self._cluster_id if isinstance(self._cluster_id, str) and self._cluster_id else None
+
+
+def _step_of(key: StepKey, step: Mapping[str, Any]) -> dict[str, Any]:
+    """``step`` when it is a row of ``key``'s task (pending_rows' answer), else a ValidationError."""
+    fields = [f for f, value in key.where().items() if value is not None]
+    wrong = [f for f in fields if step.get(f) != key.where()[f]]
+    if step.get("Status") == SKIP:
+        raise ValidationError("step", step.get("Status"), "pending_rows says this task is not to run")
+    if wrong or "Status" not in step:
+        raise ValidationError("step", {f: step.get(f) for f in fields},
+                              f"is not a row of this task ({', '.join(wrong) or 'Status'} differs): "
+                              "pass what pending_rows returned for it")
+    return dict(step)
 
 
 def _source_type(value: Any) -> SourceType | None:

@@ -176,11 +176,13 @@ WHEN MATCHED AND NOT {running} THEN UPDATE SET
 WHEN NOT MATCHED THEN {insert}
 """)
 
-# End: recording the status the row already has is a no-op (idempotent).
+# End: recording the status the row already has is a no-op (idempotent). With s.ReadUpdatedOn (the row
+# as its start wrote it), only that version of the row is ended.
 END_STEP = _step_merge("""
 MERGE INTO {ETLProcessingSteps} t USING {src} s
 {match}
-WHEN MATCHED AND t.Status <> s.Status THEN {close}
+WHEN MATCHED AND t.Status <> s.Status AND (s.ReadUpdatedOn IS NULL OR t.LastUpdatedOn <=> s.ReadUpdatedOn)
+  THEN {close}
 """)
 
 # A failed try to be retried, or a lost or stale row: only a running row is ended, so a repeated

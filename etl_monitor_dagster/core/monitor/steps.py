@@ -23,6 +23,7 @@ from .store import Store, now
 from .watermarks import Parameters
 
 MAX_LOG_MESSAGE = 2000
+MAX_REMEMBERED = 1000  # started rows kept for their end (a process that never ends its tasks stays bounded)
 INITIATION = {"WorkFlowID": 0, "SequenceID": 0, "TaskID": 0}
 
 
@@ -88,6 +89,10 @@ class Steps:
         self.store = store
         self.registry = registry
         self.parameters = parameters
+        # The rows this process started, as its START wrote them, until their end: the end of a task
+        # started here (a step and its hook, a notebook's start_task/end_task) needs no read. Every
+        # transition's MERGE still applies its guard to the row as it is in the table.
+        self._started: dict[StepKey, dict[str, Any]] = {}
 
     # ---------------------------------------------------------------------------- generation and reads
 
@@ -157,6 +162,10 @@ class Steps:
                                              "sequence_id": key.sequence_id, "task_id": key.task_id}, hint)
         return row
 
+    def to_end(self, key: StepKey, hint: str) -> dict[str, Any]:
+        """The row to end: as this process's START wrote it, else read (``end`` checks the former)."""
+        return self._started.get(key) or self.require(key, hint)
+
     # --------------------------------------------------------------------------------------- transitions
 
     def start(self, key: StepKey, row: dict[str, Any] | None, source_type: SourceType | None,
@@ -179,16 +188,23 @@ class Steps:
             return row, False
         self.store.append_receipts([step_receipt(EventType.TASK_START, new, previous_status=row.get("Status"),
                                                   status=status, start_time=start)])
-        return {**row, **new}, True
+        started = {**row, **new}
+        self._remember(key, started)
+        return started, True
 
     def end(self, row: dict[str, Any], status: Status, log_message: str | None, log_type: LogType | None,
             log_code: str | None, timestamp: datetime | None, error_class: ErrorClass | None = None) -> bool:
         """DONE (advancing its DELTA_DATE watermark) or FAIL (reopening the run when mandatory)."""
+        remembered = self._forget(row)
         end = timestamp or now()
         log_type = log_type or (LogType.INFO if status is Status.DONE else LogType.ERROR)
         new = self.closed(row, status, end, log_message, log_type, log_code)
-        if not self._write(Q.END_STEP, new):
-            return False
+        # A remembered row ends only if the table's row is still the version this process wrote; else
+        # another writer moved it since, and it is read and ended as it now is (receipts stay true).
+        if not self._write(Q.END_STEP, new, read_updated_on=row["LastUpdatedOn"] if remembered else None):
+            fresh = self.read(_key_of(row)) if remembered else None
+            return fresh is not None and self.end(fresh, status, log_message, log_type, log_code, timestamp,
+                                                  error_class)
         start = row.get("StartTime")
         duration = None if start is None else int((_aware(end) - _aware(start)).total_seconds())
         receipts = [step_receipt(
@@ -211,6 +227,7 @@ class Steps:
     def retry(self, row: dict[str, Any], log_message: str | None, log_code: str | None,
               timestamp: datetime | None, error_class: ErrorClass | None = None) -> bool:
         """A failed try the orchestrator retries in the same execution: RQUE with EndTime and the error."""
+        self._forget(row)
         end = timestamp or now()
         new = self.closed(row, Status.RQUE, end, log_message, LogType.WARN, log_code)
         if not self._write(Q.END_RUNNING_STEP, new):
@@ -229,6 +246,8 @@ class Steps:
                          ClusterID=cluster_id or row.get("ClusterID"))
         if not self._write(Q.SOURCE_RUN_STEP, new):
             return False
+        for k in self._remembered(row):  # its version is now this one
+            self._started[k] = {**self._started[k], **new}
         self.store.append_receipts([step_receipt(EventType.TASK_SOURCE_RUN, new, status=row.get("Status"),
                                                   cluster_id=new["ClusterID"], **details)])
         return True
@@ -304,6 +323,23 @@ class Steps:
             "WatermarkType": task["WatermarkType"], "WatermarkValue": task["WatermarkValue"],
         }
 
+    def _remember(self, key: StepKey, row: dict[str, Any]) -> None:
+        self._started.pop(key, None)
+        while len(self._started) >= MAX_REMEMBERED:
+            self._started.pop(next(iter(self._started)))
+        self._started[key] = row
+
+    def _remembered(self, row: dict[str, Any]) -> list[StepKey]:
+        return [k for k, r in self._started.items() if all(r.get(c) == row.get(c) for c in _ROW_KEY)]
+
+    def _forget(self, row: dict[str, Any]) -> bool:
+        """Drop the remembered start of ``row``'s step; True if ``row`` is that remembered row."""
+        keys = self._remembered(row)
+        remembered = any(self._started[k] is row for k in keys)
+        for k in keys:
+            del self._started[k]
+        return remembered
+
     def _full(self, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
         """The full step row with ``changes``, stamped: what a step MERGE binds."""
         return self.store.stamp({c: row.get(c) for c in S.STEPS.column_names}, **changes)
@@ -314,8 +350,12 @@ class Steps:
         return self._full(row, Status=status.value, EndTime=end, LogType=log_type.value, LogCode=log_code,
                           LogMessage=None if log_message is None else log_message[:MAX_LOG_MESSAGE])
 
-    def _write(self, statement: str, new: dict[str, Any]) -> int:
-        return self.store.write(statement, S.STEPS, [new], day=new["ProcessingDate"])
+    def _write(self, statement: str, new: dict[str, Any], read_updated_on: datetime | None = None) -> int:
+        """One step statement on ``new``; ``s.ReadUpdatedOn`` is the version the row was known at, if any."""
+        columns = [(c, S.STEPS.base_type(c)) for c in S.STEPS.column_names if c != "_ID"]
+        frame = self.store.engine.bind([{**new, "ReadUpdatedOn": read_updated_on}],
+                                       [*columns, ("ReadUpdatedOn", "TIMESTAMP")])
+        return self.store.engine.execute(self.store.render(statement, day=new["ProcessingDate"]), src=frame)
 
     def reopen_run(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         init = self._full(row, **INITIATION, Status=Status.NQUE.value)
@@ -324,6 +364,14 @@ class Steps:
         return [step_receipt(EventType.RUN_REOPEN, {**init, "TaskName": None}, status=Status.NQUE.value,
                               reason=f"mandatory task {row['TaskName']!r} failed")]
 
+
+
+_ROW_KEY = ("ExecutionID", "ProjectCode", "ProcessLoad", "ProcessingDate", "WorkFlowID", "TaskID", "Attempts")
+
+
+def _key_of(row: dict[str, Any]) -> StepKey:
+    return StepKey(row["ExecutionID"], row["ProjectCode"], row["ProcessLoad"], row["TaskID"], row["WorkFlowID"],
+                   row["SequenceID"], row["ProcessingDate"], row["Attempts"])
 
 
 def step_receipt(event: EventType, step: dict[str, Any], *, level: LogLevel = LogLevel.INFO,
