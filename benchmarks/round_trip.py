@@ -2,8 +2,9 @@
 
 A round trip is what the ``task()`` guard does for one task: status check, start, DONE with the
 DELTA_DATE watermark advance and their receipts. Prints statements and Delta commits per round
-trip, seconds per round trip (median), and round trips per minute with 1, 4 and 8 concurrent
-writer processes (each writing different tasks of one run), with the ratio to one writer.
+trip, seconds per round trip (median), the engine's CPU seconds per round trip (how many of the
+machine's cores one writer keeps busy), and round trips per minute with 1, 4 and 8 concurrent writer
+processes (each writing different tasks of one run), with the ratio to one writer.
 
     .venv/bin/python benchmarks/round_trip.py [--repeat 10] [--per-writer 3]
 """
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core.engine import EngineStats
@@ -32,15 +36,22 @@ def _register(monitor: ETLMonitorFramework, tasks: int) -> None:
                               source_system_code=f"wm{task_id}", task_mandatory=False)
 
 
-def round_trip(monitor: ETLMonitorFramework, day: str) -> tuple[float, EngineStats]:
-    """Task 1 of a fresh execution on ``day`` through ``task()``: seconds, and the engine's statements
-    and commits (the steps' generation before it is not counted)."""
+def round_trip(monitor: ETLMonitorFramework, day: str,
+               cpu: Callable[[], float] = lambda: 0.0) -> tuple[float, EngineStats, float]:
+    """Task 1 of a fresh execution on ``day`` through ``task()``: seconds, the engine's statements and
+    commits, and the engine CPU seconds ``cpu`` counts (the steps' generation before it is not counted)."""
     run = monitor.generate_execution_id()
     monitor.generate_execution_steps(run, PROJECT, LOAD, day)
-    before, started = monitor.engine.stats.snapshot(), time.perf_counter()
+    before, used, started = monitor.engine.stats.snapshot(), cpu(), time.perf_counter()
     with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
         pass
-    return time.perf_counter() - started, monitor.engine.stats - before
+    return time.perf_counter() - started, monitor.engine.stats - before, cpu() - used
+
+
+def engine_cpu_seconds(server: LocalSparkServer) -> float:
+    """User + system CPU seconds the server's JVM has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{int(server.pid_file.read_text())}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
@@ -86,15 +97,21 @@ def main() -> None:
         monitor = ETLMonitorFramework(spark, schema=SCHEMA)
         _register(monitor, max(args.repeat, 8 * args.per_writer))
 
-        seconds, costs = [], []
+        seconds, costs, cpu = [], [], []
         for i in range(args.repeat + 2):  # the first two warm the JVM and are not counted
-            elapsed, cost = round_trip(monitor, f"2026-05-{i + 1:02d}")
+            elapsed, cost, engine_cpu = round_trip(monitor, f"2026-05-{i + 1:02d}", lambda: engine_cpu_seconds(server))
             if i >= 2:
                 seconds.append(elapsed)
                 costs.append(cost)
+                cpu.append(engine_cpu)
         print(f"statements per round trip: {statistics.median(c.statements for c in costs):.0f}")
         print(f"Delta commits per round trip: {statistics.median(c.commits for c in costs):.0f}")
         print(f"seconds per round trip (median of {args.repeat}): {statistics.median(seconds):.2f}")
+        # Writers share the engine's cores: what one writer already keeps busy is what more writers cannot add.
+        per_trip = statistics.median(cpu)
+        busy = per_trip / statistics.median(seconds)
+        print(f"engine CPU seconds per round trip: {per_trip:.2f}, that is {busy:.2f} of the "
+              f"{os.cpu_count()} cores busy while one writer runs")
 
         base = None
         for writers in (1, 4, 8):
