@@ -453,12 +453,12 @@ class ETLMonitorFramework:
 
 def _step_of(key: StepKey, step: Mapping[str, Any]) -> dict[str, Any]:
     """``step`` when it is a row of ``key``'s task (pending_rows' answer), else a ValidationError."""
-    fields = [f for f, value in key.where().items() if value is not None]
-    wrong = [f for f in fields if step.get(f) != key.where()[f]]
+    given = {f: value for f, value in key.where().items() if value is not None}
+    wrong = [f for f, value in given.items() if step.get(f) != value]
     if step.get("Status") == SKIP:
         raise ValidationError("step", step.get("Status"), "pending_rows says this task is not to run")
     if wrong or "Status" not in step:
-        raise ValidationError("step", {f: step.get(f) for f in fields},
+        raise ValidationError("step", {f: step.get(f) for f in given},
                               f"is not a row of this task ({', '.join(wrong) or 'Status'} differs): "
                               "pass what pending_rows returned for it")
     return dict(step)
