@@ -382,3 +382,13 @@ def test_an_end_after_another_writer_moved_the_row_is_recorded_against_the_row_a
     assert loaded.steps(run)[(1, 1)]["Status"] == "DONE"
     ends = [json.loads(r["Message"]) for r in loaded.receipts(run) if r["OperationName"] == "TASK_DONE"]
     assert [e["previous_status"] for e in ends] == ["FAIL"]
+
+
+def test_a_source_run_recorded_on_a_started_task_leaves_its_end_without_a_read(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    m.start_task(run, p, load, **TASK_1)
+    m.record_source_run(run, p, load, **TASK_1, source_run_id="dbx-9", cluster_id="c-9")
+    assert _writes_only(m, lambda: m.end_task(run, p, load, **TASK_1))  # the version it knows is current
+    row = loaded.steps(run)[(1, 1)]
+    assert (row["Status"], row["SourceRunID"], row["ClusterID"]) == ("DONE", "dbx-9", "c-9")

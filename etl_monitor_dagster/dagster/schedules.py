@@ -1,4 +1,5 @@
-"""One job per process and, unless it is ad hoc, a schedule following its LoadFrequency."""
+"""One job per process (its steps forked from a preloaded server) and, unless it is ad hoc, a schedule
+following its LoadFrequency."""
 
 from __future__ import annotations
 
