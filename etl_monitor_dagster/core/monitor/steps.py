@@ -330,7 +330,7 @@ class Steps:
         self._started[key] = row
 
     def _remembered(self, row: dict[str, Any]) -> list[StepKey]:
-        return [k for k, r in self._started.items() if all(r.get(c) == row.get(c) for c in _ROW_KEY)]
+        return [k for k, r in self._started.items() if all(r.get(c) == row.get(c) for c in S.STEPS.key)]
 
     def _forget(self, row: dict[str, Any]) -> bool:
         """Drop the remembered start of ``row``'s step; True if ``row`` is that remembered row."""
@@ -364,9 +364,6 @@ class Steps:
         return [step_receipt(EventType.RUN_REOPEN, {**init, "TaskName": None}, status=Status.NQUE.value,
                               reason=f"mandatory task {row['TaskName']!r} failed")]
 
-
-
-_ROW_KEY = ("ExecutionID", "ProjectCode", "ProcessLoad", "ProcessingDate", "WorkFlowID", "TaskID", "Attempts")
 
 
 def _key_of(row: dict[str, Any]) -> StepKey:
