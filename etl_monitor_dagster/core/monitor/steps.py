@@ -352,10 +352,8 @@ class Steps:
 
     def _write(self, statement: str, new: dict[str, Any], read_updated_on: datetime | None = None) -> int:
         """One step statement on ``new``; ``s.ReadUpdatedOn`` is the version the row was known at, if any."""
-        columns = [(c, S.STEPS.base_type(c)) for c in S.STEPS.column_names if c != "_ID"]
-        frame = self.store.engine.bind([{**new, "ReadUpdatedOn": read_updated_on}],
-                                       [*columns, ("ReadUpdatedOn", "TIMESTAMP")])
-        return self.store.engine.execute(self.store.render(statement, day=new["ProcessingDate"]), src=frame)
+        return self.store.write(statement, S.STEPS, [{**new, "ReadUpdatedOn": read_updated_on}],
+                                extra=[("ReadUpdatedOn", "TIMESTAMP")], day=new["ProcessingDate"])
 
     def reopen_run(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         init = self._full(row, **INITIATION, Status=Status.NQUE.value)

@@ -37,14 +37,17 @@ class Store:
         """The statement with table names and the given validated dates as literals; ``{src}`` stays."""
         return fill(statement, **self.names, **{k: date_literal(d) for k, d in dates.items()})
 
-    def bind(self, table: S.Table, rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> Any:
-        """A DataFrame of ``rows`` typed as ``table``'s columns (all but ``_ID`` unless named)."""
+    def bind(self, table: S.Table, rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
+             extra: Sequence[tuple[str, str]] = ()) -> Any:
+        """A DataFrame of ``rows`` typed as ``table``'s columns (all but ``_ID`` unless named), then the
+        ``extra`` (column, SQL type) pairs a statement's source carries beyond the table's."""
         names = columns or [c for c in table.column_names if c != "_ID"]
-        return self.engine.bind(rows, [(c, table.base_type(c)) for c in names])
+        return self.engine.bind(rows, [*((c, table.base_type(c)) for c in names), *extra])
 
-    def write(self, statement: str, table: S.Table, rows: list[dict[str, Any]], **dates: date) -> int:
-        """Run one write whose ``{src}`` is ``rows`` bound as ``table``; returns the rows it changed."""
-        return self.engine.execute(self.render(statement, **dates), src=self.bind(table, rows))
+    def write(self, statement: str, table: S.Table, rows: list[dict[str, Any]], *,
+              columns: Sequence[str] | None = None, extra: Sequence[tuple[str, str]] = (), **dates: date) -> int:
+        """Run one write whose ``{src}`` is ``rows`` bound as ``bind`` does; returns the rows it changed."""
+        return self.engine.execute(self.render(statement, **dates), src=self.bind(table, rows, columns, extra))
 
     def collect(self, frame: Any, where: dict[str, Any] | None = None,
                 order_by: Sequence[str] = ()) -> list[dict[str, Any]]:

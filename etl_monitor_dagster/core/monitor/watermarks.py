@@ -119,9 +119,7 @@ class Parameters:
                  "LastUpdatedOn": moment, "LastUpdatedBy": self.store.updated_by, "Touch": ",".join(vals),
                  **{c: vals.get(c) for c in _VALUES}} for name, vals in changes.items()]
         columns = ["ProjectCode", "ProcessLoad", "ParameterName", *_VALUES, "LastUpdatedOn", "LastUpdatedBy"]
-        frame = self.store.engine.bind(rows, [*((c, S.PARAMETERS.base_type(c)) for c in columns),
-                                              ("Touch", "STRING")])
-        self.store.engine.execute(self.store.render(Q.SET_PARAMETERS), src=frame)
+        self.store.write(Q.SET_PARAMETERS, S.PARAMETERS, rows, columns=columns, extra=[("Touch", "STRING")])
 
 
 def _midnight(day: date | None) -> datetime | None:
