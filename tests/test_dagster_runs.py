@@ -14,6 +14,7 @@ from dagster import (
 
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core.catalogue import load_catalogue
+from etl_monitor_dagster.dagster.gates import hooks_finished
 from etl_monitor_dagster.dagster.sensors import run_outcomes
 from tests import dagster_location
 from tests.dagster_location import (
@@ -78,6 +79,11 @@ def test_a_partition_runs_every_stage_and_records_done_with_watermarks_and_view_
     assert (figures["Done"], figures["Failed"], figures["Pending"], figures["OverallStatus"]) == (4, 0, 0, "COMPLETE")
     marks = instance.get_latest_materialization_event(AssetKey(["qa", "checkout", "v_watermarks"]))
     assert "watermark_MartAsOf" in marks.asset_materialization.metadata
+    # What a gate waits for: each task step's two hooks (done, fail) reported after its success.
+    _, steps = _checkout_index()
+    assert hooks_finished(instance, run_id, dict.fromkeys(steps, 2), timeout=0)
+    assert not hooks_finished(instance, run_id, dict.fromkeys(steps, 3), timeout=0.3)
+    assert hooks_finished(instance, run_id, {"not_a_step_of_this_run": 2}, timeout=0)
     assert_monitor_agrees(instance, monitor, run_id)
 
     # The success sensor shows the run's DELTA_DATE move on the task's asset and reports its health checks.

@@ -1,5 +1,7 @@
 """Stage gates: an asset after each stage whose blocking check stops later stages behind a mandatory failure."""
 
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from dagster import (
@@ -10,11 +12,14 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    DagsterEventType,
+    DagsterInstance,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionsDefinition,
     multi_asset,
 )
+from dagster._core.definitions.dependency import NodeHandle
 
 from ..core.catalogue import ProcessSpec, Stage, TaskSpec
 from .metadata import markdown_table
@@ -22,6 +27,9 @@ from .resource import ETLMonitorResource
 from .sensors import IndexedProcess, reconcile_run
 
 BLOCKERS_CHECK = "no_mandatory_blockers"
+# How long a gate waits for its stage's hooks to write DONE/FAIL before it reconciles in their place.
+HOOK_WAIT_SECONDS = 60.0
+_HOOK_EVENTS = {DagsterEventType.HOOK_COMPLETED, DagsterEventType.HOOK_ERRORED, DagsterEventType.HOOK_SKIPPED}
 
 
 def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: list[AssetKey],
@@ -38,19 +46,25 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
         m = monitor.get_monitor()
+        # Dagster starts this step as soon as the tasks succeed, before their success hooks have written DONE.
+        hooks = {step: len(context.job_def.get_all_hooks_for_handle(NodeHandle(step, None))) for step in steps}
+        hooks_finished(context.instance, context.run.run_id, hooks, HOOK_WAIT_SECONDS)
         where: dict[str, Any] = {"ExecutionID": context.run.run_id, "WorkFlowID": stage.workflow,
                                  "SequenceID": stage.sequence}
         blockers = m.read_view("v_mandatoryBlockers", **where)
+        reconciled: list[str] = []
         if blockers:
-            # Dagster starts this step as soon as the tasks succeed, possibly before their success hooks
-            # have written DONE (or after a hook failed): bring the monitor in line, then look again.
-            reconcile_run(context.instance, context.run.run_id, m, {process.process: IndexedProcess(process, steps)})
+            # A hook failed or is still writing: bring the monitor in line, then look again.
+            index = {process.process: IndexedProcess(process, steps)}
+            reconciled = reconcile_run(context.instance, context.run.run_id, m, index)
             blockers = m.read_view("v_mandatoryBlockers", **where)
         figures: dict[str, Any] = {"mandatory_blockers": len(blockers)}
         if blockers:
             figures["blockers"] = MetadataValue.md(markdown_table(blockers, ["TaskName", "Status", "LogMessage"]))
         return MaterializeResult(
-            metadata={"mandatory_blockers": len(blockers), "execution_id": context.run.run_id},
+            # reconciled_rows: outcomes this gate recorded because their hooks had not (0 normally)
+            metadata={"mandatory_blockers": len(blockers), "reconciled_rows": len(reconciled),
+                      "execution_id": context.run.run_id},
             check_results=[AssetCheckResult(
                 check_name=BLOCKERS_CHECK, passed=not blockers, severity=AssetCheckSeverity.ERROR,
                 metadata=figures,
@@ -59,3 +73,30 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
         )
 
     return gate
+
+
+def hooks_finished(instance: DagsterInstance, run_id: str, hooks: dict[str, int], timeout: float) -> bool:
+    """Wait until every step of ``hooks`` (step key -> its hook count) that succeeded in this run has an
+    event for each hook after its last success; False when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = instance.get_records_for_run(run_id, of_type={DagsterEventType.STEP_SUCCESS, *_HOOK_EVENTS}).records
+        ran = (_hooks_after_success(records, step) for step in hooks)
+        if all(done is None or done >= hooks[step] for step, done in zip(hooks, ran, strict=True)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def _hooks_after_success(records: Iterable[Any], step: str) -> int | None:
+    """Hook events of ``step`` after its last STEP_SUCCESS; None when it did not succeed in this run."""
+    count = None
+    for record in records:
+        event = record.event_log_entry
+        if event.step_key == step:
+            if event.dagster_event_type is DagsterEventType.STEP_SUCCESS:
+                count = 0
+            elif count is not None:
+                count += 1
+    return count

@@ -29,6 +29,9 @@ from .metadata import process_tags
 # imports them once per run and forks each step from there; it holds modules only (no Spark session, no gRPC
 # channel), so every step still opens its own connection.
 STEP_PRELOAD = ["etl_monitor_dagster.dagster.definitions", "pyspark.sql.connect.session"]
+# A step mostly waits on its engine (Spark, Databricks, ADF), not on this machine's cores: with the CPU
+# count as the limit, a stage of three tasks on two cores ran one of them after the other two.
+STEPS_AT_ONCE = 8
 
 
 @configured(multi_or_in_process_executor, config_schema=Field(Selector({
@@ -37,7 +40,8 @@ STEP_PRELOAD = ["etl_monitor_dagster.dagster.definitions", "pyspark.sql.connect.
                               default_value="forkserver",
                               description="forkserver: steps fork from a process that imported the monitor once; "
                                           "spawn: a fresh interpreter per step."),
-        "max_concurrent": Field(int, is_required=False, description="Steps at once; default: the CPU count."),
+        "max_concurrent": Field(int, default_value=STEPS_AT_ONCE,
+                                description="Steps at once (Dagster's default would be the CPU count)."),
     },
     "in_process": {},
 }), default_value={"multiprocess": {}}))
