@@ -131,15 +131,19 @@ def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(gener
          "etl_monitor_health"], "RUNNING")
 
 
-@pytest.mark.parametrize(("execution", "resolved"), [
-    (None, {"forkserver": {"preload_modules": STEP_PRELOAD}}),
-    ({"multiprocess": {"start_method": "spawn"}}, {"spawn": {}}),
+@pytest.mark.parametrize(("execution", "resolved", "at_once"), [
+    (None, {"forkserver": {"preload_modules": STEP_PRELOAD}}, 8),
+    ({"multiprocess": {"start_method": "spawn"}}, {"spawn": {}}, 8),
+    ({"multiprocess": {"max_concurrent": 3}}, {"forkserver": {"preload_modules": STEP_PRELOAD}}, 3),
 ])
-def test_process_job_steps_fork_from_a_preloaded_server_unless_spawn_is_asked_for(demo, execution, resolved):
+def test_process_job_steps_fork_from_a_preloaded_server_unless_spawn_is_asked_for(demo, execution, resolved,
+                                                                                  at_once):
+    """Forked from the preloaded server, 8 at once (not the CPU count) unless the run config says otherwise."""
     job = demo.resolve_job_def("sales_daily")
     config = validate_run_config(job, {"execution": {"config": execution}} if execution else {})
     (executor,) = config["execution"].values()
     assert executor["multiprocess"]["start_method"] == resolved
+    assert executor["multiprocess"]["max_concurrent"] == at_once
 
 
 def test_process_job_still_runs_in_process_when_asked_and_refuses_other_start_methods(demo):
