@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -144,6 +145,12 @@ def test_process_job_steps_fork_from_a_preloaded_server_unless_spawn_is_asked_fo
     (executor,) = config["execution"].values()
     assert executor["multiprocess"]["start_method"] == resolved
     assert executor["multiprocess"]["max_concurrent"] == at_once
+
+
+@pytest.mark.parametrize("module", STEP_PRELOAD)
+def test_every_module_the_step_server_preloads_exists(module):
+    """The forkserver skips a preload module that fails to import without a word: each must import."""
+    assert importlib.import_module(module).__name__ == module
 
 
 def test_process_job_still_runs_in_process_when_asked_and_refuses_other_start_methods(demo):
