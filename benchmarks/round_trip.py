@@ -50,8 +50,28 @@ def round_trip(monitor: ETLMonitorFramework, day: str,
 
 def engine_cpu_seconds(server: LocalSparkServer) -> float:
     """User + system CPU seconds the server's JVM has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{int(server.pid_file.read_text())}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(engine_cpu_by_thread(server).values())
+
+
+# JVM thread names (/proc/<pid>/task/<tid>/comm) -> what the share of CPU is spent on.
+THREAD_KINDS = {"C1 CompilerThre": "JIT compiler", "C2 CompilerThre": "JIT compiler", "G1 ": "garbage collector",
+                "GC Thread": "garbage collector", "Executor task": "Spark tasks"}
+OTHER_THREADS = "planning, commits and the rest"
+
+
+def engine_cpu_by_thread(server: LocalSparkServer) -> dict[str, float]:
+    """The JVM's CPU seconds so far by kind of thread (THREAD_KINDS, else OTHER_THREADS)."""
+    pid, tick = int(server.pid_file.read_text()), os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        kind = next((k for prefix, k in THREAD_KINDS.items() if name.startswith(prefix)), OTHER_THREADS)
+        used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
@@ -99,6 +119,8 @@ def main() -> None:
 
         seconds, costs, cpu = [], [], []
         for i in range(args.repeat + 2):  # the first two warm the JVM and are not counted
+            if i == 2:
+                threads_before = engine_cpu_by_thread(server)
             elapsed, cost, engine_cpu = round_trip(monitor, f"2026-05-{i + 1:02d}", lambda: engine_cpu_seconds(server))
             if i >= 2:
                 seconds.append(elapsed)
@@ -112,6 +134,10 @@ def main() -> None:
         busy = per_trip / statistics.median(seconds)
         print(f"engine CPU seconds per round trip: {per_trip:.2f}, that is {busy:.2f} of the "
               f"{os.cpu_count()} cores busy while one writer runs")
+        threads = {k: v - threads_before.get(k, 0.0) for k, v in engine_cpu_by_thread(server).items()}
+        shares = ", ".join(f"{k} {100 * v / sum(threads.values()):.0f} %" for k, v in
+                           sorted(threads.items(), key=lambda kv: -kv[1]))
+        print(f"engine CPU by thread: {shares}")
 
         base = None
         for writers in (1, 4, 8):
