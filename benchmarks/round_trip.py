@@ -49,8 +49,9 @@ def round_trip(monitor: ETLMonitorFramework, day: str,
 
 
 def engine_cpu_seconds(server: LocalSparkServer) -> float:
-    """User + system CPU seconds the server's JVM has used so far (Linux /proc)."""
-    return sum(engine_cpu_by_thread(server).values())
+    """User + system CPU seconds the server's JVM has used so far, its ended threads' included (Linux /proc)."""
+    fields = Path(f"/proc/{int(server.pid_file.read_text())}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # JVM thread names (/proc/<pid>/task/<tid>/comm) -> what the share of CPU is spent on.
@@ -60,7 +61,7 @@ OTHER_THREADS = "planning, commits and the rest"
 
 
 def engine_cpu_by_thread(server: LocalSparkServer) -> dict[str, float]:
-    """The JVM's CPU seconds so far by kind of thread (THREAD_KINDS, else OTHER_THREADS)."""
+    """The CPU seconds of the JVM's live threads so far by kind (THREAD_KINDS, else OTHER_THREADS)."""
     pid, tick = int(server.pid_file.read_text()), os.sysconf("SC_CLK_TCK")
     used: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
