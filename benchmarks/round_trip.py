@@ -50,7 +50,12 @@ def round_trip(monitor: ETLMonitorFramework, day: str,
 
 def engine_cpu_seconds(server: LocalSparkServer) -> float:
     """User + system CPU seconds the server's JVM has used so far, its ended threads' included (Linux /proc)."""
-    fields = Path(f"/proc/{int(server.pid_file.read_text())}/stat").read_text().rsplit(")", 1)[1].split()
+    return _cpu_seconds(Path(f"/proc/{int(server.pid_file.read_text())}/stat").read_text())
+
+
+def _cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds of a /proc ``stat`` line (its fields after the command name)."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -62,16 +67,16 @@ OTHER_THREADS = "planning, commits and the rest"
 
 def engine_cpu_by_thread(server: LocalSparkServer) -> dict[str, float]:
     """The CPU seconds of the JVM's live threads so far by kind (THREAD_KINDS, else OTHER_THREADS)."""
-    pid, tick = int(server.pid_file.read_text()), os.sysconf("SC_CLK_TCK")
+    pid = int(server.pid_file.read_text())
     used: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (task / "stat").read_text()
         except OSError:  # the thread ended
             continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
         kind = next((k for prefix, k in THREAD_KINDS.items() if name.startswith(prefix)), OTHER_THREADS)
-        used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        used[kind] = used.get(kind, 0.0) + _cpu_seconds(stat)
     return used
 
 

@@ -14,6 +14,7 @@ from dagster import (
     AssetSpec,
     DagsterEventType,
     DagsterInstance,
+    EventLogEntry,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionsDefinition,
@@ -80,8 +81,8 @@ def hooks_finished(instance: DagsterInstance, run_id: str, hooks: dict[str, int]
     event for each hook after its last success; False when ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
     while True:
-        records = instance.get_records_for_run(run_id, of_type={DagsterEventType.STEP_SUCCESS, *_HOOK_EVENTS}).records
-        ran = (_hooks_after_success(records, step) for step in hooks)
+        events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_SUCCESS, *_HOOK_EVENTS})
+        ran = (_hooks_after_success(events, step) for step in hooks)
         if all(done is None or done >= hooks[step] for step, done in zip(hooks, ran, strict=True)):
             return True
         if time.monotonic() >= deadline:
@@ -89,11 +90,10 @@ def hooks_finished(instance: DagsterInstance, run_id: str, hooks: dict[str, int]
         time.sleep(0.1)
 
 
-def _hooks_after_success(records: Iterable[Any], step: str) -> int | None:
+def _hooks_after_success(events: Iterable[EventLogEntry], step: str) -> int | None:
     """Hook events of ``step`` after its last STEP_SUCCESS; None when it did not succeed in this run."""
     count = None
-    for record in records:
-        event = record.event_log_entry
+    for event in events:
         if event.step_key == step:
             if event.dagster_event_type is DagsterEventType.STEP_SUCCESS:
                 count = 0
