@@ -11,9 +11,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetKey, DagsterInvalidConfigError, Definitions, build_schedule_context, validate_run_config
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterInvalidConfigError,
+    DagsterRun,
+    Definitions,
+    QueuedRunCoordinator,
+    asset,
+    build_schedule_context,
+    define_asset_job,
+    validate_run_config,
+)
 
 from etl_monitor_dagster import DatabricksResource
+from etl_monitor_dagster.dagster.assets import runs_step
 from etl_monitor_dagster.dagster.definitions import build_definitions
 from etl_monitor_dagster.dagster.schedules import STEP_PRELOAD
 
@@ -214,3 +226,29 @@ def test_databricks_tasks_need_the_databricks_resource_and_carry_their_retry_pol
 def test_the_databricks_example_loads_without_credentials_in_the_environment(tmp_path):
     done = validate_location(tmp_path, ETL_MONITOR_CATALOGUE=str(REPO / "examples" / "databricks"))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_task_knows_its_run_executes_the_initiation_step_unless_a_subset_or_re_execution_leaves_it_out():
+    """A whole-job run in process records an empty asset selection: that selects every step, so its tasks
+    do not open the attempt a second time; a subset or a re-execution without the initiation step does."""
+    seen = []
+
+    @asset
+    def initiation(context) -> None:
+        seen.append(context.run)
+
+    job = Definitions(assets=[initiation], jobs=[define_asset_job("whole", "*")]).resolve_job_def("whole")
+    assert job.execute_in_process(instance=DagsterInstance.ephemeral()).success
+    (whole,) = seen
+    assert runs_step(whole, "initiation")
+    assert runs_step(DagsterRun(job_name="p", asset_selection=None), "initiation")
+    assert not runs_step(DagsterRun(job_name="p", asset_selection=frozenset({AssetKey("task")})), "initiation")
+    assert not runs_step(DagsterRun(job_name="p", step_keys_to_execute=["task"]), "initiation")
+
+
+def test_the_instance_make_start_creates_dequeues_launched_runs_every_second(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((REPO / "instance" / "dagster.yaml").read_text())
+    instance = DagsterInstance.from_config(str(tmp_path))
+    assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+    assert instance.run_coordinator.dequeue_interval_seconds == 1
+    assert instance.run_monitoring_enabled

@@ -18,6 +18,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Config,
+    DagsterRun,
     DagsterRunStatus,
     Failure,
     MaterializeResult,
@@ -119,7 +120,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         try:
             outcome = run_task(
                 monitor.get_monitor(), spec, task, context.run.run_id, day, tasks.run,
-                try_number=context.retry_number, initiated=_runs_step(context, initiation_step), mode=mode,
+                try_number=context.retry_number, initiated=runs_step(context.run, initiation_step), mode=mode,
                 record_end_status=False,  # the hooks record the end once Dagster has accepted the step
                 log=context.log, context=context, databricks=databricks, adf=adf,
                 check_stop=_stop_when_terminated(context))
@@ -183,12 +184,15 @@ def _result(task: TaskSpec, outcome: TaskOutcome) -> MaterializeResult:
     return MaterializeResult(metadata=dagster_metadata(outcome.metadata()), check_results=checks)
 
 
-def _runs_step(context: AssetExecutionContext, step_key: str) -> bool:
-    """Whether this run executes ``step_key`` (re-executions from failure and asset subsets may not)."""
-    run = context.run
+def runs_step(run: DagsterRun, step_key: str) -> bool:
+    """Whether this run executes ``step_key`` (re-executions from failure and asset subsets may not).
+
+    An empty asset selection selects nothing in particular: ``execute_in_process`` and ``materialize``
+    record one for a whole job.
+    """
     if run.step_keys_to_execute is not None and step_key not in run.step_keys_to_execute:
         return False
-    return run.asset_selection is None or any(k.to_python_identifier() == step_key for k in run.asset_selection)
+    return not run.asset_selection or any(k.to_python_identifier() == step_key for k in run.asset_selection)
 
 
 def _stop_when_terminated(context: AssetExecutionContext) -> Callable[[], None]:
