@@ -14,16 +14,16 @@ from .core.monitor import ETLMonitorFramework, TaskGuard
 from .core.monitor.maintenance import MaintenanceReport, MaintenanceSettings
 
 _DAGSTER = {
-    "AzureDataFactoryResource": "resource",
+    "AzureDataFactoryResource": "adf",
     "DagsterETLMonitorTranslator": "translator",
-    "DatabricksResource": "resource",
+    "DatabricksResource": "databricks",
     "ETLMonitorAlerts": "alerts",
     "ETLMonitorResource": "resource",
     "HealthSettings": "sensors",
     "MaintenanceSchedule": "maintenance",
     "SparkEngine": "resource",
     "build_definitions": "definitions",
-    "databricks_from_env": "resource",
+    "databricks_from_env": "databricks",
 }
 
 __all__ = [

@@ -34,8 +34,8 @@ from dagster import (
 )
 
 from etl_monitor_dagster import DatabricksResource, ETLMonitorFramework, ETLMonitorResource
+from etl_monitor_dagster.dagster.adf import AzureDataFactoryResource
 from etl_monitor_dagster.dagster.definitions import build_definitions
-from etl_monitor_dagster.dagster.resource import AzureDataFactoryResource
 
 CATALOGUE = Path(__file__).parent / "catalogue"
 REMOTE_ENV = "ETL_TEST_SPARK_REMOTE"

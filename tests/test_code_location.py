@@ -252,3 +252,16 @@ def test_the_instance_make_start_creates_dequeues_launched_runs_every_second(tmp
     assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
     assert instance.run_coordinator.dequeue_interval_seconds == 1
     assert instance.run_monitoring_enabled
+
+
+def test_a_code_location_imports_the_databricks_and_azure_sdks_only_when_it_has_their_tasks():
+    """Every run worker and step server loads the code location: the SDKs cost it a second of imports."""
+    loaded = """import sys; from etl_monitor_dagster.dagster.definitions import build_definitions
+build_definitions(sys.argv[1])
+print(sorted(m for m in ('databricks.sdk', 'dagster_databricks', 'azure.mgmt.datafactory') if m in sys.modules))"""
+    for catalogue, sdks in ((REPO / "catalogue", "[]"),
+                            (REPO / "examples" / "databricks", "['dagster_databricks', 'databricks.sdk']")):
+        done = subprocess.run([sys.executable, "-c", loaded, str(catalogue)], capture_output=True, text=True,
+                              cwd=REPO, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == sdks, catalogue

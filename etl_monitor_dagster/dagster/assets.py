@@ -8,6 +8,7 @@ outcome into a ``MaterializeResult``; the hooks (``hooks.py``) record DONE/FAIL 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckResult,
@@ -34,16 +35,18 @@ from ..core.catalogue import DATA_FACTORY, DATABRICKS, ProcessSpec, Stage, TaskS
 from ..core.errors import ValidationError
 from ..core.outcome import Key, Outcome, TaskOutcome
 from ..core.policy import RunMode, failure_of, run_task
-from ..tasks.adf import DataFactory
-from ..tasks.databricks import Databricks
 from .gates import gate_asset
 from .hooks import task_hooks
 from .metadata import TASK_TAG, dagster_metadata, process_tags
 from .partitions import partitions_for, processing_date
-from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource
+from .resource import ETLMonitorResource
 from .task_health import task_health_checks
 from .translator import DagsterETLMonitorTranslator
 from .views import view_assets
+
+if TYPE_CHECKING:
+    from ..tasks.adf import DataFactory
+    from ..tasks.databricks import Databricks
 
 MODE_TAG = "etl_monitor/mode"
 SUCCEEDED_CHECK = "succeeded"
@@ -115,7 +118,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
     )
 
     def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None = None,
-                databricks: Databricks | None = None, adf: DataFactory | None = None) -> MaterializeResult:
+                databricks: "Databricks | None" = None, adf: "DataFactory | None" = None) -> MaterializeResult:
         day = processing_date(built.partitions, context.partition_key)
         try:
             outcome = run_task(
@@ -146,6 +149,8 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         return initiation
 
     if task.source_type in DATABRICKS:
+        from .databricks import DatabricksResource  # here, so only catalogues with DBX tasks import its SDK
+
         @decorate
         def databricks_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
                             databricks: DatabricksResource) -> MaterializeResult:
@@ -154,6 +159,8 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         return databricks_task
 
     if task.source_type in DATA_FACTORY:
+        from .adf import AzureDataFactoryResource
+
         @decorate
         def adf_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
                      adf: AzureDataFactoryResource) -> MaterializeResult:

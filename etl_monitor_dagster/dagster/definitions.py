@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import Definitions, JobDefinition
 
@@ -18,10 +18,14 @@ from ..core.monitor.maintenance import MaintenanceSettings
 from .alerts import ETLMonitorAlerts, alerts_from_env, alerts_sensor
 from .assets import build_process_assets
 from .maintenance import MaintenanceSchedule, maintenance_job, maintenance_schedule
-from .resource import AzureDataFactoryResource, DatabricksResource, ETLMonitorResource, databricks_from_env
+from .resource import ETLMonitorResource
 from .schedules import process_job, process_schedule
 from .sensors import HealthSettings, IndexedProcess, StepIndex, health_sensor, reconciliation_sensors
 from .translator import DagsterETLMonitorTranslator
+
+if TYPE_CHECKING:  # imported where a catalogue has their tasks: the Databricks SDK alone takes 0.5 s
+    from .adf import AzureDataFactoryResource
+    from .databricks import DatabricksResource
 
 
 def build_definitions(
@@ -51,8 +55,12 @@ def build_definitions(
     _check_runners(specs)
     resources: dict[str, Any] = {"monitor": monitor or ETLMonitorResource()}
     if any(t.source_type in DATABRICKS for spec in specs for t in spec.tasks):
+        from .databricks import databricks_from_env
+
         resources["databricks"] = databricks or databricks_from_env()
     if any(t.source_type in DATA_FACTORY for spec in specs for t in spec.tasks):
+        from .adf import AzureDataFactoryResource
+
         resources["adf"] = adf or AzureDataFactoryResource()
     processes = [build_process_assets(spec, translator) for spec in specs]
     process_jobs = [process_job(p) for p in processes]

@@ -1,9 +1,9 @@
-"""The project's Dagster resources: the monitor (typed config choosing the Spark engine, the SPEC API on
-top) and the Databricks client that runs DBX_NOTEBOOK and DBX_JOB tasks."""
+"""The monitor resource: typed config choosing the Spark engine, the SPEC API on top. The Databricks and
+Data Factory resources live in ``databricks.py`` and ``adf.py``, so only catalogues with their tasks
+import those SDKs."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
@@ -11,10 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from azure.core.credentials import TokenCredential
-from dagster import ConfigurableResource, EnvVar
-from dagster_databricks import DatabricksClientResource
-from dagster_databricks.resources import OauthCredentials
+from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from ..core.engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo
@@ -22,8 +19,6 @@ from ..core.errors import ValidationError
 from ..core.local_spark import DEFAULT_HOME, DEFAULT_PORT, LocalSparkServer
 from ..core.monitor import ETLMonitorFramework, TaskGuard
 from ..core.schema import BASELINE_RUNS
-from ..tasks.adf import PUBLIC_CLOUD, DataFactory
-from ..tasks.databricks import Databricks
 
 
 class SparkEngine(str, Enum):
@@ -418,64 +413,3 @@ class ETLMonitorResource(ConfigurableResource):
         """Copy this package's sample notebooks to the user's workspace folder (or, outside
         Databricks, to ~/etl-monitor-dagster/sample_usage); returns that folder."""
         return self.get_monitor().sample_usage(spark)
-
-
-class DatabricksResource(DatabricksClientResource):
-    """dagster-databricks' client resource, plus how often DBX task runs are polled.
-
-    Give credentials with ``EnvVar`` only (``databricks_from_env`` does): a personal access token in
-    ``token``, or a service principal in ``oauth_credentials``. They never reach logs or metadata.
-    """
-
-    poll_interval_seconds: float = Field(default=10.0, gt=0, description="Seconds between two runs/get calls "
-                                         "while a DBX task's Databricks run is going.")
-
-    def target(self) -> Databricks:
-        return Databricks(self.get_client().workspace_client, self.poll_interval_seconds)
-
-
-class AzureDataFactoryResource(ConfigurableResource):
-    """Runs ADF_PIPELINE and DATAFLOW tasks through the Azure SDK.
-
-    Credentials are never configuration: when a step starts, AZURE_TENANT_ID, AZURE_CLIENT_ID and
-    AZURE_CLIENT_SECRET (a service principal) are read from the environment, else Azure's default
-    credential chain is used (workload or managed identity, Azure CLI...).
-    """
-
-    management_endpoint: str = Field(default=PUBLIC_CLOUD, description="Azure Resource Manager endpoint (another "
-                                     "for a sovereign cloud, e.g. https://management.chinacloudapi.cn).")
-    authority_host: str | None = Field(default=None, description="Entra ID authority host; default the "
-                                       "AZURE_AUTHORITY_HOST variable, else the public cloud's.")
-    poll_interval_seconds: float = Field(default=15.0, gt=0, description="Seconds between two pipeline-run reads "
-                                         "while an ADF task's run is going.")
-
-    def target(self) -> DataFactory:
-        return DataFactory(self._credential(), self.management_endpoint, self.poll_interval_seconds)
-
-    def _credential(self) -> TokenCredential:
-        from azure.identity import ClientSecretCredential, DefaultAzureCredential
-
-        authority = self.authority_host or os.environ.get("AZURE_AUTHORITY_HOST")
-        # an authority named explicitly is trusted as it is, without asking the public cloud about it
-        options: dict[str, Any] = {"authority": authority, "disable_instance_discovery": True} if authority else {}
-        tenant, client, secret = (os.environ.get(f"AZURE_{n}") for n in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET"))
-        if tenant and client and secret:
-            return ClientSecretCredential(tenant, client, secret, **options)
-        return DefaultAzureCredential(**options)
-
-
-def databricks_from_env(poll_interval_seconds: float = 10.0) -> DatabricksResource:
-    """The Databricks resource from the usual variables: DATABRICKS_HOST with DATABRICKS_TOKEN, or with
-    DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (OAuth machine-to-machine) when the id is set.
-
-    Only the choice between the two is made at load; the values are read when a run starts.
-    """
-    host = EnvVar("DATABRICKS_HOST")
-    if os.environ.get("DATABRICKS_CLIENT_ID"):
-        oauth = OauthCredentials(client_id=EnvVar("DATABRICKS_CLIENT_ID"),
-                                 client_secret=EnvVar("DATABRICKS_CLIENT_SECRET"))
-        return DatabricksResource(host=host, oauth_credentials=oauth,
-                                  poll_interval_seconds=poll_interval_seconds)
-    return DatabricksResource(host=host, token=EnvVar("DATABRICKS_TOKEN"),
-                              poll_interval_seconds=poll_interval_seconds)
-

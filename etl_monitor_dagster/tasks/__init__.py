@@ -7,11 +7,11 @@ in with ``register_runner``.
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from ..core.enums import SourceType
 from ..core.error_class import ErrorClass
 from ..core.runs import Runner, TaskFailed, TaskResult, TaskRun
-from .adf import run_pipeline
-from .databricks import run_job, run_notebook
 from .python import run_python
 from .spark_sql import run_spark_sql
 
@@ -22,14 +22,24 @@ def _run_nothing(run: TaskRun) -> TaskResult:
     return TaskResult()
 
 
+def _imported_when_run(module: str, name: str) -> Runner:
+    """A runner whose module is imported at its first task: the Databricks and Azure SDKs take a
+    second to import, and only processes with their tasks pay it."""
+    def runner(run: TaskRun) -> TaskResult:
+        return getattr(import_module(module, __name__), name)(run)
+
+    runner.__name__ = name
+    return runner
+
+
 _RUNNERS: dict[SourceType, Runner] = {
     SourceType.NONE: _run_nothing,
     SourceType.SPARK_SQL: run_spark_sql,
     SourceType.PYTHON: run_python,
-    SourceType.DBX_NOTEBOOK: run_notebook,
-    SourceType.DBX_JOB: run_job,
-    SourceType.ADF_PIPELINE: run_pipeline,
-    SourceType.DATAFLOW: run_pipeline,
+    SourceType.DBX_NOTEBOOK: _imported_when_run(".databricks", "run_notebook"),
+    SourceType.DBX_JOB: _imported_when_run(".databricks", "run_job"),
+    SourceType.ADF_PIPELINE: _imported_when_run(".adf", "run_pipeline"),
+    SourceType.DATAFLOW: _imported_when_run(".adf", "run_pipeline"),
 }
 
 
