@@ -85,3 +85,27 @@ def test_processes_racing_on_the_same_transition_record_it_once(spark_server, wi
     assert [steps[(1, t)]["Status"] for t in (1, 2, 3, 4)] == ["FAIL"] * 4
     fails = Counter(r["ActivityName"] for r in wide.receipts(run) if r["OperationName"] == "TASK_FAIL")
     assert sorted(fails.values()) == [1, 1, 1, 1]
+
+
+def test_concurrently_sends_the_reads_at_once_and_raises_the_first_error_after_all_have_ended():
+    import threading
+
+    from etl_monitor_dagster.core.engine import concurrently
+
+    together = threading.Barrier(3, timeout=30)  # each read waits for the other two: one at a time would break it
+    ended = []
+
+    def read(value):
+        def run():
+            together.wait()
+            ended.append(value)
+            if value == "bad":
+                raise ValueError("unknown column")
+            return value
+        return run
+
+    assert concurrently({"a": read(1), "b": read(2), "c": read(3)}) == {"a": 1, "b": 2, "c": 3}
+    with pytest.raises(ValueError, match="unknown column"):
+        concurrently({"a": read("ok"), "b": read("bad"), "c": read("late")})
+    assert sorted(map(str, ended[3:])) == ["bad", "late", "ok"]
+    assert concurrently({"only": lambda: 7}) == {"only": 7}

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from etl_monitor_dagster import ValidationError
 from tests.conftest import DAY
 
 
@@ -150,3 +151,17 @@ def test_get_status_and_get_pending_tasks_return_dataframes_of_the_rows(retried)
     pending = m.get_pending_tasks(retried.runs[0], project, load)
     assert [r.TaskID for r in pending.collect()] == [0, 1]  # the reopened run and its failed task
     same_rows(pending, m.pending_rows(retried.runs[0], project, load))
+
+
+def test_read_view_filters_and_orders_by_columns_and_names_an_unknown_one_with_the_views_columns(retried):
+    m, (first, _) = retried.monitor, retried.runs
+    rows = m.read_view("v_taskDetail", order_by=["TaskID"], ExecutionID=first)
+    assert [(r["TaskID"], r["Status"]) for r in rows] == [(0, "NQUE"), (1, "FAIL"), (2, "DONE")]
+    for bad, unknown in (({"RunID": first}, ["RunID"]),
+                         ({"order_by": ["NoSuchColumn"], "ExecutionID": first}, ["NoSuchColumn"])):
+        with pytest.raises(ValidationError) as refused:
+            m.read_view("v_taskDetail", **bad)
+        assert (refused.value.field, refused.value.value) == ("columns", unknown)
+        assert "ExecutionID" in refused.value.problem
+    with pytest.raises(ValidationError, match="is not one of the monitoring views"):
+        m.read_view("v_nothing")

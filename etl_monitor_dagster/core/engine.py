@@ -16,12 +16,16 @@ import random
 import re
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ConcurrencyError, EngineError
+
+K = TypeVar("K")
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +234,16 @@ class Engine:
         self.stats.statements += 1
         with reaching(self.spark):
             return bool(self.spark.catalog.tableExists(table))
+
+
+def concurrently(reads: Mapping[K, Callable[[], T]]) -> dict[K, T]:
+    """Each read's result, the reads sent at once: the engine plans one while it runs another. The first
+    error is raised once all have ended."""
+    if len(reads) < 2:
+        return {key: read() for key, read in reads.items()}
+    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+        futures = {key: pool.submit(read) for key, read in reads.items()}
+    return {key: future.result() for key, future in futures.items()}
 
 
 def _affected(rows: Iterable[Any]) -> int:

@@ -1,7 +1,7 @@
 """The monitoring views (SPEC.md's six and v_taskHealth) as downstream assets of each process, with figures."""
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from dagster import (
@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from ..core.catalogue import ProcessSpec, dagster_name
+from ..core.engine import concurrently
 from ..core.monitor import ETLMonitorFramework
 from ..core.schema import VIEWS
 from .metadata import markdown_table
@@ -56,11 +57,8 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
         "v_watermarks": (["ParameterName"], process_scope),
         "v_taskHealth": (["WorkFlowID", "TaskID"], process_scope),
     }
-    # Seven small reads, sent together: the engine plans one while it runs another.
-    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
-        futures = {view: pool.submit(monitor.read_view, view, order_by, **where)
-                   for view, (order_by, where) in reads.items()}
-        rows = {view: future.result() for view, future in futures.items()}
+    rows = concurrently({view: partial(monitor.read_view, view, order_by, **where)
+                         for view, (order_by, where) in reads.items()})
     summary, status, detail = rows["v_runSummary"], rows["v_processStatus"], rows["v_taskDetail"]
     blockers, failures, watermarks = rows["v_mandatoryBlockers"], rows["v_currentFailures"], rows["v_watermarks"]
     health = rows["v_taskHealth"]

@@ -23,7 +23,7 @@ from .. import validate as v
 from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reaching
 from ..enums import SKIP, LogType, SourceType, Status
 from ..error_class import ErrorClass
-from ..errors import ValidationError
+from ..errors import EngineError, ValidationError
 from ..sql import quote_identifier, validate_identifier
 from . import layout
 from .health import Health
@@ -123,12 +123,18 @@ class ETLMonitorFramework:
         if view not in S.VIEWS:
             raise ValidationError("view", view, f"is not one of the monitoring views {sorted(S.VIEWS)}")
         frame = self.spark.table(self._store.names[view])
-        with reaching(self.spark):
-            columns = frame.columns
-        unknown = sorted((set(equals) | set(order_by or ())) - set(columns))
-        if unknown:
-            raise ValidationError("columns", unknown, f"{view} has the columns {columns}")
-        return self._store.collect(frame, equals, order_by or [])
+        try:
+            return self._store.collect(frame, equals, order_by or [])
+        except EngineError:
+            raise
+        except Exception:
+            # The engine refuses an unknown column; the view's columns are asked for only then, to name it.
+            with reaching(self.spark):
+                columns = frame.columns
+            unknown = sorted((set(equals) | set(order_by or ())) - set(columns))
+            if unknown:
+                raise ValidationError("columns", unknown, f"{view} has the columns {columns}") from None
+            raise
 
     # -------------------------------------------------------------------------------- registration
 

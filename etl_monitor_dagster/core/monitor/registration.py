@@ -8,10 +8,12 @@ Every entry of a batch is checked before anything is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from .. import schema as S
 from .. import validate as v
+from ..engine import concurrently
 from ..enums import LoadFrequency, ParameterType, SourceType
 from ..errors import NotFoundError, ValidationError
 from . import statements as Q
@@ -174,25 +176,20 @@ class Registry:
             _refuse_duplicate_keys(table, rows)
         self._check_organisations(batches[S.ORGANISATION], batches[S.PROJECT])
         self._check_processes(batches[S.PROCESS], batches[S.TASKS] + batches[S.PARAMETERS])
-        self._check_stages(batches[S.TASKS])
-        self._check_parameter_types(batches[S.PARAMETERS])
+        # What is registered already under the batch's keys (and the stages, for tasks), read at once.
+        reads: dict[str, Callable[[], list[dict[str, Any]]]] = {
+            table.name: partial(self.store.rows_in, table.name, table.key[0], {r[table.key[0]] for r in rows})
+            for table, rows in batches.items() if rows}
+        if batches[S.TASKS]:
+            reads[S.SEQUENCE.name] = partial(self.store.rows, S.SEQUENCE.name)
+        found = concurrently(reads)
+        self._check_stages(batches[S.TASKS], found.get(S.SEQUENCE.name, []))
+        self._check_parameter_types(batches[S.PARAMETERS], found.get(S.PARAMETERS.name, []))
         audit = self.store.audit()
         for table, rows in batches.items():
-            rows = self._changing(table, rows)
+            rows = _changing(table, rows, found.get(table.name, []))
             if rows:
                 self.store.write(Q.upsert(table, _DESCRIPTIVE[table.name]), table, [{**r, **audit} for r in rows])
-
-    def _changing(self, table: S.Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows the upsert would insert or change (a read costs a fraction of a MERGE, and a run's
-        initiation re-registers a catalogue that is usually in place already)."""
-        if not rows:
-            return rows
-        first = table.key[0]
-        registered = {tuple(r[c] for c in table.key): r
-                      for r in self.store.rows_in(table.name, first, {r[first] for r in rows})}
-        descriptive = _DESCRIPTIVE[table.name]
-        return [r for r in rows if (old := registered.get(tuple(r[c] for c in table.key))) is None
-                or any(r[c] is not None and r[c] != old[c] for c in descriptive)]
 
     def require_process(self, project_code: str, process_load: str) -> dict[str, Any]:
         rows = self.store.rows(S.PROCESS.name, {"ProjectCode": project_code, "ProcessLoad": process_load})
@@ -222,25 +219,29 @@ class Registry:
             raise NotFoundError("process", {"project_code": project_code, "process_load": process_load},
                                 "register it with register_process first")
 
-    def _check_stages(self, tasks: list[dict[str, Any]]) -> None:
-        if not tasks:
-            return
-        stages = {r["SequenceID"] for r in self.store.rows(S.SEQUENCE.name)}
+    def _check_stages(self, tasks: list[dict[str, Any]], sequence: list[dict[str, Any]]) -> None:
+        stages = {r["SequenceID"] for r in sequence}
         for row in tasks:
             if row["SequenceID"] not in stages:
                 raise NotFoundError("stage", {"sequence_id": row["SequenceID"]},
                                     "seeded stages are 0-6; add custom stages (>= 10) to ETLconfigSequence first")
 
-    def _check_parameter_types(self, parameters: list[dict[str, Any]]) -> None:
-        if not parameters:
-            return
-        found = self.store.rows_in(S.PARAMETERS.name, "ProjectCode", {r["ProjectCode"] for r in parameters})
+    def _check_parameter_types(self, parameters: list[dict[str, Any]], found: list[dict[str, Any]]) -> None:
         known = {(r["ProjectCode"], r["ProcessLoad"], r["ParameterName"]): r["ParameterType"] for r in found}
         for row in parameters:
             registered = known.get((row["ProjectCode"], row["ProcessLoad"], row["ParameterName"]))
             if registered not in (None, row["ParameterType"]):
                 raise ValidationError("parameter_type", row["ParameterType"],
                                       f"parameter {row['ParameterName']!r} is already registered as {registered}")
+
+
+def _changing(table: S.Table, rows: list[dict[str, Any]], registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows the upsert would insert or change (a read costs a fraction of a MERGE, and a run's
+    initiation re-registers a catalogue that is usually in place already)."""
+    by_key = {tuple(r[c] for c in table.key): r for r in registered}
+    descriptive = _DESCRIPTIVE[table.name]
+    return [r for r in rows if (old := by_key.get(tuple(r[c] for c in table.key))) is None
+            or any(r[c] is not None and r[c] != old[c] for c in descriptive)]
 
 
 def _rows(batch: str, builder: Callable[..., dict[str, Any]], entries: Iterable[dict[str, Any]]) -> list[dict]:
