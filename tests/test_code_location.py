@@ -265,3 +265,24 @@ print(sorted(m for m in ('databricks.sdk', 'dagster_databricks', 'azure.mgmt.dat
                               cwd=REPO, timeout=120)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == sdks, catalogue
+
+
+def test_a_step_forked_from_the_step_server_finds_the_preloaded_objects_frozen(tmp_path):
+    """Frozen objects are left out of the forked step's garbage collections (and their pages uncopied)."""
+    script = tmp_path / "fork.py"
+    script.write_text("""import gc, multiprocessing as mp
+from etl_monitor_dagster.dagster.schedules import STEP_PRELOAD
+def frozen(queue): queue.put(gc.get_freeze_count())
+if __name__ == "__main__":
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(STEP_PRELOAD)
+    queue = context.Queue()
+    child = context.Process(target=frozen, args=(queue,))
+    child.start()
+    print(gc.get_freeze_count(), queue.get(timeout=60))
+    child.join(60)""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    here, in_step = map(int, done.stdout.split())
+    assert here == 0  # the launching process froze nothing; the server did
+    assert in_step > 100_000

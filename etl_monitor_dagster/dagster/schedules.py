@@ -30,7 +30,8 @@ from .metadata import process_tags
 # channel), so every step still opens its own connection.
 STEP_PRELOAD = ["etl_monitor_dagster.dagster.definitions", "pyspark.sql.connect.session",
                 # what a step needs to open the default (SQLite) instance: 0.57 s of imports otherwise
-                "dagster._core.storage.sqlite_storage", "dagster._core.storage.local_compute_log_manager"]
+                "dagster._core.storage.sqlite_storage", "dagster._core.storage.local_compute_log_manager",
+                "etl_monitor_dagster.dagster.step_server"]  # last: it freezes what the others loaded
 # A step mostly waits on its engine (Spark, Databricks, ADF), not on this machine's cores: with the CPU
 # count as the limit, a stage of three tasks on two cores ran one of them after the other two.
 STEPS_AT_ONCE = 8
