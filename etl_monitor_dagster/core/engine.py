@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -168,6 +169,14 @@ class EngineStats:
     statements: int = 0
     commits: int = 0
     conflicts_retried: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, statements: int = 0, commits: int = 0, conflicts_retried: int = 0) -> None:
+        """Count under a lock: ``concurrently`` sends reads from several threads."""
+        with self._lock:
+            self.statements += statements
+            self.commits += commits
+            self.conflicts_retried += conflicts_retried
 
     def snapshot(self) -> EngineStats:
         return EngineStats(self.statements, self.commits, self.conflicts_retried)
@@ -198,7 +207,7 @@ class Engine:
 
     def query(self, text: str, **frames: Any) -> list[dict[str, Any]]:
         """Run a read; returns rows as dicts."""
-        self.stats.statements += 1
+        self.stats.add(statements=1)
         with reaching(self.spark):
             rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
         return [row.asDict(recursive=True) for row in rows]
@@ -206,7 +215,7 @@ class Engine:
     def execute(self, text: str, **frames: Any) -> int:
         """Run DDL or one Delta write, retrying conflicts; returns the affected row count (or 0)."""
         for attempt in range(self.retry.max_attempts):
-            self.stats.statements += 1
+            self.stats.add(statements=1)
             try:
                 rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
             except Exception as exc:
@@ -214,11 +223,11 @@ class Engine:
                     raise lost_engine(self.spark, exc) from exc
                 if not is_conflict(exc):
                     raise
-                self.stats.conflicts_retried += 1
+                self.stats.add(conflicts_retried=1)
                 log.debug("Delta conflict on attempt %d, retrying: %s", attempt + 1, exc)
                 time.sleep(self.retry.delay(attempt))
                 continue
-            self.stats.commits += 1
+            self.stats.add(commits=1)
             return _affected(rows)
         raise ConcurrencyError(
             f"gave up after {self.retry.max_attempts} conflicting attempts: {text.strip()[:200]}"
@@ -226,12 +235,12 @@ class Engine:
 
     def columns(self, table: str) -> list[str]:
         """Column names of an existing table."""
-        self.stats.statements += 1
+        self.stats.add(statements=1)
         with reaching(self.spark):
             return list(self.spark.table(table).columns)
 
     def table_exists(self, table: str) -> bool:
-        self.stats.statements += 1
+        self.stats.add(statements=1)
         with reaching(self.spark):
             return bool(self.spark.catalog.tableExists(table))
 
@@ -261,7 +270,7 @@ def collect(engine: Engine, frame: Any, where: Mapping[str, Any] | None = None,
     The values become literals in the query plan (never SQL text), so Spark can prune partitions
     and skip files with them.
     """
-    engine.stats.statements += 1
+    engine.stats.add(statements=1)
     with reaching(engine.spark):
         for column, value in (where or {}).items():
             if value is not None:
