@@ -23,7 +23,7 @@ from .schedules import process_job, process_schedule
 from .sensors import HealthSettings, IndexedProcess, StepIndex, health_sensor, reconciliation_sensors
 from .translator import DagsterETLMonitorTranslator
 
-if TYPE_CHECKING:  # imported where a catalogue has their tasks: the Databricks SDK alone takes 0.5 s
+if TYPE_CHECKING:  # imported below only for a catalogue with their tasks: their SDKs are slow to import
     from .adf import AzureDataFactoryResource
     from .databricks import DatabricksResource
 
