@@ -11,3 +11,24 @@ def test_the_embedded_server_runs_with_the_tuned_settings_and_keeps_little_ui_hi
              if k.startswith(("spark.sql.", "spark.ui.", "spark.connect.ui.")) and k != "spark.sql.warehouse.dir"}
     assert tuned["spark.sql.ui.retainedExecutions"] == "20" and tuned["spark.ui.retainedTasks"] == "200"
     assert {k: spark.conf.get(k) for k in tuned} == tuned
+
+
+def test_a_view_over_a_column_comment_derby_refuses_is_created_without_retrying_the_refusal(spark_server, spark,
+                                                                                          monitor):
+    """The seed's ForceSkip comment is longer than the 256 characters Derby's metastore keeps. Creating a
+    view over it must not retry the refused write (Hive's default: 10 times, 2 s apart, holding the
+    catalog lock every session needs); the view is created and keeps the comment."""
+    comment = "Run-level skip flag — " + "x" * 280
+    table, view = f"`{monitor.schema}`.long_comment", f"`{monitor.schema}`.v_long_comment"
+    spark.sql(f"CREATE OR REPLACE TABLE {table} (ForceSkip BOOLEAN COMMENT '{comment}') USING DELTA")
+    logged = len(spark_server.log_file.read_text().splitlines())
+    try:
+        spark.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}")
+        described = {r["col_name"]: r["comment"] for r in spark.sql(f"DESCRIBE TABLE {view}").collect()}
+    finally:
+        spark.sql(f"DROP VIEW IF EXISTS {view}")
+        spark.sql(f"DROP TABLE IF EXISTS {table}")
+    retries = [line for line in spark_server.log_file.read_text().splitlines()[logged:]
+               if "Retrying HMSHandler" in line]
+    assert retries and all("attempt 1 of 1)" in line for line in retries)  # refused once, not retried
+    assert described == {"ForceSkip": comment}

@@ -195,6 +195,12 @@ class LocalSparkServer:
                 f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
             ),
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+            # The metastore is one Derby database behind Spark's one catalog lock, so a write Derby refuses
+            # fails alike on every retry. One it refuses: a view over a column whose comment is longer than
+            # 256 characters, as the seed's ForceSkip is (Spark then stores the view its own way). Hive's 10
+            # retries 2 s apart held the lock for 20 s per view, stalling every session's table lookups.
+            "spark.hadoop.hive.hmshandler.retry.attempts": "1",
+            "spark.hadoop.hive.hmshandler.retry.interval": "0ms",
             # Small statements: fewer tasks per query is what makes them fast.
             "spark.sql.shuffle.partitions": "1",
             "spark.default.parallelism": "2",
