@@ -71,6 +71,22 @@ def test_a_task_of_an_unregistered_process_is_refused(monitor):
         monitor.register_task("NOPE", "NOPE", 1, 1, 2, "t", "PYTHON")
 
 
+def test_entries_naming_what_is_not_registered_are_refused_and_nothing_is_written(process):
+    """A project's organisation and a task's or parameter's process are checked in the batch's one read."""
+    m, tasks = process.monitor, process.count("ETLconfigTasks")
+    with pytest.raises(NotFoundError, match="register_organisation") as error:
+        m.register_many(projects=[{"project_code": "P_NEW", "project_name": "p", "organisation_code": "NO_ORG"}],
+                        tasks=[{"project_code": process.project, "process_load": process.load, "task_id": 7,
+                                "workflow_id": 1, "sequence_id": 2, "task_name": "t", "source_type": "PYTHON"}])
+    assert error.value.key == {"organisation_code": "NO_ORG"}
+    with pytest.raises(NotFoundError, match="register_process") as error:  # its project has other processes
+        m.register_parameter(process.project, "NO_SUCH_LOAD", "Wm", "DELTA_ID")
+    assert error.value.key == {"project_code": process.project, "process_load": "NO_SUCH_LOAD"}
+    projects = m.spark.table(m.table_name("ETLconfigProject"))
+    assert projects.where(projects["ProjectCode"] == "P_NEW").count() == 0
+    assert process.count("ETLconfigTasks") == tasks
+
+
 def test_changing_a_parameters_type_is_refused(process):
     process.parameter("Wm", "DELTA_ID")
     with pytest.raises(ValidationError, match="already registered as DELTA_ID"):
