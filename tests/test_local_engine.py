@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from etl_monitor_dagster.core.sql import quote_string
+
 
 def test_the_embedded_server_runs_with_the_tuned_settings_and_keeps_little_ui_history(spark_server, spark):
     """Each SQL and UI setting the server is started with is the one in effect, the UI history limits among
@@ -20,7 +22,7 @@ def test_a_view_over_a_column_comment_derby_refuses_is_created_without_retrying_
     catalog lock every session needs); the view is created and keeps the comment."""
     comment = "Run-level skip flag — " + "x" * 280
     table, view = f"`{monitor.schema}`.long_comment", f"`{monitor.schema}`.v_long_comment"
-    spark.sql(f"CREATE OR REPLACE TABLE {table} (ForceSkip BOOLEAN COMMENT '{comment}') USING DELTA")
+    spark.sql(f"CREATE OR REPLACE TABLE {table} (ForceSkip BOOLEAN COMMENT {quote_string(comment)}) USING DELTA")
     logged = len(spark_server.log_file.read_text().splitlines())
     try:
         spark.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}")

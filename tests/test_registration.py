@@ -72,7 +72,7 @@ def test_a_task_of_an_unregistered_process_is_refused(monitor):
 
 
 def test_entries_naming_what_is_not_registered_are_refused_and_nothing_is_written(process):
-    """A project's organisation and a task's or parameter's process are checked in the batch's one read."""
+    """A project's organisation and a parameter's process must be registered; the refusal names its key."""
     m, tasks = process.monitor, process.count("ETLconfigTasks")
     with pytest.raises(NotFoundError, match="register_organisation") as error:
         m.register_many(projects=[{"project_code": "P_NEW", "project_name": "p", "organisation_code": "NO_ORG"}],
