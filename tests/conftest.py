@@ -122,13 +122,17 @@ class Process:
     def register(self, tasks: list[dict] = (), parameters: list[dict] = ()) -> None:
         """Register tasks (workflow 1, stage 2, PYTHON, optional, the process's frequency unless given)
         and parameters in one batch."""
+        self.monitor.register_many(**self.entries(tasks, parameters))
+
+    def entries(self, tasks: list[dict] = (), parameters: list[dict] = ()) -> dict[str, list[dict]]:
+        """``register_many``'s tasks and parameters of this process, with ``register``'s defaults."""
         owner = {"project_code": self.project, "process_load": self.load}
-        self.monitor.register_many(
-            tasks=[{"workflow_id": 1, "sequence_id": 2, "source_type": "PYTHON", "task_mandatory": False,
-                    "load_frequency": None, "task_name": f"task {t.get('workflow_id', 1)}.{t['task_id']}",
-                    **owner, **t} for t in tasks],
-            parameters=[{**owner, **p} for p in parameters],
-        )
+        return {
+            "tasks": [{"workflow_id": 1, "sequence_id": 2, "source_type": "PYTHON", "task_mandatory": False,
+                       "load_frequency": None, "task_name": f"task {t.get('workflow_id', 1)}.{t['task_id']}",
+                       **owner, **t} for t in tasks],
+            "parameters": [{**owner, **p} for p in parameters],
+        }
 
     def new_run(self, day: str = DAY) -> str:
         execution = self.monitor.generate_execution_id()
@@ -160,15 +164,18 @@ class Process:
 
 @pytest.fixture
 def make_process(monitor: ETLMonitorFramework):
-    """Register a fresh process with an initiation task; returns a ``Process``."""
+    """Register a fresh process with an initiation task, and the ``tasks`` and ``parameters`` given as
+    ``Process.register`` takes them, in one batch; returns a ``Process``."""
 
-    def make(frequency: str = "D", project: str | None = None, load: str = "LOAD") -> Process:
+    def make(frequency: str = "D", project: str | None = None, load: str = "LOAD",
+             tasks: list[dict] = (), parameters: list[dict] = ()) -> Process:
         process = Process(monitor, project or f"P{uuid.uuid4().hex[:10]}", load)
+        initiation = {"task_id": 0, "workflow_id": 0, "sequence_id": 0, "task_name": "Initiation",
+                      "source_type": "NONE", "task_mandatory": True, "load_frequency": "D"}
         monitor.register_many(
             processes=[{"project_code": process.project, "process_load": load, "name": "Test load",
                         "owner": "QA", "load_frequency": frequency}],
-            tasks=[{"project_code": process.project, "process_load": load, "task_id": 0, "workflow_id": 0,
-                    "sequence_id": 0, "task_name": "Initiation", "source_type": "NONE", "task_mandatory": True}],
+            **process.entries([initiation, *tasks], parameters),
         )
         return process
 

@@ -52,12 +52,11 @@ def _race(spark_server, process, run, action, task_ids):
 
 
 @pytest.fixture
-def wide(process):
+def wide(make_process):
     """A process whose first stage has eight parallel tasks, each with its own DELTA_DATE watermark."""
     ids = range(1, WRITERS + 1)
-    process.register(parameters=[{"parameter_name": f"wm{t}", "parameter_type": "DELTA_DATE"} for t in ids],
-                     tasks=[{"task_id": t, "source_system_code": f"wm{t}"} for t in ids])
-    return process
+    return make_process(parameters=[{"parameter_name": f"wm{t}", "parameter_type": "DELTA_DATE"} for t in ids],
+                        tasks=[{"task_id": t, "source_system_code": f"wm{t}"} for t in ids])
 
 
 def test_eight_processes_finishing_tasks_of_one_run_at_once_lose_and_double_nothing(spark_server, wide):

@@ -11,14 +11,13 @@ from etl_monitor_dagster import NotFoundError, ValidationError
 
 
 @pytest.fixture
-def params(process):
-    process.register(parameters=[
+def params(make_process):
+    return make_process(parameters=[
         {"parameter_name": "SYSDT", "parameter_type": "SYSTEM"},
         {"parameter_name": "LastEmp", "parameter_type": "DELTA_DATE", "value_datetime": "2026-03-01T10:00:00"},
         {"parameter_name": "LastId", "parameter_type": "DELTA_ID", "value_int": 500},
         {"parameter_name": "WithHeader", "parameter_type": "FLAG", "value_bit": True},
     ])
-    return process
 
 
 def _watermark(p, name):

@@ -17,9 +17,9 @@ TASK_2 = {"task_id": 2, "sequence_id": 2, "workflow_id": 1, "processing_date": D
 
 
 @pytest.fixture
-def loaded(process):
+def loaded(make_process):
     """A process with a mandatory task 1 (DELTA_DATE watermark) and an optional task 2 (DELTA_ID)."""
-    process.register(
+    return make_process(
         parameters=[{"parameter_name": "SYSDT", "parameter_type": "SYSTEM"},
                     {"parameter_name": "LastEmp", "parameter_type": "DELTA_DATE"},
                     {"parameter_name": "LastId", "parameter_type": "DELTA_ID", "value_int": 100}],
@@ -27,7 +27,6 @@ def loaded(process):
                 "file_extension": ".csv"},
                {"task_id": 2, "task_mandatory": False, "source_system_code": "LastId"}],
     )
-    return process
 
 
 def _run_all(process, execution, fail=()):
@@ -85,8 +84,7 @@ def test_a_new_execution_of_the_same_date_gets_the_next_attempt_and_only_undone_
 )
 def test_tasks_done_earlier_in_their_period_are_not_queued_again(make_process, frequency, first_day,
                                                                   second_day, regenerated):
-    p = make_process(frequency=frequency)
-    p.task(1, file_name_mask="f")
+    p = make_process(frequency=frequency, tasks=[{"task_id": 1, "file_name_mask": "f"}])
     first = p.new_run(first_day)
     _run_all(p, first)
     second = p.new_run(second_day)
@@ -96,9 +94,8 @@ def test_tasks_done_earlier_in_their_period_are_not_queued_again(make_process, f
 @pytest.mark.parametrize(("frequency", "name"), [("D", "f_20260409.txt"), ("M", "f_202604.txt"),
                                                   ("Y", "f_2026.txt"), ("W", None), ("A", None)])
 def test_full_file_name_follows_the_tasks_frequency(make_process, frequency, name):
-    p = make_process(frequency=frequency)
-    p.task(1, file_name_mask="f", file_extension=".txt")
-    p.task(2)  # no mask
+    p = make_process(frequency=frequency, tasks=[{"task_id": 1, "file_name_mask": "f", "file_extension": ".txt"},
+                                                 {"task_id": 2}])  # task 2: no mask
     steps = p.steps(p.new_run())
     assert steps[(1, 1)]["FullFileName"] == name
     assert steps[(1, 2)]["FullFileName"] is None

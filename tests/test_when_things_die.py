@@ -34,9 +34,10 @@ def _receipts(process, execution: str) -> list[dict]:
     return [json.loads(r["Message"]) for r in process.receipts(execution)]
 
 
-def test_a_run_that_ended_unfinished_fails_its_running_rows_keeps_unstarted_ones_queued_and_reads_failed(process):
-    process.register(tasks=[{"task_id": 1, "task_mandatory": True}, {"task_id": 2, "sequence_id": 3},
-                            {"task_id": 3}])
+def test_a_run_that_ended_unfinished_fails_its_running_rows_keeps_unstarted_ones_queued_and_reads_failed(
+        make_process):
+    process = make_process(tasks=[{"task_id": 1, "task_mandatory": True}, {"task_id": 2, "sequence_id": 3},
+                                  {"task_id": 3}])
     monitor, run = process.monitor, process.new_run()
     scope = (run, process.project, process.load)
     monitor.start_task(*scope, 0, 0, 0, DAY, source_type="NONE")
@@ -101,8 +102,8 @@ def health(spark_server, monitor, instance: DagsterInstance):
 
 
 def test_a_writer_that_started_a_task_and_died_leaves_a_row_the_health_sensor_fails_as_stale(
-        spark_server, process, instance, health):
-    process.register(tasks=[{"task_id": 1}, {"task_id": 2}, {"task_id": 3, "sla_seconds": 600}])
+        spark_server, make_process, instance, health):
+    process = make_process(tasks=[{"task_id": 1}, {"task_id": 2}, {"task_id": 3, "sla_seconds": 600}])
     dead, live = process.new_run(), process.new_run("2026-04-10")
     instance.add_run(DagsterRun(job_name="checkout", run_id=live, status=DagsterRunStatus.STARTED))
     started = (datetime.now(UTC) - 2 * HOUR).isoformat()
@@ -134,9 +135,10 @@ def test_a_writer_that_started_a_task_and_died_leaves_a_row_the_health_sensor_fa
     assert len([e for e in _receipts(process, dead) if e["event_type"] == "TASK_FAIL"]) == 2
 
 
-def test_a_writer_killed_between_its_two_commits_is_repaired_on_the_next_pass(spark_server, process, health):
-    process.register(tasks=[{"task_id": 1, "source_system_code": "LoadedUntil"}, {"task_id": 2}])
-    process.parameter("LoadedUntil", "DELTA_DATE", value_datetime="2026-01-01 00:00:00")
+def test_a_writer_killed_between_its_two_commits_is_repaired_on_the_next_pass(spark_server, make_process, health):
+    process = make_process(tasks=[{"task_id": 1, "source_system_code": "LoadedUntil"}, {"task_id": 2}],
+                           parameters=[{"parameter_name": "LoadedUntil", "parameter_type": "DELTA_DATE",
+                                        "value_datetime": "2026-01-01 00:00:00"}])
     run = process.new_run()
     killed = _writer(spark_server, process, f"""
         from etl_monitor_dagster.core.monitor.watermarks import Parameters
