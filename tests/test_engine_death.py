@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, asset, materialize
+from pyspark.sql import SparkSession
 
 from etl_monitor_dagster import EngineError, ETLMonitorFramework, ETLMonitorResource, tasks
 from etl_monitor_dagster.core.catalogue import ProcessSpec, TaskSpec
@@ -175,6 +176,29 @@ def test_two_processes_using_a_killed_engine_start_exactly_one_server(server):
     assert [answer for answer, _ in answers] == ["42", "42"]
     assert len(pids) == 1 and killed not in pids
     assert seen == pids == _servers(server.home)
+
+
+@pytest.mark.spark
+def test_a_session_opened_after_a_restart_answers_while_another_session_still_retries_the_dead_server(server):
+    # Up again whatever the previous test left. A first read also has pyspark read a process-wide
+    # setting from the active session while that one is alive (later, it would be the dead ``other``).
+    assert _monitor(server).status_rows("NOBODY", "NOTHING") == []
+    other = SparkSession.builder.remote(server.url).create()  # a user's own session: pyspark's channel and retries
+    other.sql("SELECT 1").collect()
+    _kill(server)
+
+    def retry() -> None:
+        with suppress(Exception):  # pyspark's own policy retries for minutes; closing the session ends it
+            other.sql("SELECT 2").collect()
+
+    threading.Thread(target=retry, daemon=True).start()
+    time.sleep(30)  # gRPC now waits 10 s or more between its attempts to reconnect to the address
+    try:
+        restarted = LocalSparkServer(home=server.home, port=server.port, unreachable_timeout_seconds=5)
+        healed = ETLMonitorFramework(restarted.session(), schema=SCHEMA, updated_by="pytest")
+        assert healed.status_rows("NOBODY", "NOTHING") == []  # within its 5 s, not after the other's backoff
+    finally:
+        other.client.close()
 
 
 @pytest.mark.spark

@@ -8,13 +8,15 @@ up after ``timeout_seconds`` of failing; the call then raises, and ``Engine`` ma
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql.connect.client import DefaultChannelBuilder
 from pyspark.sql.connect.client.retries import DefaultPolicy, RetryPolicyState
+from pyspark.sql.connect.session import SparkSession as RemoteSession
 
 from .engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo, describe
 
@@ -72,6 +74,11 @@ class _Shared:
     generation: object
 
 
+# gRPC shares a connection to an address between a process's channels, with its reconnect backoff
+# (up to 2 minutes after a long outage). A session opened after a restart, while another session still
+# retried the dead server, got "connection refused" until that backoff ran out, for its whole bound.
+_CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
+
 # Keyed by URL and description too: two callers wanting different bounds must not share a policy.
 _SESSIONS: dict[tuple[str, EngineInfo], _Shared] = {}
 _LOCK = threading.Lock()
@@ -86,8 +93,10 @@ def shared_session(url: str, info: EngineInfo, generation: object = None) -> Any
             return shared.session
         if shared is not None:  # bound to a server that is gone: closing it makes no call
             shared.session.client.close()
-        # create(), not getOrCreate(): that returns the process's default session whatever its URL
-        session = SparkSession.builder.remote(url).create()
+        # create(), not getOrCreate(): that returns the process's default session whatever its URL.
+        # pyspark's builder.remote(url).create() marks the process as a Spark Connect client; so do we.
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+        session = RemoteSession.builder.channelBuilder(DefaultChannelBuilder(url, _CHANNEL_OPTIONS)).create()
         session.client.set_retry_policies([BoundedRetries(info.timeout_seconds or DEFAULT_UNREACHABLE_TIMEOUT)])
         describe(session, info)
         _adopt(session)
