@@ -232,7 +232,7 @@ def test_a_dagster_step_whose_engine_dies_fails_with_the_engine_error_and_the_re
     assert restarted != killed[0][0] and _servers(server.home) == {restarted}, _state(server)
     try:
         assert healed.status_rows("NOBODY", "NOTHING") == []
-    except EngineError as exc:  # seen once in CI and never here: say what the server was doing
+    except EngineError as exc:  # say what the server was doing
         pytest.fail(f"{exc}\n{_state(server)}")
 
 
