@@ -194,8 +194,7 @@ def test_a_session_opened_after_a_restart_answers_while_another_session_still_re
     threading.Thread(target=retry, daemon=True).start()
     time.sleep(30)  # gRPC now waits 10 s or more between its attempts to reconnect to the address
     try:
-        restarted = LocalSparkServer(home=server.home, port=server.port, unreachable_timeout_seconds=5)
-        healed = ETLMonitorFramework(restarted.session(), schema=SCHEMA, updated_by="pytest")
+        healed = _monitor(LocalSparkServer(home=server.home, port=server.port, unreachable_timeout_seconds=5))
         assert healed.status_rows("NOBODY", "NOTHING") == []  # within its 5 s, not after the other's backoff
     finally:
         other.client.close()
