@@ -35,6 +35,8 @@ DEFAULT_JARS = Path(os.environ.get("ETL_MONITOR_JARS", PROJECT_ROOT / "jars" / "
 DEFAULT_PORT = int(os.environ.get("ETL_MONITOR_SPARK_PORT", "15002"))
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+# Tasks per job on the embedded engine: its statements touch a few rows and a few files each.
+PARALLELISM = "2"
 
 
 @dataclass(frozen=True)
@@ -203,10 +205,10 @@ class LocalSparkServer:
             "spark.hadoop.hive.hmshandler.retry.interval": "0ms",
             # Small statements: fewer tasks per query is what makes them fast.
             "spark.sql.shuffle.partitions": "1",
-            "spark.default.parallelism": "2",
+            "spark.default.parallelism": PARALLELISM,
             # VACUUM lists a table's files in a job of this many tasks (Spark's default: 10,000). On this
             # engine that was 17 s per VACUUM of a small table and 59 s per maintenance run (README, Speed).
-            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": PARALLELISM,
             "spark.databricks.delta.snapshotPartitions": "1",
             "spark.ui.enabled": "false",
             # Tuned for the monitor's statements, a few rows each (figures: README, Speed). Adaptive
