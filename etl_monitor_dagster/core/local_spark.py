@@ -196,7 +196,10 @@ class LocalSparkServer:
             "spark.hadoop.javax.jdo.option.ConnectionURL": (
                 f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
             ),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+            # The throughput collector: a server that has run for a while holds about 0.9 GB of live plans
+            # and caches, and G1 then marked that old generation about once a second; over a whole test
+            # suite its collector took 258 s of the server's CPU, this one 84 s (README, Speed).
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={home} -XX:+UseParallelGC",
             # The metastore is one Derby database behind Spark's one catalog lock, so a write Derby refuses
             # fails alike on every retry. One it refuses: a view over a column whose comment is longer than
             # 256 characters, as the seed's ForceSkip is (Spark then stores the view its own way). Hive's 10
