@@ -13,6 +13,7 @@ import shutil
 import socket
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for marker, fixtures in TIERS.items():
             if fixtures & set(getattr(item, "fixturenames", ())):
                 item.add_marker(marker)
-    # Files that start `dagster dev` first: pytest-xdist's ``loadfile`` hands out whole files in this
-    # order, and last in alphabetical order they ran alone for their last two minutes.
+    _schedule(items)
+
+
+def _schedule(items: list[pytest.Item]) -> None:
+    """The files that start `dagster dev` first, then the others by number of tests, most first.
+
+    pytest-xdist's ``loadfile`` hands out whole files in this order (``make test`` turns off its own
+    reordering, which is the second rule alone): by test count, test_webserver's three 100 s tests came
+    last and ran alone while the other worker idled."""
     webserver = {item.path for item in items if item.get_closest_marker("webserver")}
-    items.sort(key=lambda item: item.path not in webserver)  # stable: the rest keep their order
+    tests = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in webserver, -tests[item.path]))  # stable within a file
 
 
 def free_port() -> int:
