@@ -13,7 +13,6 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,23 +36,11 @@ TIERS = {  # marker -> the fixtures that put a test in that tier
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tiers come from the fixtures a test asks for, so the Java-free tier (``make test-fast``)
-    cannot include a test that needs the engine by mistake; then the files are put in running order."""
+    cannot include a test that needs the engine by mistake."""
     for item in items:
         for marker, fixtures in TIERS.items():
             if fixtures & set(getattr(item, "fixturenames", ())):
                 item.add_marker(marker)
-    _schedule(items)
-
-
-def _schedule(items: list[pytest.Item]) -> None:
-    """The files that start `dagster dev` first, then the others by number of tests, most first.
-
-    pytest-xdist's ``loadfile`` hands out whole files in this order (``make test`` turns off its own
-    reordering, which is the second rule alone): by test count, test_webserver (three tests, about 100 s)
-    came last and ran alone while the other worker idled."""
-    webserver = {item.path for item in items if item.get_closest_marker("webserver")}
-    tests = Counter(item.path for item in items)
-    items.sort(key=lambda item: (item.path not in webserver, -tests[item.path]))  # stable within a file
 
 
 def free_port() -> int:
