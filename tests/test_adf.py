@@ -169,11 +169,12 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(factory, adf
                          ids=["interrupted", "interrupt-lost"])
 def test_terminating_the_dagster_run_cancels_the_pipeline_run(adf, instance, monitor, factory, interrupt, day):
     adf.pipeline("pl_hr_ingest_employees_uk", ("execution_id", "processing_date"), Script(hang=True))
-    started = terminate_while_running(
-        instance, "factory_job", ["qa", "factory", "ingest_employees"], day,
-        lambda: any(r.status == "InProgress" for r in adf.runs_of("pl_hr_ingest_employees_uk")), interrupt=interrupt)
-    (run,) = [r for r in adf.runs_of("pl_hr_ingest_employees_uk")
-              if r.parameters.get("processing_date") == day]
+    def this_days() -> list:  # not another case's run
+        return [r for r in adf.runs_of("pl_hr_ingest_employees_uk") if r.parameters.get("processing_date") == day]
+
+    started = terminate_while_running(instance, "factory_job", ["qa", "factory", "ingest_employees"], day,
+                                      lambda: any(r.status == "InProgress" for r in this_days()), interrupt=interrupt)
+    (run,) = this_days()
     assert run.cancelled and run.status == "Cancelled"
     assert instance.get_run_by_id(started.run_id).status is DagsterRunStatus.CANCELED
     evaluate_reconciliation(instance, started.run_id, DagsterEventType.RUN_CANCELED)

@@ -155,11 +155,14 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(lakehouse, i
                          ids=["interrupted", "interrupt-lost"])
 def test_terminating_the_dagster_run_cancels_the_databricks_run(api, instance, monitor, lakehouse, interrupt, day):
     api.script(SCORE, Script(hang=True))
+    def this_days() -> list:  # not another case's run
+        return [r for r in api.runs_of(SCORE)
+                if r.body["tasks"][0]["notebook_task"]["base_parameters"]["processing_date"] == day]
+
     started = terminate_while_running(
         instance, "lakehouse_job", ["qa", "lakehouse", "score_customers"], day,
-        lambda: any(r.state["life_cycle_state"] == "RUNNING" for r in api.runs_of(SCORE)), interrupt=interrupt)
-    (run,) = [r for r in api.runs_of(SCORE) if r.body["tasks"][0]["notebook_task"]["base_parameters"]
-              ["processing_date"] == day]
+        lambda: any(r.state["life_cycle_state"] == "RUNNING" for r in this_days()), interrupt=interrupt)
+    (run,) = this_days()
     assert {"run_id": run.run_id} in api.calls("POST", "/api/2.2/jobs/runs/cancel")
     assert run.state["result_state"] == "CANCELED"
     assert instance.get_run_by_id(started.run_id).status is DagsterRunStatus.CANCELED

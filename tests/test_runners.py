@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import date
 
 import pytest
 
 from etl_monitor_dagster import tasks
 from etl_monitor_dagster.core.catalogue import ProcessSpec, TaskSpec
+from etl_monitor_dagster.core.runs import uninterrupted
 from etl_monitor_dagster.tasks import TaskFailed, TaskRun
 from etl_monitor_dagster.tasks.spark_sql import split_statements
 
@@ -46,3 +49,29 @@ def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
     with pytest.raises(TaskFailed, match=r"task\.sql statement 2: .*no_such_table") as failure:
         tasks.run(run)
     assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _raise(*_: object) -> None:
+    raise Interrupted
+
+
+def test_a_signal_during_an_uninterrupted_block_is_ignored_and_the_handlers_come_back():
+    kept = {number: signal.signal(number, _raise) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        reached = []
+        with uninterrupted():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append("the block's end")  # where a remote run's cancel request returns
+        assert reached == ["the block's end"]
+        for number in kept:
+            assert signal.getsignal(number) is _raise
+            with pytest.raises(Interrupted):
+                os.kill(os.getpid(), number)
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)

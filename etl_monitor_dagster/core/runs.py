@@ -7,7 +7,10 @@ are runners, and ``policy.run_task`` calls one between the monitor's start and e
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -76,6 +79,27 @@ class TaskRun(StepFacts):
     def parameters(self) -> dict[str, str]:
         """The same fields as text, for a remote run's parameters (Databricks widgets); NULL is ''."""
         return {name: "" if value is None else str(value) for name, (_, value) in self.variables().items()}
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Run the block with SIGINT and SIGTERM ignored, for the cancel of a remote run.
+
+    That cancel is already the answer to a stop. The orchestrator's terminate marks the run first
+    and signals its worker after, so the signal often arrives while the cancel request is on its way
+    and would abandon it with the remote run still going. Only the main thread can swap handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {s: h for s in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(s)) is not None}
+    for number in kept:
+        signal.signal(number, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
 
 
 @dataclass

@@ -29,11 +29,12 @@ from azure.mgmt.datafactory.models import ActivityRun, PipelineRun, RunFilterPar
 
 from ..core.catalogue import FactorySpec
 from ..core.error_class import ErrorClass, classify_adf, classify_code
-from ..core.runs import TaskFailed, TaskResult, TaskRun
+from ..core.runs import TaskFailed, TaskResult, TaskRun, uninterrupted
 
 PUBLIC_CLOUD = "https://management.azure.com"
 DATAFLOW_PARAMETER = "dataflow_name"
 _RUNNING = {"Queued", "InProgress", "Canceling"}
+_CANCEL_SECONDS = 60  # the whole cancel request, retries included (the SDK's default is days)
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,7 @@ def run_pipeline(run: TaskRun) -> TaskResult:
         raise _failed(f"ADF could not start pipeline {pipeline.name!r}", exc) from exc
     url = pipeline.monitor_url(run_id)
     run.log.info(f"{run.task.name}: ADF pipeline run {run_id} created {url}")
-    run.monitor.record_source_run(run.execution_id, run.process.project, run.process.process,
-                                  task_id=run.task.id, sequence_id=run.task.stage, workflow_id=run.task.workflow,
-                                  processing_date=run.processing_date, source_run_id=run_id, run_page_url=url)
-    info, polls = _follow(run, target, pipeline, run_id)
+    info, polls = _follow(run, target, pipeline, run_id, url)
     return _outcome(run, pipeline, info, polls, url)
 
 
@@ -112,11 +110,16 @@ def _parameters(run: TaskRun, pipeline: _Pipeline) -> dict[str, Any]:
     return parameters
 
 
-def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str) -> tuple[PipelineRun, int]:
-    """Poll the run to its end; cancel it when we stop waiting (deadline, interrupt, lost connection)."""
+def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str,
+            url: str) -> tuple[PipelineRun, int]:
+    """Record the run in the monitor and poll it to its end; cancel it when we stop waiting (deadline,
+    interrupt, lost connection), from the moment it exists."""
     f, started = pipeline.factory, time.monotonic()
     deadline = None if run.task.timeout_minutes is None else run.task.timeout_minutes * 60
     try:
+        run.monitor.record_source_run(run.execution_id, run.process.project, run.process.process,
+                                      task_id=run.task.id, sequence_id=run.task.stage, workflow_id=run.task.workflow,
+                                      processing_date=run.processing_date, source_run_id=run_id, run_page_url=url)
         info, polls = pipeline.client.pipeline_runs.get(f.resource_group, f.name, run_id), 1
         while info.status in _RUNNING or info.status is None:
             if deadline is not None and time.monotonic() - started > deadline:
@@ -138,7 +141,9 @@ def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str)
 def _cancel(run: TaskRun, pipeline: _Pipeline, run_id: str) -> None:
     f = pipeline.factory
     try:
-        pipeline.client.pipeline_runs.cancel(f.resource_group, f.name, run_id, is_recursive=True)
+        with uninterrupted():  # bounded: interrupts are ignored until it returns
+            pipeline.client.pipeline_runs.cancel(f.resource_group, f.name, run_id, is_recursive=True,
+                                                 timeout=_CANCEL_SECONDS, read_timeout=_CANCEL_SECONDS)
         run.log.warning(f"{run.task.name}: ADF pipeline run {run_id} cancelled")
     except Exception as exc:  # the original reason to stop matters more than a failed cancel
         run.log.error(f"{run.task.name}: could not cancel ADF pipeline run {run_id}: {exc}")

@@ -32,7 +32,7 @@ from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service import compute, jobs
 
 from ..core.error_class import ErrorClass, classify_code, classify_text
-from ..core.runs import TaskFailed, TaskResult, TaskRun
+from ..core.runs import TaskFailed, TaskResult, TaskRun, uninterrupted
 
 _TERMINAL = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
              jobs.RunLifeCycleState.INTERNAL_ERROR}
@@ -142,7 +142,8 @@ def _record(run: TaskRun, run_id: int, cluster: str | None, url: str | None) -> 
 
 def _cancel(run: TaskRun, client: WorkspaceClient, run_id: int) -> None:
     try:
-        client.jobs.cancel_run(run_id)
+        with uninterrupted():  # bounded by the client's http and retry timeouts
+            client.jobs.cancel_run(run_id)
         run.log.warning(f"{run.task.name}: Databricks run {run_id} canceled")
     except Exception as exc:  # the original reason to stop matters more than a failed cancel
         run.log.error(f"{run.task.name}: could not cancel Databricks run {run_id}: {exc}")
