@@ -38,6 +38,18 @@ SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 # Tasks per job on the embedded engine: its statements touch a few rows and a few files each.
 PARALLELISM = "2"
 
+# Delta lists a table's whole _delta_log on every read and commit, so on a long-lived server every
+# statement slowed with every commit (benchmarks/delta_log.py; README, Speed). One file per commit
+# instead of four: no Delta .crc checksum (readers do not need it), no Hadoop .crc side files (the log
+# still commits put-if-absent). And a checkpoint every 100 commits, not 10, for tables created here: a
+# checkpoint rewrites the table's whole file list in the commit that makes it, while a running server
+# updates its snapshots from the new commits alone (checkpoints only shorten the first read after a restart).
+DELTA_LOG_SETTINGS = {
+    "spark.databricks.delta.writeChecksumFile.enabled": "false",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
+    "spark.databricks.delta.properties.defaults.checkpointInterval": "100",
+}
+
 
 @dataclass(frozen=True)
 class LocalSparkServer:
@@ -213,18 +225,7 @@ class LocalSparkServer:
             # engine that was 17 s per VACUUM of a small table and 59 s per maintenance run (README, Speed).
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": PARALLELISM,
             "spark.databricks.delta.snapshotPartitions": "1",
-            # One file per commit in a table's _delta_log instead of four (the JSON, Delta's .crc checksum,
-            # and Hadoop's .crc side file of each). Delta lists the whole log directory on every read and
-            # commit, so a long-lived server's statements grew slower with every commit: at 1,200 commits a
-            # one-row read took 273 ms and an append 224 ms (118 and 117 ms on a new table); with these,
-            # 156 and 123 ms. Readers do not need the checksum file; the log still commits put-if-absent.
-            "spark.databricks.delta.writeChecksumFile.enabled": "false",
-            "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
-            # A checkpoint every 100 commits, not 10, for tables created here. A checkpoint rewrites the
-            # table's whole file list in the commit that makes it: at 600 files a one-row append took 481 ms
-            # then and 110 ms otherwise. A running server updates its snapshots from the new commits alone,
-            # so checkpoints only shorten the first read after a restart.
-            "spark.databricks.delta.properties.defaults.checkpointInterval": "100",
+            **DELTA_LOG_SETTINGS,
             "spark.ui.enabled": "false",
             # Tuned for the monitor's statements, a few rows each (figures: README, Speed). Adaptive
             # execution only adds jobs on rows this few (a MERGE runs 6 instead of 10-12). Generating and

@@ -1,0 +1,83 @@
+"""Statement cost as a table's Delta log grows: the embedded server's log settings against Delta's defaults.
+
+Two throwaway servers, one as shipped and one without ``DELTA_LOG_SETTINGS``. On each, one table gets
+one-row appends (a commit and a data file each) up to every ``--at`` count; there, the median of a
+one-row read and of a one-row append on that table are printed beside the same on a one-commit table,
+with the files in its _delta_log. At the end, the append that writes a checkpoint against the others.
+
+    .venv/bin/python benchmarks/delta_log.py [--at 50 600 1200] [--samples 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from etl_monitor_dagster.core.local_spark import DELTA_LOG_SETTINGS, LocalSparkServer
+
+
+class DeltaDefaults(LocalSparkServer):
+    """The embedded server without its Delta log settings."""
+
+    def command(self) -> list[str]:
+        args = super().command()
+        dropped = {i for i, arg in enumerate(args) if arg.split("=", 1)[0] in DELTA_LOG_SETTINGS}
+        return [arg for i, arg in enumerate(args) if i not in dropped and i + 1 not in dropped]
+
+
+def _median_ms(action: Any, samples: int) -> float:
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def measure(server: LocalSparkServer, label: str, at: list[int], samples: int) -> None:
+    spark = server.session()
+    for table in ("grown", "fresh"):
+        spark.sql(f"CREATE TABLE {table} (k STRING, v INT) USING delta")
+    spark.sql("INSERT INTO fresh VALUES ('a', 0)")
+    log = Path(urlparse(spark.sql("DESCRIBE DETAIL grown").collect()[0]["location"]).path) / "_delta_log"
+    commits = 1
+    for target in at:
+        while commits < target:
+            spark.sql(f"INSERT INTO grown VALUES ('k{commits}', {commits})")
+            commits += 1
+        figures = {}
+        for table in ("grown", "fresh"):
+            figures[table] = (
+                _median_ms(lambda t=table: spark.sql(f"SELECT count(*) FROM {t} WHERE k = 'x'").collect(), samples),
+                _median_ms(lambda t=table: spark.sql(f"INSERT INTO {t} VALUES ('w', 0)"), samples))
+        commits += samples
+        files = sum(1 for _ in log.iterdir())
+        print(f"{label}: {commits} commits, {files} log files: read {figures['grown'][0]:.0f} ms, "
+              f"append {figures['grown'][1]:.0f} ms (one-commit table: {figures['fresh'][0]:.0f} / "
+              f"{figures['fresh'][1]:.0f} ms)", flush=True)
+    checkpoints, others = [], []
+    for _ in range(30):
+        version, started = commits, time.perf_counter()
+        spark.sql(f"INSERT INTO grown VALUES ('c{version}', {version})")
+        commits += 1
+        (checkpoints if version % 10 == 0 else others).append(time.perf_counter() - started)
+    print(f"{label}: appends writing a version divisible by 10 {statistics.median(checkpoints) * 1000:.0f} ms, "
+          f"others {statistics.median(others) * 1000:.0f} ms", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--at", type=int, nargs="+", default=[50, 600, 1200])
+    parser.add_argument("--samples", type=int, default=5)
+    args = parser.parse_args()
+    for cls, label in ((LocalSparkServer, "as shipped"), (DeltaDefaults, "Delta's defaults")):
+        with cls.temporary() as server:
+            measure(server, label, args.at, args.samples)
+
+
+if __name__ == "__main__":
+    main()
