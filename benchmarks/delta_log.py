@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -29,13 +30,19 @@ class DeltaDefaults(LocalSparkServer):
         return [arg for i, arg in enumerate(args) if i not in dropped and i + 1 not in dropped]
 
 
-def _median_ms(action: Any, samples: int) -> float:
+def _median_ms(action: Callable[[], object], samples: int) -> float:
     times = []
     for _ in range(samples):
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
+
+
+def _read_and_append_ms(spark: Any, table: str, samples: int) -> tuple[float, float]:
+    """Median milliseconds of a one-row read and of a one-row append on ``table``."""
+    return (_median_ms(lambda: spark.sql(f"SELECT count(*) FROM {table} WHERE k = 'x'").collect(), samples),
+            _median_ms(lambda: spark.sql(f"INSERT INTO {table} VALUES ('w', 0)"), samples))
 
 
 def measure(server: LocalSparkServer, label: str, at: list[int], samples: int) -> None:
@@ -49,16 +56,11 @@ def measure(server: LocalSparkServer, label: str, at: list[int], samples: int) -
         while commits < target:
             spark.sql(f"INSERT INTO grown VALUES ('k{commits}', {commits})")
             commits += 1
-        figures = {}
-        for table in ("grown", "fresh"):
-            figures[table] = (
-                _median_ms(lambda t=table: spark.sql(f"SELECT count(*) FROM {t} WHERE k = 'x'").collect(), samples),
-                _median_ms(lambda t=table: spark.sql(f"INSERT INTO {t} VALUES ('w', 0)"), samples))
+        read, append = _read_and_append_ms(spark, "grown", samples)
         commits += samples
-        files = sum(1 for _ in log.iterdir())
-        print(f"{label}: {commits} commits, {files} log files: read {figures['grown'][0]:.0f} ms, "
-              f"append {figures['grown'][1]:.0f} ms (one-commit table: {figures['fresh'][0]:.0f} / "
-              f"{figures['fresh'][1]:.0f} ms)", flush=True)
+        fresh_read, fresh_append = _read_and_append_ms(spark, "fresh", samples)
+        print(f"{label}: {commits} commits, {sum(1 for _ in log.iterdir())} log files: read {read:.0f} ms, "
+              f"append {append:.0f} ms (one-commit table: {fresh_read:.0f} / {fresh_append:.0f} ms)", flush=True)
     checkpoints, others = [], []
     for _ in range(30):
         version, started = commits, time.perf_counter()

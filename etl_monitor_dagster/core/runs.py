@@ -53,6 +53,16 @@ class TaskRun(StepFacts):
         if self.check_stop is not None:
             self.check_stop()
 
+    def cancel_remote(self, what: str, cancel: Callable[[], object]) -> None:
+        """Cancel the remote run (``what``) a runner stops waiting for, with interrupts ignored until
+        ``cancel`` returns; never raises: the reason to stop matters more than a failed cancel."""
+        try:
+            with uninterrupted():
+                cancel()
+            self.log.warning(f"{self.task.name}: {what} cancelled")
+        except Exception as exc:
+            self.log.error(f"{self.task.name}: could not cancel {what}: {exc}")
+
     def path(self, value: str | None) -> str | None:
         """A catalogue path: relative ones are relative to the catalogue file, others are kept."""
         if not value or "://" in value or value.startswith(("/", "dbfs:")) or self.process.path is None:

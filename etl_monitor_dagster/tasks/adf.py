@@ -29,7 +29,7 @@ from azure.mgmt.datafactory.models import ActivityRun, PipelineRun, RunFilterPar
 
 from ..core.catalogue import FactorySpec
 from ..core.error_class import ErrorClass, classify_adf, classify_code
-from ..core.runs import TaskFailed, TaskResult, TaskRun, uninterrupted
+from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 PUBLIC_CLOUD = "https://management.azure.com"
 DATAFLOW_PARAMETER = "dataflow_name"
@@ -133,20 +133,10 @@ def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str,
             if info.status != previous:
                 run.log.info(f"{run.task.name}: ADF pipeline run {run_id} {info.status}")
     except BaseException:
-        _cancel(run, pipeline, run_id)
+        run.cancel_remote(f"ADF pipeline run {run_id}", lambda: pipeline.client.pipeline_runs.cancel(
+            f.resource_group, f.name, run_id, is_recursive=True, timeout=_CANCEL_SECONDS, read_timeout=_CANCEL_SECONDS))
         raise
     return info, polls
-
-
-def _cancel(run: TaskRun, pipeline: _Pipeline, run_id: str) -> None:
-    f = pipeline.factory
-    try:
-        with uninterrupted():  # bounded: interrupts are ignored until it returns
-            pipeline.client.pipeline_runs.cancel(f.resource_group, f.name, run_id, is_recursive=True,
-                                                 timeout=_CANCEL_SECONDS, read_timeout=_CANCEL_SECONDS)
-        run.log.warning(f"{run.task.name}: ADF pipeline run {run_id} cancelled")
-    except Exception as exc:  # the original reason to stop matters more than a failed cancel
-        run.log.error(f"{run.task.name}: could not cancel ADF pipeline run {run_id}: {exc}")
 
 
 def _outcome(run: TaskRun, pipeline: _Pipeline, info: PipelineRun, polls: int, url: str) -> TaskResult:

@@ -32,7 +32,7 @@ from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service import compute, jobs
 
 from ..core.error_class import ErrorClass, classify_code, classify_text
-from ..core.runs import TaskFailed, TaskResult, TaskRun, uninterrupted
+from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _TERMINAL = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
              jobs.RunLifeCycleState.INTERNAL_ERROR}
@@ -128,7 +128,8 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
             if cluster is None and (cluster := _cluster_id(info)):
                 _record(run, run_id, cluster, info.run_page_url)
     except BaseException:  # past the deadline, an interrupt (Dagster terminating the run), a lost connection
-        _cancel(run, client, run_id)
+        # bounded by the client's http and retry timeouts
+        run.cancel_remote(f"Databricks run {run_id}", lambda: client.jobs.cancel_run(run_id))
         raise
     return _outcome(run, client, info, polls)
 
@@ -138,15 +139,6 @@ def _record(run: TaskRun, run_id: int, cluster: str | None, url: str | None) -> 
                                   task_id=run.task.id, sequence_id=run.task.stage, workflow_id=run.task.workflow,
                                   processing_date=run.processing_date,
                                   source_run_id=str(run_id), cluster_id=cluster, run_page_url=url)
-
-
-def _cancel(run: TaskRun, client: WorkspaceClient, run_id: int) -> None:
-    try:
-        with uninterrupted():  # bounded by the client's http and retry timeouts
-            client.jobs.cancel_run(run_id)
-        run.log.warning(f"{run.task.name}: Databricks run {run_id} canceled")
-    except Exception as exc:  # the original reason to stop matters more than a failed cancel
-        run.log.error(f"{run.task.name}: could not cancel Databricks run {run_id}: {exc}")
 
 
 def _outcome(run: TaskRun, client: WorkspaceClient, info: jobs.Run, polls: int) -> TaskResult:
