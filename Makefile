@@ -19,11 +19,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-$(JARS)/.installed: jars/pom.xml
-	@command -v java >/dev/null || { echo "Java 17 is required: install a JDK 17 (e.g. apt-get install openjdk-17-jdk)"; exit 1; }
+# The Delta jars from Maven, and the log store for local tables (jars/src) compiled against them and Spark's.
+$(JARS)/.installed: jars/pom.xml jars/src/etlmonitor/LocalLogStore.java $(VENV)/.installed
+	@command -v javac >/dev/null || { echo "A Java 17 JDK is required: install one (e.g. apt-get install openjdk-17-jdk)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is required to fetch the Delta jars: install maven (e.g. apt-get install maven)"; exit 1; }
-	rm -rf $(JARS)
+	rm -rf $(JARS) jars/classes
 	mvn -q -B -f jars/pom.xml dependency:copy-dependencies
+	javac --release 17 -nowarn -d jars/classes \
+	  -cp "$$($(BIN)/python -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')/jars/*:$(JARS)/*" \
+	  jars/src/etlmonitor/LocalLogStore.java
+	jar cf $(JARS)/etl-monitor-logstore.jar -C jars/classes .
+	rm -rf jars/classes
 	@touch $@
 
 start: install

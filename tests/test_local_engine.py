@@ -55,3 +55,28 @@ def test_a_table_log_holds_one_json_file_per_commit_and_no_early_checkpoint(spar
         spark.sql(f"DROP TABLE IF EXISTS {table}")
     assert files == [f"{version:020d}.json" for version in range(12)]
     assert rows == list(range(11))
+
+
+def test_the_server_lists_delta_logs_with_its_own_store_and_reads_across_checkpoints(spark, monitor):
+    """The server's log store for local tables (jars/src) names the files from the last checkpoint on: a
+    table whose log crossed two checkpoints, and then lost the files before the last one as Delta's log
+    cleanup removes them, still reads every row and takes commits."""
+    assert spark.conf.get("spark.delta.logStore.file.impl") == "etlmonitor.LocalLogStore"
+    table = f"`{monitor.schema}`.checkpointed"
+    spark.sql(f"CREATE OR REPLACE TABLE {table} (k INT) USING DELTA TBLPROPERTIES (delta.checkpointInterval = 5)")
+    try:
+        for value in range(11):
+            spark.sql(f"INSERT INTO {table} VALUES ({value})")
+        log = Path(urlparse(spark.sql(f"DESCRIBE DETAIL {table}").collect()[0]["location"]).path) / "_delta_log"
+        checkpoints = sorted(p.name for p in log.glob("*.checkpoint.parquet"))
+        for old in log.glob("0*"):
+            if int(old.name.split(".")[0]) < 10:
+                old.unlink()
+        spark.sql(f"INSERT INTO {table} VALUES (11)")
+        rows = sorted(r["k"] for r in spark.table(table).collect())
+        versions = [r["version"] for r in spark.sql(f"DESCRIBE HISTORY {table}").collect()]
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {table}")
+    assert checkpoints == [f"{v:020d}.checkpoint.parquet" for v in (5, 10)]
+    assert rows == list(range(12))
+    assert sorted(versions) == [10, 11, 12]
