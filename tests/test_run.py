@@ -72,33 +72,25 @@ def test_a_new_execution_of_the_same_date_gets_the_next_attempt_and_only_undone_
     assert {r["Attempts"] for r in steps.values()} == {1}
 
 
-@pytest.mark.parametrize(
-    ("frequency", "first_day", "second_day", "regenerated"),
-    [
-        ("D", "2026-04-09", "2026-04-10", True),
-        ("M", "2026-04-09", "2026-04-28", False),
-        ("M", "2026-04-09", "2026-05-01", True),
-        ("Y", "2026-02-01", "2026-11-30", False),
-        ("Y", "2026-12-31", "2027-01-01", True),
-    ],
-)
-def test_tasks_done_earlier_in_their_period_are_not_queued_again(make_process, frequency, first_day,
-                                                                  second_day, regenerated):
-    p = make_process(frequency=frequency, tasks=[{"task_id": 1, "file_name_mask": "f"}])
-    first = p.new_run(first_day)
-    _run_all(p, first)
-    second = p.new_run(second_day)
-    assert ((1, 1) in p.steps(second)) is regenerated
+def test_tasks_done_earlier_in_their_period_are_not_queued_again(make_process):
+    """A daily, a monthly and a yearly task, all DONE on 2026-04-09: a later date queues each task whose
+    period (day, month, year) is not the one it was DONE in."""
+    p = make_process(tasks=[{"task_id": 1, "load_frequency": "D"}, {"task_id": 2, "load_frequency": "M"},
+                            {"task_id": 3, "load_frequency": "Y"}])
+    _run_all(p, p.new_run("2026-04-09"))
+    later = ("2026-04-10", "2026-04-28", "2026-05-01", "2026-12-31", "2027-01-01")
+    queued = {day: sorted(task for workflow, task in p.steps(p.new_run(day)) if workflow == 1) for day in later}
+    assert queued == {"2026-04-10": [1], "2026-04-28": [1], "2026-05-01": [1, 2], "2026-12-31": [1, 2],
+                      "2027-01-01": [1, 2, 3]}
 
 
-@pytest.mark.parametrize(("frequency", "name"), [("D", "f_20260409.txt"), ("M", "f_202604.txt"),
-                                                  ("Y", "f_2026.txt"), ("W", None), ("A", None)])
-def test_full_file_name_follows_the_tasks_frequency(make_process, frequency, name):
-    p = make_process(frequency=frequency, tasks=[{"task_id": 1, "file_name_mask": "f", "file_extension": ".txt"},
-                                                 {"task_id": 2}])  # task 2: no mask
-    steps = p.steps(p.new_run())
-    assert steps[(1, 1)]["FullFileName"] == name
-    assert steps[(1, 2)]["FullFileName"] is None
+def test_full_file_name_follows_the_tasks_frequency(make_process):
+    frequencies = {1: "D", 2: "M", 3: "Y", 4: "W", 5: "A"}
+    p = make_process(tasks=[*({"task_id": task, "load_frequency": frequency, "file_name_mask": "f",
+                               "file_extension": ".txt"} for task, frequency in frequencies.items()),
+                            {"task_id": 6}])  # task 6: no mask
+    names = {task: row["FullFileName"] for (workflow, task), row in p.steps(p.new_run()).items() if workflow == 1}
+    assert names == {1: "f_20260409.txt", 2: "f_202604.txt", 3: "f_2026.txt", 4: None, 5: None, 6: None}
 
 
 def test_pending_tasks_are_ordered_and_carry_their_watermark(loaded):

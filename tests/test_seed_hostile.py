@@ -4,6 +4,7 @@ and views. The seed pastes them into SQL; we must not."""
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from types import SimpleNamespace
 
@@ -25,11 +26,14 @@ def by_task(frame) -> dict:
     return {r.TaskID: r for r in frame.collect()}
 
 
-@pytest.fixture
-def hostile(monitor):
-    """A fresh organisation, project and process registered with hostile values, positionally."""
+BATCHES = {"register_organisation": "organisations", "register_project": "projects",
+           "register_process": "processes", "register_task": "tasks", "register_parameter": "parameters"}
+
+
+def _names() -> SimpleNamespace:
+    """A fresh organisation, project and process, named and described with hostile values."""
     tag = uuid.uuid4().hex[:8]
-    h = SimpleNamespace(
+    return SimpleNamespace(
         org=f"{HOSTILE[0]} {tag}", project=f"{HOSTILE[6]} {tag}", load=HOSTILE[7],
         org_name=HOSTILE[1], org_description=HOSTILE[3],
         project_name=HOSTILE[4], project_description=HOSTILE[5],
@@ -39,22 +43,44 @@ def hostile(monitor):
         date_param=HOSTILE[5], id_param=HOSTILE[4], flag_param=HOSTILE[8],
         date_description=HOSTILE[1] + HOSTILE[2], id_description=HOSTILE[3], flag_description=HOSTILE[9],
     )
-    m = monitor
-    m.register_organisation(h.org, h.org_name, h.org_description)
-    m.register_project(h.project, h.project_name, h.project_description, h.org)
-    m.register_process(h.project, h.load, h.process_name, h.process_description, h.owner, "D")
-    m.register_task(h.project, h.load, 0, 0, 0, HOSTILE[0], "DBX_NOTEBOOK")
-    m.register_task(h.project, h.load, 1, 1, 2, h.task_name, "DBX_NOTEBOOK", h.source_identifier, h.date_param,
-                    h.task_description, "D", True, h.mask, h.extension, h.in_path, h.out_path)
-    m.register_parameter(h.project, h.load, h.date_param, "DELTA_DATE", h.date_description, "2026-01-01T00:00:00")
-    m.register_parameter(h.project, h.load, h.id_param, "DELTA_ID", h.id_description, None, 7)
-    m.register_parameter(h.project, h.load, h.flag_param, "FLAG", h.flag_description, None, None, False)
-    m.register_parameter(h.project, h.load, "SYSDT", "SYSTEM", HOSTILE[6])
+
+
+def _registrations(h: SimpleNamespace) -> list[tuple[str, tuple]]:
+    """The seed's registration calls for ``h``, each as (method, positional arguments)."""
+    return [
+        ("register_organisation", (h.org, h.org_name, h.org_description)),
+        ("register_project", (h.project, h.project_name, h.project_description, h.org)),
+        ("register_process", (h.project, h.load, h.process_name, h.process_description, h.owner, "D")),
+        ("register_task", (h.project, h.load, 0, 0, 0, HOSTILE[0], "DBX_NOTEBOOK")),
+        ("register_task", (h.project, h.load, 1, 1, 2, h.task_name, "DBX_NOTEBOOK", h.source_identifier,
+                           h.date_param, h.task_description, "D", True, h.mask, h.extension, h.in_path,
+                           h.out_path)),
+        ("register_parameter", (h.project, h.load, h.date_param, "DELTA_DATE", h.date_description,
+                                "2026-01-01T00:00:00")),
+        ("register_parameter", (h.project, h.load, h.id_param, "DELTA_ID", h.id_description, None, 7)),
+        ("register_parameter", (h.project, h.load, h.flag_param, "FLAG", h.flag_description, None, None, False)),
+        ("register_parameter", (h.project, h.load, "SYSDT", "SYSTEM", HOSTILE[6])),
+    ]
+
+
+@pytest.fixture
+def hostile(monitor):
+    """A fresh hostile process, registered in one batch with exactly the values of the seed's calls (the
+    first test makes those calls one by one, positionally)."""
+    h = _names()
+    batches: dict[str, list[dict]] = {}
+    for method, args in _registrations(h):
+        bound = inspect.signature(getattr(monitor, method)).bind(*args)
+        bound.apply_defaults()
+        batches.setdefault(BATCHES[method], []).append(dict(bound.arguments))
+    monitor.register_many(**batches)
     return h
 
 
-def test_registrations_round_trip_through_the_config_tables(monitor, hostile):
-    h = hostile
+def test_registrations_round_trip_through_the_config_tables(monitor):
+    h = _names()
+    for method, args in _registrations(h):
+        getattr(monitor, method)(*args)
     (org,) = rows(monitor, "ETLOrganisation", OrganisationCode=h.org)
     assert (org.OrganisationName, org.OrganisationDescription) == (h.org_name, h.org_description)
     (project,) = rows(monitor, "ETLconfigProject", ProjectCode=h.project)
