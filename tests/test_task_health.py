@@ -13,8 +13,9 @@ T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
 
 def _end(p, day: int, ends: dict[int, tuple[str, int]]) -> None:
-    """One run on March ``day``: each task of ``ends`` started, then ended with (status, seconds)."""
-    run = p.new_run(f"2026-03-{day:02d}")
+    """One run on March ``day``: each task of ``ends`` started (its row inserted, as the seed's start_task
+    does for a run never generated), then ended with (status, seconds)."""
+    run = p.monitor.generate_execution_id()
     start = T0 + timedelta(days=day)
     for task_id, (status, seconds) in ends.items():
         key = (run, p.project, p.load, task_id, 2, 1, f"2026-03-{day:02d}")
