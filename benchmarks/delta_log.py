@@ -1,9 +1,10 @@
 """Statement cost as a table's Delta log grows: the embedded server's log settings against Delta's defaults.
 
-Two throwaway servers, one as shipped and one without ``DELTA_LOG_SETTINGS``. On each, one table gets
-one-row appends (a commit and a data file each) up to every ``--at`` count; there, the median of a
-one-row read and of a one-row append on that table are printed beside the same on a one-commit table,
-with the files in its _delta_log. At the end, the append that writes a checkpoint against the others.
+Three throwaway servers: as shipped, with Delta's own log store for local files instead of the server's,
+and without any of ``DELTA_LOG_SETTINGS``. On each, one table gets one-row appends (a commit and a data
+file each) up to every ``--at`` count; there, the median of a one-row read and of a one-row append on
+that table are printed beside the same on a one-commit table, with the files in its _delta_log. At the
+end, the append that writes a checkpoint against the others.
 
     .venv/bin/python benchmarks/delta_log.py [--at 50 600 1200] [--samples 5]
 """
@@ -21,13 +22,23 @@ from urllib.parse import urlparse
 from etl_monitor_dagster.core.local_spark import DELTA_LOG_SETTINGS, LocalSparkServer
 
 
-class DeltaDefaults(LocalSparkServer):
-    """The embedded server without its Delta log settings."""
+def without(settings: set[str]) -> type[LocalSparkServer]:
+    """The embedded server started without ``settings`` (keys of ``DELTA_LOG_SETTINGS``): Delta's own there."""
 
-    def command(self) -> list[str]:
-        args = super().command()
-        dropped = {i for i, arg in enumerate(args) if arg.split("=", 1)[0] in DELTA_LOG_SETTINGS}
-        return [arg for i, arg in enumerate(args) if i not in dropped and i + 1 not in dropped]
+    class Without(LocalSparkServer):
+        def command(self) -> list[str]:
+            args = super().command()
+            dropped = {i for i, arg in enumerate(args) if arg.split("=", 1)[0] in settings}
+            return [arg for i, arg in enumerate(args) if i not in dropped and i + 1 not in dropped]
+
+    return Without
+
+
+SERVERS = {  # label -> server class
+    "as shipped": LocalSparkServer,
+    "Delta's log store": without({"spark.delta.logStore.file.impl"}),
+    "Delta's defaults": without(set(DELTA_LOG_SETTINGS)),
+}
 
 
 def _median_ms(action: Callable[[], object], samples: int) -> float:
@@ -76,7 +87,7 @@ def main() -> None:
     parser.add_argument("--at", type=int, nargs="+", default=[50, 600, 1200])
     parser.add_argument("--samples", type=int, default=5)
     args = parser.parse_args()
-    for cls, label in ((LocalSparkServer, "as shipped"), (DeltaDefaults, "Delta's defaults")):
+    for label, cls in SERVERS.items():
         with cls.temporary() as server:
             measure(server, label, args.at, args.samples)
 
