@@ -37,14 +37,25 @@ PHASES = {
     "Delta MERGE": r"MergeIntoCommand",
     "Hive metastore": r"HiveExternalCatalog|HiveClientImpl",
     "file listing": r"listFrom|RawLocalFileSystem\.listStatus",
+    "closures checked by serializing them (SparkContext.clean)": r"SparkClosureCleaner",
+    "task binaries serialized (DAGScheduler)": r"DAGScheduler\.submitMissingTasks",
     "Parquet write": r"ParquetOutputWriter|FileFormatWriter",
     "Parquet read": r"ParquetFileFormat|VectorizedParquet",
     "Arrow (bound values)": r"ArrowConverters",
 }
 
 
+class DeepStacks(LocalSparkServer):
+    """The embedded server with JFR keeping whole stacks: at its default 64 frames, a sample inside a
+    nested plan or a deep serialization loses the frames that name its phase."""
+
+    def command(self) -> list[str]:
+        return [f"{arg} -XX:FlightRecorderOptions:stackdepth=2048"
+                if arg.startswith("spark.driver.extraJavaOptions=") else arg for arg in super().command()]
+
+
 def _report(recording: Path) -> None:
-    text = subprocess.run(["jfr", "print", "--events", "jdk.ExecutionSample", "--stack-depth", "300",
+    text = subprocess.run(["jfr", "print", "--events", "jdk.ExecutionSample", "--stack-depth", "2048",
                            str(recording)], capture_output=True, text=True, check=True).stdout
     samples = text.split("jdk.ExecutionSample {")[1:]
     print(f"execution samples: {len(samples)}")
@@ -63,7 +74,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=12, help="round trips recorded")
     args = parser.parse_args()
 
-    with LocalSparkServer.temporary() as server, tempfile.TemporaryDirectory() as folder:
+    with DeepStacks.temporary() as server, tempfile.TemporaryDirectory() as folder:
         spark = server.session()
         monitor = ETLMonitorFramework(spark, schema=SCHEMA)
         _register(monitor, 1)

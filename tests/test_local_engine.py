@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pytest
+
+from etl_monitor_dagster import EngineError
+from etl_monitor_dagster.core.local_spark import LOG_STORE_JAR, LocalSparkServer
 from etl_monitor_dagster.core.sql import quote_string
 
 
@@ -80,3 +85,12 @@ def test_the_server_lists_delta_logs_with_its_own_store_and_reads_across_checkpo
     assert checkpoints == [f"{v:020d}.checkpoint.parquet" for v in (5, 10)]
     assert rows == list(range(12))
     assert sorted(versions) == [10, 11, 12]
+
+
+def test_a_server_whose_jars_lack_the_log_store_is_refused_with_what_to_run(tmp_path):
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta-spark_4.2_2.13-4.4.0.jar").touch()
+    with pytest.raises(EngineError, match=f"{re.escape(LOG_STORE_JAR)} are missing from {re.escape(str(jars))}: "
+                                          "run `make install`"):
+        LocalSparkServer(home=tmp_path, port=1, jars_dir=jars).command()
