@@ -44,18 +44,22 @@ def test_a_view_over_a_column_comment_derby_refuses_is_created_without_retrying_
     assert described == {"ForceSkip": comment}
 
 
+def _eleven_commits(spark, table: str, properties: str = "") -> Path:
+    """``table`` (k INT) created, then k = 0..10 inserted one row per commit; returns its _delta_log folder."""
+    spark.sql(f"CREATE OR REPLACE TABLE {table} (k INT) USING DELTA {properties}")
+    for value in range(11):
+        spark.sql(f"INSERT INTO {table} VALUES ({value})")
+    return Path(urlparse(spark.sql(f"DESCRIBE DETAIL {table}").collect()[0]["location"]).path) / "_delta_log"
+
+
 def test_a_table_log_holds_one_json_file_per_commit_and_no_early_checkpoint(spark, monitor):
-    """Delta lists the whole _delta_log on every read and commit: without the checksum and side files
-    (three more per commit) a long-lived server's statements slowed with every commit. Nor does every
-    tenth commit rewrite the table's file list as a checkpoint."""
+    """Each commit leaves one file in the _delta_log, not four (no checksum, no side files), so a listing
+    has fewer to take; nor does every tenth commit rewrite the table's file list as a checkpoint."""
     table = f"`{monitor.schema}`.one_file_per_commit"
-    spark.sql(f"CREATE OR REPLACE TABLE {table} (k STRING) USING DELTA")
     try:
-        for value in range(11):
-            spark.sql(f"INSERT INTO {table} VALUES ({quote_string(str(value))})")
-        log = Path(urlparse(spark.sql(f"DESCRIBE DETAIL {table}").collect()[0]["location"]).path) / "_delta_log"
+        log = _eleven_commits(spark, table)
         files = sorted(p.name for p in log.iterdir() if p.is_file())
-        rows = sorted(int(r["k"]) for r in spark.table(table).collect())
+        rows = sorted(r["k"] for r in spark.table(table).collect())
     finally:
         spark.sql(f"DROP TABLE IF EXISTS {table}")
     assert files == [f"{version:020d}.json" for version in range(12)]
@@ -68,11 +72,8 @@ def test_the_server_lists_delta_logs_with_its_own_store_and_reads_across_checkpo
     cleanup removes them, still reads every row and takes commits."""
     assert spark.conf.get("spark.delta.logStore.file.impl") == "etlmonitor.LocalLogStore"
     table = f"`{monitor.schema}`.checkpointed"
-    spark.sql(f"CREATE OR REPLACE TABLE {table} (k INT) USING DELTA TBLPROPERTIES (delta.checkpointInterval = 5)")
     try:
-        for value in range(11):
-            spark.sql(f"INSERT INTO {table} VALUES ({value})")
-        log = Path(urlparse(spark.sql(f"DESCRIBE DETAIL {table}").collect()[0]["location"]).path) / "_delta_log"
+        log = _eleven_commits(spark, table, "TBLPROPERTIES (delta.checkpointInterval = 5)")
         checkpoints = sorted(p.name for p in log.glob("*.checkpoint.parquet"))
         for old in log.glob("0*"):
             if int(old.name.split(".")[0]) < 10:
