@@ -37,7 +37,7 @@ PHASES = {
     "Delta MERGE": r"MergeIntoCommand",
     "Hive metastore": r"HiveExternalCatalog|HiveClientImpl",
     "file listing": r"listFrom|RawLocalFileSystem\.listStatus",
-    "closures checked by serializing them (SparkContext.clean)": r"SparkClosureCleaner",
+    "closure cleaning and its serialization check (SparkContext.clean)": r"SparkClosureCleaner",
     "task binaries serialized (DAGScheduler)": r"DAGScheduler\.submitMissingTasks",
     "Parquet write": r"ParquetOutputWriter|FileFormatWriter",
     "Parquet read": r"ParquetFileFormat|VectorizedParquet",
