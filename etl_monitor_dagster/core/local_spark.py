@@ -190,7 +190,8 @@ class LocalSparkServer:
 
     def command(self) -> list[str]:
         jars = sorted(self.jars_dir.glob("*.jar")) if self.jars_dir.is_dir() else []
-        if not any(j.name.startswith("delta-spark") for j in jars) or LOG_STORE_JAR not in {j.name for j in jars}:
+        names = {j.name for j in jars}
+        if LOG_STORE_JAR not in names or not any(name.startswith("delta-spark") for name in names):
             raise EngineError(
                 f"the Delta Lake jars or {LOG_STORE_JAR} are missing from {self.jars_dir}: run `make install` "
                 "(it fetches the jars with Maven and builds the log store with the JDK)"
