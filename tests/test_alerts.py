@@ -292,7 +292,8 @@ def test_no_alert_while_a_task_is_retrying_and_one_once_its_last_try_fails(make_
     m, day = process.monitor, process.day
     rows = m.status_rows(project, load, execution_id=run)
     assert {r["TaskID"]: r["Status"] for r in rows} == {0: "DONE", 1: "RQUE", 2: "DONE"}
-    decision = decide(rows, AlertState(), None, AlertPolicy(), execution_id=run, ended_at=datetime.now(UTC))
+    decision = decide(rows, AlertState(), None, AlertPolicy(), project_code=project, process_load=load,
+                      execution_id=run, ended_at=datetime.now(UTC))
     assert decision.alert is None and "retrying" in decision.reason
 
     event = process.instance.report_run_failed(process.instance.get_run_by_id(run), "the run ended")
@@ -367,6 +368,35 @@ def test_a_sensor_started_afresh_without_cursor_doubles_nothing(make_alerted, ch
         process.tick(cursor=None)
     assert channels.counts() == (2, 2, 2)
     assert [r["ExecutionID"] for r in process.receipts()] == [failed, healthy]
+
+
+def test_a_run_that_failed_before_any_step_row_alerts_with_its_own_failure_and_recovers(make_alerted, channels):
+    process = make_alerted(suppress_minutes=0)
+    quiet = DagsterRun(job_name=process.spec.process.lower(), run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED)
+    process.instance.add_run(quiet)
+    process.instance.report_dagster_event(  # a run that succeeded with no step row says nothing
+        DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=quiet.job_name), quiet.run_id)
+    assert "holds no rows" in process.tick() and channels.counts() == (0, 0, 0)
+
+    run = DagsterRun(job_name=process.spec.process.lower(), run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED)
+    process.instance.add_run(run)  # its initiation never generated the steps: the monitor holds nothing of it
+    process.instance.report_run_failed(run, "resource 'monitor' failed: engine unreachable, password=pa55wordSECRET")
+    assert "before any step row" in process.tick()
+    assert channels.counts() == (1, 1, 1)
+    assert all("pa55wordSECRET" not in text for text in channels.texts())
+    mails = [mail.get_payload(decode=True).decode() for mail in channels.emails()]  # the body, not its encoding
+    for text in channels.texts()[:2] + mails:
+        assert "The run failed before the monitor recorded any task: resource 'monitor' failed: engine" in text
+        assert run.run_id in text and process.spec.process in text
+    ((operation, execution, event),) = [(r["OperationName"], r["ExecutionID"], r["event"]) for r in process.receipts()]
+    assert (operation, execution) == ("ALERT_SENT", run.run_id) and "engine unreachable" in event["run_error"]
+    process.tick(cursor=None)  # read again from scratch: its receipt is there
+    assert channels.counts() == (1, 1, 1)
+
+    healthy = process.run()
+    process.tick()
+    assert channels.counts() == (2, 2, 2)
+    assert healthy in channels.slack()[-1]["text"] and run.run_id in channels.slack()[-1]["text"]
 
 
 @pytest.mark.parametrize("owner", ["owner.team@example.com", "Data Platform team"])

@@ -9,6 +9,8 @@
 - A suppression window: no second failure alert within ``suppress_minutes`` of the previous one (measured
   between the runs' ends, so evaluating a run again decides the same).
 - Routed to ETLconfigProcess.ProcessOwner (an e-mail address or a name), else a default recipient.
+- A run that failed before the monitor held any row of it (its initiation never generated the steps) is
+  failed too: the alert carries the run's own failure message instead of failed tasks.
 
 The state lives in ETLsysLogs: every alert sent is an ALERT_SENT or ALERT_RECOVERED receipt whose
 CorrelationID is derived from (execution, kind), so "already sent?" is one lookup and the process is
@@ -143,6 +145,7 @@ class Alert:
     failed_tasks: tuple[FailedTask, ...] = ()
     run_url: str | None = None
     since_execution_id: str | None = None  # RECOVERED: the run whose failure alert it closes
+    run_error: str | None = None  # FAILED with no step rows: why the run itself failed
 
     @property
     def event_id(self) -> str:
@@ -165,7 +168,9 @@ class Alert:
                  f"Owner: {self.owner or '(none registered)'}",
                  f"Processing date: {self.processing_date.isoformat() if self.processing_date else '-'}",
                  f"Execution: {self.execution_id}"]
-        if self.kind is AlertKind.FAILED:
+        if self.kind is AlertKind.FAILED and self.run_error is not None:
+            lines.append(f"The run failed before the monitor recorded any task: {self.run_error}")
+        elif self.kind is AlertKind.FAILED:
             lines.append(f"Failed tasks ({len(self.failed_tasks)}):")
             lines += [t.line() for t in self.failed_tasks]
         else:
@@ -213,12 +218,14 @@ class AlertPolicy:
 
 
 def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mapping[str, Any] | None,
-           policy: AlertPolicy, *, execution_id: str, ended_at: datetime, run_url: str | None = None) -> Decision:
-    """The alert for a run that ended, given its step rows, its process's alert ``state`` and its
-    ETLconfigProcess row (``process``; owner, name), or none and why."""
-    if not rows:
+           policy: AlertPolicy, *, project_code: str, process_load: str, execution_id: str, ended_at: datetime,
+           run_url: str | None = None, run_failure: str | None = None) -> Decision:
+    """The alert for a run of (``project_code``, ``process_load``) that ended, given its step rows, its
+    process's alert ``state`` and its ETLconfigProcess row (``process``; owner, name), or none and why.
+    ``run_failure``: the orchestrator's failure message when the run failed, None when it succeeded."""
+    if not rows and run_failure is None:
         return Decision(None, "the monitor holds no rows for this run")
-    verdict = run_verdict(rows)
+    verdict = run_verdict(rows) if rows else RunVerdict.FAILED
     if verdict is RunVerdict.PENDING:
         return Decision(None, "tasks are still queued or retrying: no final failure yet")
     kind = AlertKind.FAILED if verdict is RunVerdict.FAILED else AlertKind.RECOVERED
@@ -233,21 +240,23 @@ def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mappin
     if kind is AlertKind.FAILED and last is not None and abs(ended_at - last) < window:
         return Decision(None, f"failed within {policy.suppress_minutes} minutes of the previous failure alert: "
                               "suppressed")
-    first = rows[0]
     owner = (process or {}).get("ProcessOwner") or None
     failed = sorted((r for r in rows if r["Status"] == Status.FAIL.value), key=lambda r: (r["WorkFlowID"], r["TaskID"]))
     tasks = [r for r in failed if not _is_initiation(r)] or failed  # the initiation row when no task failed
     alert = Alert(
-        kind=kind, project_code=first["ProjectCode"], process_load=first["ProcessLoad"],
-        process_name=(process or {}).get("ProcessName") or None, processing_date=first.get("ProcessingDate"),
+        kind=kind, project_code=project_code, process_load=process_load,
+        process_name=(process or {}).get("ProcessName") or None,
+        processing_date=rows[0].get("ProcessingDate") if rows else None,
         execution_id=execution_id, owner=owner, recipient=owner or policy.default_recipient, run_ended_at=ended_at,
         failed_tasks=tuple(FailedTask(
             r["WorkFlowID"], r["TaskID"], r.get("TaskName") or f"task {r['WorkFlowID']}.{r['TaskID']}",
             r.get("LogCode"), trim(scrub(r.get("LogMessage") or "", policy.secrets), policy.message_chars),
             bool(r.get("TaskMandatory")) or _is_initiation(r)) for r in tasks) if kind is AlertKind.FAILED else (),
         run_url=run_url, since_execution_id=state.last_execution_id if kind is AlertKind.RECOVERED else None,
+        run_error=None if rows else trim(scrub(run_failure or "", policy.secrets), policy.message_chars),
     )
-    return Decision(alert, f"{verdict.value}: {kind.value} alert to {alert.recipient or '(no recipient)'}")
+    return Decision(alert, f"{verdict.value}{'' if rows else ' before any step row'}: {kind.value} alert to "
+                           f"{alert.recipient or '(no recipient)'}")
 
 
 class AlertLedger:
@@ -285,7 +294,7 @@ class AlertLedger:
             run_ended_at=alert.run_ended_at, failed_tasks=[
                 {"workflow_id": t.workflow_id, "task_id": t.task_id, "task_name": t.name, "log_code": t.log_code}
                 for t in alert.failed_tasks] or None,
-            run_url=alert.run_url, **details)
+            run_error=alert.run_error, run_url=alert.run_url, **details)
         self.store.append_receipts([row])
         return row
 

@@ -255,9 +255,12 @@ def alerts_sensor(processes: Mapping[str, ProcessSpec], interval_seconds: int = 
                 notes.append(f"{spec.process} {run_id}: waiting for the monitor to hold the run's end")
                 waiting = True
                 break  # later runs wait too: a process's runs are judged in the order they ended
+            event = end.event_log_entry.dagster_event
             decision = decide(rows, ledger.state(spec.project, spec.process),
-                              ledger.process(spec.project, spec.process), policy, execution_id=run_id,
-                              ended_at=ended_at, run_url=alerts.run_url(run_id))
+                              ledger.process(spec.project, spec.process), policy, project_code=spec.project,
+                              process_load=spec.process, execution_id=run_id, ended_at=ended_at,
+                              run_url=alerts.run_url(run_id),
+                              run_failure=((event and event.message) or "the run failed") if failed_run else None)
             alert = decision.alert
             if alert is not None:
                 delivery = alerts.send(alert)
