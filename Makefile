@@ -55,6 +55,7 @@ test-fast: $(VENV)/.installed
 bench: install
 	$(BIN)/python benchmarks/round_trip.py
 	$(BIN)/python benchmarks/seed_ratio.py
+	$(BIN)/python benchmarks/read_cost.py
 	$(BIN)/python benchmarks/catalogue_load.py
 	$(BIN)/python benchmarks/databricks_overhead.py
 	$(BIN)/python benchmarks/engine_profile.py

@@ -14,14 +14,18 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.core import engine as engine_module
 from etl_monitor_dagster.core.engine import EngineStats
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
+from etl_monitor_dagster.core.monitor import store as store_module
 
 SCHEMA, PROJECT, LOAD, DAY = "etl_bench", "BENCH", "ROUND_TRIP", "2026-04-09"
 
@@ -46,6 +50,38 @@ def round_trip(monitor: ETLMonitorFramework, day: str,
     with monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
         pass
     return time.perf_counter() - started, monitor.engine.stats - before, cpu() - used
+
+
+@contextmanager
+def statement_clock() -> Iterator[list[tuple[str, float]]]:
+    """Times every statement the monitor sends while open: (what, seconds) in the order sent. It wraps the
+    engine's three ways of sending one (a read of a DataFrame, a read statement, a write)."""
+    sent: list[tuple[str, float]] = []
+
+    def timed(what: Callable[..., str], send: Callable) -> Callable:
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return send(*args, **kwargs)
+            finally:
+                sent.append((what(*args), time.perf_counter() - started))
+        return run
+
+    def write(_engine, text: str, *_) -> str:
+        verb, table = text.split()[0], re.search(r"INTO\s+\S*?`?(\w+)`?\s", text)
+        return f"{verb} {table.group(1) if table else ''}".strip()
+
+    patched = [(engine_module.Engine, "query", timed(lambda *_: "read", engine_module.Engine.query)),
+               (engine_module.Engine, "execute", timed(write, engine_module.Engine.execute)),
+               (store_module, "collect", timed(lambda *_: "read", store_module.collect))]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+    for owner, name, wrapper in patched:
+        setattr(owner, name, wrapper)
+    try:
+        yield sent
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 def engine_cpu_seconds(server: LocalSparkServer) -> float:
@@ -144,6 +180,17 @@ def main() -> None:
         shares = ", ".join(f"{k} {100 * v / sum(threads.values()):.0f} %" for k, v in
                            sorted(threads.items(), key=lambda kv: -kv[1]))
         print(f"engine CPU by thread: {shares}")
+
+        trips = []
+        for i in range(args.repeat):  # the server is warm now
+            run = monitor.generate_execution_id()
+            monitor.generate_execution_steps(run, PROJECT, LOAD, f"2026-06-{i + 1:02d}")
+            with statement_clock() as sent, monitor.task(run, PROJECT, LOAD, task_id=1, sequence_id=2, workflow_id=1):
+                pass
+            trips.append(sent)
+        steps = ", ".join(f"{what} {1000 * statistics.median(t[j][1] for t in trips):.0f} ms"
+                          for j, (what, _) in enumerate(trips[0]))
+        print(f"a warm round trip's statements in the order sent (median of {args.repeat}): {steps}")
 
         base = None
         for writers in (1, 4, 8):
