@@ -23,7 +23,8 @@ from etl_monitor_dagster import (
     tasks,
 )
 from etl_monitor_dagster.core.catalogue import ProcessSpec
-from etl_monitor_dagster.core.error_class import classify_adf, classify_text
+from etl_monitor_dagster.core.enums import LogCode
+from etl_monitor_dagster.core.error_class import classify_adf, classify_code, classify_text
 from etl_monitor_dagster.core.outcome import Key, Outcome, TaskOutcome
 from etl_monitor_dagster.core.policy import run_task
 from etl_monitor_dagster.core.runs import task_error
@@ -119,6 +120,15 @@ def test_an_adf_state_or_activity_error_is_classified(code, failure_type, expect
     assert classify_adf(code, failure_type) is expected
     if failure_type is None:
         assert classify(TaskFailed(f"ADF pipeline run r1: {code}", code)) is expected
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    (LogCode.STALE, ErrorClass.TIMEOUT),  # ran past its limit, its writer gone
+    (LogCode.RUN_CANCELED, ErrorClass.CANCELED),
+    (LogCode.RUN_LOST, ErrorClass.UNKNOWN),  # its run ended while it ran: nothing says why
+])
+def test_the_monitors_own_codes_for_a_task_whose_run_or_writer_died_are_classified(code, expected):
+    assert classify_code(code.value) is expected
 
 
 def test_a_task_failed_with_its_own_class_keeps_it_whatever_its_code():

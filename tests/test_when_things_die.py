@@ -62,9 +62,11 @@ def test_a_run_that_ended_unfinished_fails_its_running_rows_keeps_unstarted_ones
     assert status["OverallStatus"] == "FAIL"
     (attempt,) = monitor.status_rows(process.project, process.load, execution_id=run, summary_mode=True)
     assert attempt["OverallStatus"] == "FAIL"
-    events = [(e["event_type"], e.get("task_id"), (e.get("error") or {}).get("code")) for e in _receipts(process, run)]
-    assert events[-2:] in ([("TASK_FAIL", 1, "RUN_LOST"), ("RUN_END", 0, "RUN_FAILED")],
-                           [("RUN_END", 0, "RUN_FAILED"), ("TASK_FAIL", 1, "RUN_LOST")])
+    events = [(e["event_type"], e.get("task_id"), (e.get("error") or {}).get("code"), e.get("error_class"))
+              for e in _receipts(process, run)]
+    # the task's failure has a class like every task failure (nothing says why its run died); the run's end none
+    assert events[-2:] in ([("TASK_FAIL", 1, "RUN_LOST", "UNKNOWN"), ("RUN_END", 0, "RUN_FAILED", None)],
+                           [("RUN_END", 0, "RUN_FAILED", None), ("TASK_FAIL", 1, "RUN_LOST", "UNKNOWN")])
 
     before = len(events)
     assert monitor.health.end_run(run, LogCode.RUN_FAILED, "again", datetime.now(UTC)) == []  # idempotent
@@ -128,7 +130,8 @@ def test_a_writer_that_started_a_task_and_died_leaves_a_row_the_health_sensor_fa
     assert "max_runtime_minutes" in rows[(1, 1)]["LogMessage"] and "SlaSeconds 600" in rows[(1, 3)]["LogMessage"]
     assert process.steps(live)[(1, 1)]["EndTime"] is None  # a live run's row is never touched
     stale = [e for e in _receipts(process, dead) if e["event_type"] == "TASK_FAIL"]
-    assert sorted(e["task_id"] for e in stale) == [1, 3] and {e["error"]["code"] for e in stale} == {"STALE"}
+    assert sorted(e["task_id"] for e in stale) == [1, 3]
+    assert {(e["error"]["code"], e["error_class"]) for e in stale} == {("STALE", "TIMEOUT")}
     assert "stale rows failed" in message  # other tests' rows share the schema: the count is not ours alone
 
     health(HealthSettings(sla_factor=3.0, default_max_runtime_minutes=1000), [spec])  # a second pass changes nothing

@@ -18,6 +18,7 @@ import re
 from enum import StrEnum
 
 from .engine import is_conflict, is_connection_loss
+from .enums import LogCode
 from .errors import ConcurrencyError, EngineError, ETLMonitorError, NotFoundError, ValidationError
 
 
@@ -58,6 +59,9 @@ _RETRYABLE: dict[ErrorClass, bool] = {
 
 # Codes our runners and the services they call report (LogCode values), by class. Matched whole.
 _CODES: dict[str, ErrorClass] = {
+    # the monitor's own, for a task whose run or writer died (RUN_LOST says nothing more: UNKNOWN)
+    LogCode.STALE.value: ErrorClass.TIMEOUT,
+    LogCode.RUN_CANCELED.value: ErrorClass.CANCELED,
     # our own runners
     "NO_RUNNER": ErrorClass.CONFIGURATION,
     "NO_DATABRICKS": ErrorClass.CONFIGURATION,

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import schema as S
 from ..enums import EventType, LogCode, LogLevel, LogType, ParameterType, Status
+from ..error_class import classify_code
 from ..errors import ValidationError
 from . import statements as Q
 from .steps import StepKey, Steps, is_initiation, is_running, latest_attempt, step_receipt
@@ -171,7 +172,8 @@ class Health:
         receipts = [
             step_receipt(event, n, level=LogLevel.ERROR, previous_status=row["Status"], status=Status.FAIL.value,
                          start_time=row.get("StartTime"), end_time=at, log_type=LogType.ERROR.value,
-                         error={"message": n["LogMessage"], "code": code.value})
+                         error={"message": n["LogMessage"], "code": code.value},
+                         error_class=classify_code(code.value).value if event is EventType.TASK_FAIL else None)
             for (row, code, _, event), n, k in zip(targets, new, keep, strict=True) if k
         ]
         self.store.append_receipts(receipts)
