@@ -345,11 +345,15 @@ def test_the_suppression_window_holds_back_a_second_failure_alert(make_alerted, 
     held = process.run(FAILING)  # a failure again, minutes after the first alert: the state would send it
     assert "suppressed" in process.tick()
     assert channels.counts() == (2, 2, 2)
+    assert "held back already" in process.tick(cursor=None)  # read again from scratch: recorded once
     process.run()
     process.tick()
     assert channels.counts() == (2, 2, 2)  # nobody heard of the held-back failure: no "recovered" either
-    assert [(r["OperationName"], r["ExecutionID"]) for r in process.receipts()] == [
-        ("ALERT_SENT", first), ("ALERT_RECOVERED", healthy)]
+    receipts = process.receipts()
+    assert [(r["OperationName"], r["ExecutionID"]) for r in receipts] == [
+        ("ALERT_SENT", first), ("ALERT_RECOVERED", healthy), ("ALERT_SUPPRESSED", held)]
+    assert (receipts[-1]["event"]["kind"], receipts[-1]["event"]["channels"]) == ("FAILED", [])
+    assert [t["task_id"] for t in receipts[-1]["event"]["failed_tasks"]] == [1, 2]  # what it would have said
     assert held not in channels.texts()[-1]
 
 

@@ -14,7 +14,8 @@
 
 The state lives in ETLsysLogs: every alert sent is an ALERT_SENT or ALERT_RECOVERED receipt whose
 CorrelationID is derived from (execution, kind), so "already sent?" is one lookup and the process is
-alerting while its latest alert receipt is ALERT_SENT. The sender checks the receipt, sends, then appends
+alerting while its latest alert receipt is ALERT_SENT. A failure alert held back by the window is an
+ALERT_SUPPRESSED receipt, written once, which changes no state. The sender checks the receipt, sends, then appends
 the receipt: a crash between sending and appending sends that one message once more on the next try.
 
 No Dagster here: a notebook or another orchestrator can call ``decide`` and ``AlertLedger`` as they are.
@@ -48,6 +49,7 @@ class AlertKind(StrEnum):
 
 
 EVENTS = {AlertKind.FAILED: EventType.ALERT_SENT, AlertKind.RECOVERED: EventType.ALERT_RECOVERED}
+_HELD = EventType.ALERT_SUPPRESSED
 
 
 class RunVerdict(StrEnum):
@@ -88,9 +90,10 @@ def trim(text: str, limit: int = MESSAGE_CHARS) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def alert_event_id(execution_id: str, kind: AlertKind) -> str:
-    """The receipt's event id (CorrelationID) of ``kind`` for this execution: the same on every try."""
-    return str(uuid.uuid5(_NAMESPACE, f"{execution_id}/{kind.value}"))
+def alert_event_id(execution_id: str, kind: AlertKind, *, held: bool = False) -> str:
+    """The receipt's event id (CorrelationID) of ``kind`` for this execution, or of its holding back:
+    the same on every try."""
+    return str(uuid.uuid5(_NAMESPACE, f"{execution_id}/{kind.value}{'/held' if held else ''}"))
 
 
 def _is_initiation(row: Mapping[str, Any]) -> bool:
@@ -189,6 +192,7 @@ class AlertState:
     """A process's alert history, from its ALERT receipts: what was sent, and is it alerting now."""
 
     sent: frozenset[tuple[str, AlertKind]] = frozenset()  # (execution id, kind) of every alert receipt
+    held: frozenset[str] = frozenset()  # execution ids whose failure alert was held back (ALERT_SUPPRESSED)
     last_kind: AlertKind | None = None  # kind of the latest alert receipt
     last_execution_id: str | None = None
     last_failure_at: datetime | None = None  # run end of the latest failure alert sent
@@ -201,10 +205,12 @@ class AlertState:
 
 @dataclass(frozen=True)
 class Decision:
-    """The alert to send (None: none) and why, in words for the sensor's log."""
+    """The alert to send (None: none) and why, in words for the sensor's log; ``held``: the failure
+    alert the suppression window holds back, to be recorded as such and not sent."""
 
     alert: Alert | None
     reason: str
+    held: Alert | None = None
 
 
 @dataclass(frozen=True)
@@ -235,11 +241,11 @@ def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mappin
         return Decision(None, "complete, and the process was not alerting")
     if kind is AlertKind.FAILED and state.alerting:
         return Decision(None, f"failed again; the process is alerting since execution {state.last_execution_id}")
+    if kind is AlertKind.FAILED and execution_id in state.held:
+        return Decision(None, "its failure alert was held back already")
     window = timedelta(minutes=policy.suppress_minutes)
     last = state.last_failure_at
-    if kind is AlertKind.FAILED and last is not None and abs(ended_at - last) < window:
-        return Decision(None, f"failed within {policy.suppress_minutes} minutes of the previous failure alert: "
-                              "suppressed")
+    suppressed = kind is AlertKind.FAILED and last is not None and abs(ended_at - last) < window
     owner = (process or {}).get("ProcessOwner") or None
     failed = sorted((r for r in rows if r["Status"] == Status.FAIL.value), key=lambda r: (r["WorkFlowID"], r["TaskID"]))
     tasks = [r for r in failed if not _is_initiation(r)] or failed  # the initiation row when no task failed
@@ -255,6 +261,9 @@ def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mappin
         run_url=run_url, since_execution_id=state.last_execution_id if kind is AlertKind.RECOVERED else None,
         run_error=None if rows else trim(scrub(run_failure or "", policy.secrets), policy.message_chars),
     )
+    if suppressed:
+        return Decision(None, f"failed within {policy.suppress_minutes} minutes of the previous failure alert: "
+                              "suppressed", held=alert)
     return Decision(alert, f"{verdict.value}{'' if rows else ' before any step row'}: {kind.value} alert to "
                            f"{alert.recipient or '(no recipient)'}")
 
@@ -268,15 +277,17 @@ class AlertLedger:
     def state(self, project_code: str, process_load: str) -> AlertState:
         """The process's alert state from its ALERT_SENT and ALERT_RECOVERED receipts."""
         frame = self.store.spark.table(self.store.names[S.SYSLOGS.name])
-        frame = frame.where(frame["OperationName"].isin([e.value for e in EVENTS.values()]))
-        rows = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load}, ["_ID"])
+        frame = frame.where(frame["OperationName"].isin([*(e.value for e in EVENTS.values()), _HELD.value]))
+        found = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load}, ["_ID"])
+        held = frozenset(r["ExecutionID"] for r in found if r["OperationName"] == _HELD.value)
+        rows = [r for r in found if r["OperationName"] != _HELD.value]
         if not rows:
-            return AlertState()
+            return AlertState(held=held)
         kinds = {e.value: k for k, e in EVENTS.items()}
         sent = frozenset((r["ExecutionID"], kinds[r["OperationName"]]) for r in rows)
         last = rows[-1]
         failures = [r for r in rows if r["OperationName"] == EventType.ALERT_SENT.value]
-        return AlertState(sent, kinds[last["OperationName"]], last["ExecutionID"],
+        return AlertState(sent, held, kinds[last["OperationName"]], last["ExecutionID"],
                           _run_end(failures[-1]) if failures else None)
 
     def process(self, project_code: str, process_load: str) -> dict[str, Any] | None:
@@ -284,12 +295,13 @@ class AlertLedger:
         rows = self.store.rows(S.PROCESS.name, {"ProjectCode": project_code, "ProcessLoad": process_load})
         return rows[0] if rows else None
 
-    def record(self, alert: Alert, channels: Sequence[str], **details: Any) -> dict[str, Any]:
-        """Append the receipt of ``alert`` sent on ``channels``; returns it."""
+    def record(self, alert: Alert, channels: Sequence[str], *, held: bool = False, **details: Any) -> dict[str, Any]:
+        """Append the receipt of ``alert`` sent on ``channels``, or with ``held`` of it held back; returns it."""
         row = receipt(
-            EVENTS[alert.kind], project_code=alert.project_code, process_load=alert.process_load,
+            _HELD if held else EVENTS[alert.kind], project_code=alert.project_code, process_load=alert.process_load,
             processing_date=alert.processing_date, execution_id=alert.execution_id,
-            level=LogLevel.ERROR if alert.kind is AlertKind.FAILED else LogLevel.INFO, event_id=alert.event_id,
+            level=LogLevel.ERROR if alert.kind is AlertKind.FAILED and not held else LogLevel.INFO,
+            event_id=alert_event_id(alert.execution_id, alert.kind, held=held),
             kind=alert.kind.value, channels=list(channels), recipient=alert.recipient, owner=alert.owner,
             run_ended_at=alert.run_ended_at, failed_tasks=[
                 {"workflow_id": t.workflow_id, "task_id": t.task_id, "task_name": t.name, "log_code": t.log_code}

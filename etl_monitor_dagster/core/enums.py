@@ -79,6 +79,7 @@ class EventType(StrEnum):
     WATERMARK_MOVE = "WATERMARK_MOVE"
     ALERT_SENT = "ALERT_SENT"  # a failure alert went out for a run (the process is alerting until it recovers)
     ALERT_RECOVERED = "ALERT_RECOVERED"  # the "recovered" message went out on the first complete run after it
+    ALERT_SUPPRESSED = "ALERT_SUPPRESSED"  # a failure alert was held back: within the suppression window
 
 
 class LogCode(StrEnum):

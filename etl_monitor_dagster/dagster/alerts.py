@@ -262,6 +262,8 @@ def alerts_sensor(processes: Mapping[str, ProcessSpec], interval_seconds: int = 
                               run_url=alerts.run_url(run_id),
                               run_failure=((event and event.message) or "the run failed") if failed_run else None)
             alert = decision.alert
+            if decision.held is not None:  # recorded, not sent: who reads ETLsysLogs sees it was held back
+                ledger.record(decision.held, [], held=True)
             if alert is not None:
                 delivery = alerts.send(alert)
                 for channel, problem in delivery.problems.items():
