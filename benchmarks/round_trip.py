@@ -3,8 +3,9 @@
 A round trip is what the ``task()`` guard does for one task: status check, start, DONE with the
 DELTA_DATE watermark advance and their receipts. Prints statements and Delta commits per round
 trip, seconds per round trip (median), the engine's CPU seconds per round trip (how many of the
-machine's cores one writer keeps busy), and round trips per minute with 1, 4 and 8 concurrent writer
-processes (each writing different tasks of one run), with the ratio to one writer.
+machine's cores one writer keeps busy), each statement's time in a warm round trip, and round trips
+per minute with 1, 4 and 8 concurrent writer processes (each writing different tasks of one run), with
+the ratio to one writer.
 
     .venv/bin/python benchmarks/round_trip.py [--repeat 10] [--per-writer 3]
 """

@@ -15,8 +15,9 @@
 The state lives in ETLsysLogs: every alert sent is an ALERT_SENT or ALERT_RECOVERED receipt whose
 CorrelationID is derived from (execution, kind), so "already sent?" is one lookup and the process is
 alerting while its latest alert receipt is ALERT_SENT. A failure alert held back by the window is an
-ALERT_SUPPRESSED receipt, written once, which changes no state. The sender checks the receipt, sends, then appends
-the receipt: a crash between sending and appending sends that one message once more on the next try.
+ALERT_SUPPRESSED receipt, written once, which changes no state. The sender checks the receipt, sends,
+then appends the receipt: a crash between sending and appending sends that one message once more on the
+next try.
 
 No Dagster here: a notebook or another orchestrator can call ``decide`` and ``AlertLedger`` as they are.
 """
@@ -151,10 +152,6 @@ class Alert:
     run_error: str | None = None  # FAILED with no step rows: why the run itself failed
 
     @property
-    def event_id(self) -> str:
-        return alert_event_id(self.execution_id, self.kind)
-
-    @property
     def process(self) -> str:
         return f"{self.project_code}/{self.process_load}"
 
@@ -275,7 +272,7 @@ class AlertLedger:
         self.store = store
 
     def state(self, project_code: str, process_load: str) -> AlertState:
-        """The process's alert state from its ALERT_SENT and ALERT_RECOVERED receipts."""
+        """The process's alert state from its ALERT_SENT, ALERT_RECOVERED and ALERT_SUPPRESSED receipts."""
         frame = self.store.spark.table(self.store.names[S.SYSLOGS.name])
         frame = frame.where(frame["OperationName"].isin([*(e.value for e in EVENTS.values()), _HELD.value]))
         found = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load}, ["_ID"])
