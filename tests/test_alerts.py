@@ -31,12 +31,16 @@ from dagster import (
     EnvVar,
     build_run_status_sensor_context,
     build_sensor_context,
+    instance_for_test,
 )
+from dagster._core.execution.plan.objects import StepFailureData
+from dagster._utils.error import SerializableErrorInfo
 
 from etl_monitor_dagster import ETLMonitorResource
 from etl_monitor_dagster.core.alerts import AlertKind, AlertPolicy, AlertState, alert_event_id, decide, scrub
 from etl_monitor_dagster.core.catalogue import ProcessSpec, load_catalogue
-from etl_monitor_dagster.dagster.alerts import ENV, ETLMonitorAlerts, alerts_from_env
+from etl_monitor_dagster.core.errors import EngineError
+from etl_monitor_dagster.dagster.alerts import ENV, ETLMonitorAlerts, alerts_from_env, run_ends, why_failed
 from etl_monitor_dagster.dagster.definitions import build_definitions
 from tests.conftest import free_port
 from tests.dagster_location import CATALOGUE, REMOTE_ENV, SCHEMA
@@ -382,25 +386,49 @@ def test_a_run_that_failed_before_any_step_row_alerts_with_its_own_failure_and_r
         DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=quiet.job_name), quiet.run_id)
     assert "holds no rows" in process.tick() and channels.counts() == (0, 0, 0)
 
-    run = DagsterRun(job_name=process.spec.process.lower(), run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED)
-    process.instance.add_run(run)  # its initiation never generated the steps: the monitor holds nothing of it
-    process.instance.report_run_failed(run, "resource 'monitor' failed: engine unreachable, password=pa55wordSECRET")
+    run = _failed_before_any_row(process.instance, process.spec.process.lower(), "initiation", EngineError(
+        "the embedded Spark engine is unreachable, password=pa55wordSECRET"))
     assert "before any step row" in process.tick()
     assert channels.counts() == (1, 1, 1)
     assert all("pa55wordSECRET" not in text for text in channels.texts())
     mails = [mail.get_payload(decode=True).decode() for mail in channels.emails()]  # the body, not its encoding
     for text in channels.texts()[:2] + mails:
-        assert "The run failed before the monitor recorded any task: resource 'monitor' failed: engine" in text
-        assert run.run_id in text and process.spec.process in text
+        assert ("The run failed before the monitor recorded any task: step initiation failed: EngineError: "
+                "the embedded Spark engine is unreachable") in text
+        assert run in text and process.spec.process in text
     ((operation, execution, event),) = [(r["OperationName"], r["ExecutionID"], r["event"]) for r in process.receipts()]
-    assert (operation, execution) == ("ALERT_SENT", run.run_id) and "engine unreachable" in event["run_error"]
+    assert (operation, execution) == ("ALERT_SENT", run) and "engine is unreachable" in event["run_error"]
     process.tick(cursor=None)  # read again from scratch: its receipt is there
     assert channels.counts() == (1, 1, 1)
 
     healthy = process.run()
     process.tick()
     assert channels.counts() == (2, 2, 2)
-    assert healthy in channels.slack()[-1]["text"] and run.run_id in channels.slack()[-1]["text"]
+    assert healthy in channels.slack()[-1]["text"] and run in channels.slack()[-1]["text"]
+
+
+def _failed_before_any_row(instance: DagsterInstance, job_name: str, step: str | None,
+                           error: Exception | None = None) -> str:
+    """A run of ``job_name`` that failed with no monitor row: its step ``step`` failed with ``error`` first,
+    or (``step`` None) the run failed on its own."""
+    run = DagsterRun(job_name=job_name, run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED)
+    instance.add_run(run)
+    if step is not None:
+        instance.report_dagster_event(DagsterEvent(
+            event_type_value=DagsterEventType.STEP_FAILURE.value, job_name=job_name, step_key=step,
+            event_specific_data=StepFailureData(error=SerializableErrorInfo(
+                str(error), [], type(error).__name__), user_failure_data=None)), run.run_id)
+    instance.report_run_failed(run, "Execution of run failed: the steps of the run failed")
+    return run.run_id
+
+
+def test_why_a_run_failed_is_its_first_failed_steps_error_else_the_runs_own_message():
+    with instance_for_test() as instance:
+        with_step = _failed_before_any_row(instance, "job", "load_orders", ConnectionError("source refused"))
+        without = _failed_before_any_row(instance, "job", None)
+        ends = {e.event_log_entry.run_id: e for e in run_ends(instance, ["job"], None, timedelta(hours=1))[0]}
+        assert why_failed(instance, ends[with_step]) == "step load_orders failed: ConnectionError: source refused"
+        assert why_failed(instance, ends[without]) == "Execution of run failed: the steps of the run failed"
 
 
 @pytest.mark.parametrize("owner", ["owner.team@example.com", "Data Platform team"])

@@ -10,7 +10,7 @@
   between the runs' ends, so evaluating a run again decides the same).
 - Routed to ETLconfigProcess.ProcessOwner (an e-mail address or a name), else a default recipient.
 - A run that failed before the monitor held any row of it (its initiation never generated the steps) is
-  failed too: the alert carries the run's own failure message instead of failed tasks.
+  failed too: the alert says why the run failed (``run_failure``) instead of listing failed tasks.
 
 The state lives in ETLsysLogs: every alert sent is an ALERT_SENT or ALERT_RECOVERED receipt whose
 CorrelationID is derived from (execution, kind), so "already sent?" is one lookup and the process is
@@ -225,7 +225,7 @@ def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mappin
            run_url: str | None = None, run_failure: str | None = None) -> Decision:
     """The alert for a run of (``project_code``, ``process_load``) that ended, given its step rows, its
     process's alert ``state`` and its ETLconfigProcess row (``process``; owner, name), or none and why.
-    ``run_failure``: the orchestrator's failure message when the run failed, None when it succeeded."""
+    ``run_failure``: why the run failed, for a failed run the monitor holds no rows of (None otherwise)."""
     if not rows and run_failure is None:
         return Decision(None, "the monitor holds no rows for this run")
     verdict = run_verdict(rows) if rows else RunVerdict.FAILED

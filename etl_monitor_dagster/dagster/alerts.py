@@ -255,12 +255,11 @@ def alerts_sensor(processes: Mapping[str, ProcessSpec], interval_seconds: int = 
                 notes.append(f"{spec.process} {run_id}: waiting for the monitor to hold the run's end")
                 waiting = True
                 break  # later runs wait too: a process's runs are judged in the order they ended
-            event = end.event_log_entry.dagster_event
             decision = decide(rows, ledger.state(spec.project, spec.process),
                               ledger.process(spec.project, spec.process), policy, project_code=spec.project,
                               process_load=spec.process, execution_id=run_id, ended_at=ended_at,
                               run_url=alerts.run_url(run_id),
-                              run_failure=((event and event.message) or "the run failed") if failed_run else None)
+                              run_failure=why_failed(context.instance, end) if failed_run and not rows else None)
             alert = decision.alert
             if decision.held is not None:  # recorded, not sent: who reads ETLsysLogs sees it was held back
                 ledger.record(decision.held, [], held=True)
@@ -284,6 +283,18 @@ def alerts_sensor(processes: Mapping[str, ProcessSpec], interval_seconds: int = 
         return SkipReason(f"{len(ends)} run ends read on {', '.join(channels)}: " + ("; ".join(notes) or "nothing new"))
 
     return etl_monitor_alerts
+
+
+def why_failed(instance: DagsterInstance, end: EventLogRecord) -> str:
+    """Why a run failed, for an alert with no task rows to name: its first failed step's error (a resource
+    that could not start, the engine unreachable), else the run failure's own message."""
+    run_id = end.event_log_entry.run_id
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        if event is not None and (error := event.step_failure_data.error) is not None:
+            return f"step {event.step_key} failed: {error.cls_name}: {error.message.strip()}"
+    event = end.event_log_entry.dagster_event
+    return (event.message if event is not None else None) or "the run failed"
 
 
 def _ended_in_monitor(rows: Sequence[Mapping[str, object]], failed_run: bool) -> bool:
