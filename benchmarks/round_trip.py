@@ -72,16 +72,18 @@ def statement_clock() -> Iterator[list[tuple[str, float]]]:
         verb, table = text.split()[0], re.search(r"INTO\s+\S*?`?(\w+)`?\s", text)
         return f"{verb} {table.group(1) if table else ''}".strip()
 
-    patched = [(engine_module.Engine, "query", timed(lambda *_: "read", engine_module.Engine.query)),
-               (engine_module.Engine, "execute", timed(write, engine_module.Engine.execute)),
-               (store_module, "collect", timed(lambda *_: "read", store_module.collect))]
-    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
-    for owner, name, wrapper in patched:
-        setattr(owner, name, wrapper)
+    def read(*_) -> str:
+        return "read"
+
+    labels = {(engine_module.Engine, "query"): read, (engine_module.Engine, "execute"): write,
+              (store_module, "collect"): read}
+    originals = {(owner, name): getattr(owner, name) for owner, name in labels}
+    for (owner, name), what in labels.items():
+        setattr(owner, name, timed(what, originals[owner, name]))
     try:
         yield sent
     finally:
-        for owner, name, original in originals:
+        for (owner, name), original in originals.items():
             setattr(owner, name, original)
 
 
