@@ -9,11 +9,13 @@ way back, for processes registered with the seed framework or the API.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .core.catalogue import CatalogueErrors, load_catalogue, registration
+from .core.connect import TOKEN_ENV, refuse_inline_token
 from .core.errors import ETLMonitorError, ValidationError
 
 
@@ -31,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     engine = argparse.ArgumentParser(add_help=False)
-    engine.add_argument("--spark-remote", metavar="URL", help="Spark Connect URL of the monitor's engine "
-                        "(default: the embedded local server)")
+    engine.add_argument("--spark-remote", metavar="URL", help="Spark Connect URL of the monitor's engine, "
+                        f"without a token: the token is read from ${TOKEN_ENV} (default: the embedded local "
+                        "server, which takes none)")
     engine.add_argument("--schema", metavar="NAME", help="schema holding the monitor tables (default: etl)")
     parser = argparse.ArgumentParser(prog="python -m etl_monitor_dagster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,7 +64,11 @@ def _monitor(arguments: argparse.Namespace) -> Any:
 
     config: dict[str, Any] = {}
     if arguments.spark_remote:
-        config.update(engine="connect", spark_remote=arguments.spark_remote)
+        # pyspark sends the token from TOKEN_ENV itself; one on the command line would be public
+        config.update(engine="connect", spark_remote=refuse_inline_token("--spark-remote", arguments.spark_remote))
+    else:
+        # pyspark would send it to the embedded server too, over TLS that server does not speak
+        os.environ.pop(TOKEN_ENV, None)
     if arguments.schema:
         config["schema_name"] = arguments.schema
     return ETLMonitorResource(**config).get_monitor()

@@ -19,6 +19,11 @@ from pyspark.sql.connect.client.retries import DefaultPolicy, RetryPolicyState
 from pyspark.sql.connect.session import SparkSession as RemoteSession
 
 from .engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo, describe
+from .errors import ValidationError
+
+# pyspark's own variable: its channel builder sends this bearer token when the URL holds none, so a
+# token given here never has to be in a URL (which lands in ``ps`` output, shell history and logs).
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
 
 # Failures closer together than this are one outage: longer than the 2 s backoff, shorter than a
 # pause in which the server may have come back (a success in between is invisible to a policy).
@@ -66,6 +71,19 @@ class _Deadline(RetryPolicyState):
         if wait is None or remaining <= 0:
             return None
         return min(wait, math.ceil(remaining * 1000))
+
+
+def refuse_inline_token(field: str, url: str) -> str:
+    """``url`` if it carries no ``token=`` parameter, else ValidationError (showing the URL with the
+    token masked) that points at ``TOKEN_ENV``."""
+    address, *parameters = url.split(";")
+    tokens = [p for p in parameters if p.split("=", 1)[0].strip().lower() == "token"]
+    if tokens:
+        masked = ";".join([address, *("token=***" if p in tokens else p for p in parameters)])
+        raise ValidationError(field, masked, f"holds a token; put it in the environment variable {TOKEN_ENV} "
+                              "instead (a command line is visible to every user of the machine and kept in "
+                              "shell history)")
+    return url
 
 
 @dataclass
