@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import re
 import runpy
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from etl_monitor_dagster import ValidationError
 from tests.conftest import DAY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,3 +120,13 @@ def test_the_example_task_notebook_scores_above_its_watermark_and_exits_with_its
     written = spark.read.format("delta").load(scores).orderBy("order_id").collect()
     assert [(r.order_id, r.score, str(r.scored_for), r.execution_id) for r in written] == [
         (8, 2.5, DAY, "run-1"), (9, 0.4, DAY, "run-1")]
+
+
+def test_the_start_notebook_refuses_a_widget_time_an_hour_ahead_and_writes_nothing(run_notebook):
+    run, process, execution = run_notebook
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    before = process.rows("ETLProcessingSteps")
+    with pytest.raises(ValidationError, match="more than 5 minutes in the future"):
+        run("start", timestamp=ahead)
+    assert process.rows("ETLProcessingSteps") == before
+    assert process.receipts(execution) == []

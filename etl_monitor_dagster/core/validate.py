@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import TypeVar
 
@@ -12,6 +12,10 @@ from .errors import ValidationError
 E = TypeVar("E", bound=Enum)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# How far past this machine's clock a given start or end time may be: writers' clocks disagree by
+# seconds; a time further ahead is a wrong time zone or a typo, and would move a DELTA_DATE past data
+# not loaded yet.
+FUTURE_SLACK = timedelta(minutes=5)
 
 
 def text(field: str, value: object, *, max_length: int = 1000) -> str:
@@ -84,6 +88,30 @@ def timestamp(field: str, value: object) -> datetime:
 
 def optional_timestamp(field: str, value: object) -> datetime | None:
     return None if value is None else timestamp(field, value)
+
+
+def past_timestamp(field: str, value: object, *, now: datetime | None = None) -> datetime:
+    """``timestamp``, refused when later than ``now`` (default: this clock, UTC) plus ``FUTURE_SLACK``."""
+    moment = timestamp(field, value)
+    clock = now or datetime.now(UTC)
+    latest = (clock if clock.tzinfo else clock.replace(tzinfo=UTC)) + FUTURE_SLACK
+    if moment > latest:
+        raise ValidationError(field, value, f"is more than {FUTURE_SLACK.seconds // 60} minutes in the future: "
+                                            f"the latest accepted is {latest.isoformat()}")
+    return moment
+
+
+def optional_past_timestamp(field: str, value: object, *, now: datetime | None = None) -> datetime | None:
+    return None if value is None else past_timestamp(field, value, now=now)
+
+
+def not_before(field: str, value: datetime, earliest: datetime | None, what: str) -> datetime:
+    """``value``, refused when before ``earliest`` (``what`` names it; None: no bound). Naive means UTC."""
+    if earliest is not None:
+        bound = earliest if earliest.tzinfo else earliest.replace(tzinfo=UTC)
+        if (value if value.tzinfo else value.replace(tzinfo=UTC)) < bound:
+            raise ValidationError(field, value, f"is before {what} {bound.isoformat()}")
+    return value
 
 
 def member(field: str, value: object, enum: type[E]) -> E:

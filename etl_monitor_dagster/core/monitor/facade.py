@@ -252,15 +252,16 @@ class ETLMonitorFramework:
 
         Returns the attempt. A row already running is left as it is. ClusterID defaults to the
         Databricks cluster this session runs on, when there is one. ``step``: the task's row as
-        ``pending_rows`` just returned it, which spares reading it again.
+        ``pending_rows`` just returned it, which spares reading it again. A ``timestamp`` more than
+        five minutes in the future is refused.
         """
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date, attempts)
+        start = v.optional_past_timestamp("timestamp", timestamp)
         row = self._steps.read(key) if step is None else _step_of(key, step)
         row, _ = self._steps.start(key, row, _source_type(source_type),
                                    v.optional_text("source_run_id", source_run_id),
-                                   v.optional_text("cluster_id", cluster_id) or self._databricks_cluster(),
-                                   v.optional_timestamp("timestamp", timestamp))
+                                   v.optional_text("cluster_id", cluster_id) or self._databricks_cluster(), start)
         return row["Attempts"]
 
     def end_task(self, execution_id: str, project_code: str, process_load: str, task_id: int,
@@ -272,16 +273,18 @@ class ETLMonitorFramework:
 
         DONE advances the DELTA_DATE watermark named by SourceSystemCode to the task's StartTime;
         FAIL of a mandatory task puts the run's initiation row back to NQUE. ``error_class`` (an
-        ErrorClass) goes into the FAIL receipt.
+        ErrorClass) goes into the FAIL receipt. A ``timestamp`` more than five minutes in the future
+        or before the step's StartTime is refused.
         """
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date, attempts)
         final = v.member("status", status, Status)
         if final not in (Status.DONE, Status.FAIL):
             raise ValidationError("status", final.value, "end_task records DONE or FAIL")
-        self._steps.end(self._steps.to_end(key, "call start_task or get_pending_tasks first"), final,
-                        _message(log_message), _log_type(log_type), given("log_code", log_code),
-                        v.optional_timestamp("timestamp", timestamp), _error_class(error_class))
+        end = v.optional_past_timestamp("timestamp", timestamp)
+        row = self._steps.to_end(key, "call start_task or get_pending_tasks first")
+        self._steps.end(row, final, _message(log_message), _log_type(log_type), given("log_code", log_code),
+                        _after_start(end, row), _error_class(error_class))
 
     def fail_task(self, execution_id: str, project_code: str, process_load: str, task_id: int,
                   sequence_id: int | None, workflow_id: int, processing_date: date | str | None,
@@ -301,8 +304,9 @@ class ETLMonitorFramework:
         the run; the next ``start_task`` starts the retry. A row not running is left as it is."""
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date, attempts)
-        self._steps.retry(self._steps.require(key, "call start_task first"), _message(log_message),
-                          given("log_code", log_code), v.optional_timestamp("timestamp", timestamp),
+        end = v.optional_past_timestamp("timestamp", timestamp)
+        row = self._steps.require(key, "call start_task first")
+        self._steps.retry(row, _message(log_message), given("log_code", log_code), _after_start(end, row),
                           _error_class(error_class))
 
     def record_source_run(self, execution_id: str, project_code: str, process_load: str, task_id: int,
@@ -468,6 +472,11 @@ def _step_of(key: StepKey, step: Mapping[str, Any]) -> dict[str, Any]:
                               f"is not a row of this task ({', '.join(wrong) or 'Status'} differs): "
                               "pass what pending_rows returned for it")
     return dict(step)
+
+
+def _after_start(end: datetime | None, row: Mapping[str, Any]) -> datetime | None:
+    """A given end time, refused when before the step's StartTime (a negative duration)."""
+    return None if end is None else v.not_before("timestamp", end, row.get("StartTime"), "the step's StartTime")
 
 
 def _source_type(value: Any) -> SourceType | None:
