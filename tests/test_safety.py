@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from etl_monitor_dagster import ETLMonitorFramework, NotFoundError, ValidationError
@@ -36,6 +38,20 @@ def test_a_malformed_schema_or_catalog_name_is_refused(spark, name):
         return
     with pytest.raises(ValidationError):
         ETLMonitorFramework(spark, catalog=name, schema="etl")
+
+
+def test_a_catalog_the_engine_lacks_is_refused_saying_what_a_three_level_name_needs(spark):
+    schema = f"etl_{uuid.uuid4().hex[:8]}"
+    schemas = {d.name for d in spark.catalog.listDatabases()}
+
+    with pytest.raises(ValidationError) as refused:
+        ETLMonitorFramework(spark, catalog="main", schema=schema).setup()
+
+    assert (refused.value.field, refused.value.value) == ("catalog", "main")
+    assert "Unity Catalog" in refused.value.problem and "catalog=''" in refused.value.problem
+    assert {d.name for d in spark.catalog.listDatabases()} == schemas  # neither `main` nor the schema made
+    # the engine's own catalog by name is a three-level name it has
+    assert ETLMonitorFramework(spark, catalog="spark_catalog", schema=schema).catalog == "spark_catalog"
 
 
 def test_hostile_names_messages_and_descriptions_round_trip_through_every_table(monitor):

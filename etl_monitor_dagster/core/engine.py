@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import ConcurrencyError, EngineError
+from .errors import ConcurrencyError, EngineError, ValidationError
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -243,6 +243,26 @@ class Engine:
         self.stats.add(statements=1)
         with reaching(self.spark):
             return bool(self.spark.catalog.tableExists(table))
+
+
+def require_catalog(engine: Engine, catalog: str, table: str) -> None:
+    """Raise ValidationError on ``catalog`` when ``engine`` has no catalog of that name.
+
+    Such an engine reads ``table`` (a name in ``catalog``) as a table of a two-part schema in its session
+    catalog, which Spark refuses with REQUIRES_SINGLE_PART_NAMESPACE at the first statement; asking
+    whether ``table`` exists gets that answer before anything is written.
+    """
+    try:
+        engine.table_exists(table)
+    except EngineError:
+        raise
+    except Exception as exc:
+        condition = getattr(exc, "getCondition", None)
+        if "REQUIRES_SINGLE_PART_NAMESPACE" not in (str(condition()) if callable(condition) else str(exc)):
+            raise
+        raise ValidationError("catalog", catalog, "is not a catalog of this engine: three-level names "
+                              "(catalog.schema.table) need a Unity Catalog engine such as Databricks; for the "
+                              "session catalog (the embedded engine, a local Spark) use catalog=''") from None
 
 
 def concurrently(reads: Mapping[K, Callable[[], T]]) -> dict[K, T]:

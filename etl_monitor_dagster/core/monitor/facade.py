@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import schema as S
 from .. import validate as v
-from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reaching
+from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reaching, require_catalog
 from ..enums import SKIP, LogType, SourceType, Status
 from ..error_class import ErrorClass
 from ..errors import EngineError, ValidationError
@@ -78,6 +78,8 @@ class ETLMonitorFramework:
         if self.catalog:
             prefix = f"{quote_identifier(self.catalog)}.{prefix}"
         self._store = Store(self.engine, prefix, updated_by or getpass.getuser())
+        if self.catalog:  # else Spark's namespace error surfaces at the first statement, e.g. in setup()
+            require_catalog(self.engine, self.catalog, self._store.names[S.SYSLOGS.name])
         self._registry = Registry(self._store)
         self._parameters = Parameters(self._store, self._registry)
         self._steps = Steps(self._store, self._registry, self._parameters)
