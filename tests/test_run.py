@@ -212,6 +212,19 @@ def test_the_task_guard_records_fail_with_the_exception_text_and_re_raises(loade
     assert row["LogCode"] == "KeyError"
 
 
+def test_the_task_guard_keeps_the_registered_source_type_unless_one_is_given(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    with m.task(run, p, load, 0, 0, 0, DAY, "DBX_NOTEBOOK"):  # the seed's default, passed positionally
+        pass
+    with m.task(run, p, load, task_id=1, sequence_id=2, workflow_id=1):  # the default, not passed
+        pass
+    with m.task(run, p, load, task_id=2, sequence_id=2, workflow_id=1, source_type="SPARK_SQL"):
+        pass
+    kinds = {key: row["SourceType"] for key, row in loaded.steps(run).items()}
+    assert kinds == {(0, 0): "NONE", (1, 1): "PYTHON", (1, 2): "SPARK_SQL"}
+
+
 def test_the_task_guard_does_nothing_for_a_task_that_must_be_skipped(loaded):
     m = loaded.monitor
     run = loaded.new_run()

@@ -332,10 +332,14 @@ class ETLMonitorFramework:
              cluster_id: str | None = None) -> AbstractContextManager[TaskGuard]:
         """Run a block as the task: skipped (``guard.active`` False) when its status is 'NULL', else
         started, then DONE with the log fields on a clean exit, or FAIL with the exception's type and
-        text on an exception, which is re-raised."""
+        text on an exception, which is re-raised. ``source_type`` left at the seed's default keeps the
+        SourceType the task is registered as."""
         key = self._key(execution_id, project_code, process_load, task_id, sequence_id, workflow_id,
                         processing_date)
-        return self._steps.task(key, _source_type(source_type), v.optional_text("source_run_id", source_run_id),
+        # None keeps the step row's SourceType (its task's, snapshotted at generation): the seed's default
+        # alone would write DBX_NOTEBOOK onto every PYTHON or SPARK_SQL task run through the guard.
+        kind = None if source_type == SourceType.DBX_NOTEBOOK else _source_type(source_type)
+        return self._steps.task(key, kind, v.optional_text("source_run_id", source_run_id),
                                 v.optional_text("cluster_id", cluster_id) or self._databricks_cluster(),
                                 _message(log_message), _log_type(log_type), given("log_code", log_code))
 
