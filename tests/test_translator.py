@@ -7,10 +7,20 @@ import json
 import os
 from pathlib import Path
 
-from dagster import AssetKey, AssetSpec
+import pytest
+import yaml
+from dagster import AssetKey, AssetSpec, DagsterInvalidDefinitionError
+from dagster._core.definitions.utils import DISALLOWED_NAMES, is_valid_owner
 
 from etl_monitor_dagster import DagsterETLMonitorTranslator, build_definitions
-from etl_monitor_dagster.core.catalogue import ProcessSpec, Stage, TaskSpec, load_catalogue
+from etl_monitor_dagster.core.catalogue import (
+    _DAGSTER_RESERVED,
+    CatalogueErrors,
+    ProcessSpec,
+    Stage,
+    TaskSpec,
+    load_catalogue,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = Path(__file__).parent / "snapshots" / "demo_asset_specs.json"
@@ -69,3 +79,43 @@ def test_a_subclass_changes_keys_groups_and_kinds_and_the_stage_order_follows():
     assert AssetKey(["etl", "sales_daily", "v_runSummary"]) in specs
     assert not [k for k in specs if k.path[0] != "etl"]
     defs.resolve_all_job_defs()  # the job and schedule still resolve with the new keys
+
+
+# Dagster's own rules, which the catalogue loader mirrors to name every problem at load
+OWNERS = ["hr-team@", "hr team@example.com", "hr-team@example", "@example.com", "team:", "hr-team@example.com",
+          "first.last+etl@sub.example.co.uk", "team:hr", "HR data team", "Ünï team", "a@b.c"]
+
+
+@pytest.mark.parametrize("owner", OWNERS)
+def test_the_loader_accepts_an_owner_exactly_when_dagster_does(tmp_path, owner):
+    document = {"project": "QA", "process": "OWNED", "owner": owner, "tasks": [
+        {"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE"}]}
+    (tmp_path / "owned.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    try:
+        (process,) = load_catalogue(tmp_path)
+    except CatalogueErrors as refused:
+        assert [p.entry for p in refused.problems] == ["owner"]
+        process = ProcessSpec.model_validate(document)  # the process as it would reach Dagster
+        assert not is_valid_owner(DagsterETLMonitorTranslator().get_owners(process)[0])
+        with pytest.raises(DagsterInvalidDefinitionError, match="Invalid owner"):
+            build_definitions([process])
+    else:
+        assert all(map(is_valid_owner, DagsterETLMonitorTranslator().get_owners(process)))
+        build_definitions([process]).resolve_all_job_defs()
+
+
+def test_the_loader_reserves_the_job_names_dagster_does():
+    assert _DAGSTER_RESERVED == DISALLOWED_NAMES
+    assert DagsterETLMonitorTranslator().get_owners(ProcessSpec.model_validate({
+        "project": "QA", "process": "P", "owner": "team:hr", "tasks": []})) == ["team:hr"]
+
+
+def test_an_owner_dagster_refuses_fails_build_definitions_with_the_loaders_message(tmp_path):
+    document = {"project": "QA", "process": "OWNED", "owner": "hr-team@", "tasks": [
+        {"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE"}]}
+    (tmp_path / "owned.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(CatalogueErrors) as refused:
+        build_definitions(tmp_path)
+    assert str(refused.value) == (f"{tmp_path / 'owned.yaml'}: owner: 'hr-team@' is no e-mail address (Dagster "
+                                  "takes an owner that is an e-mail address or a team): give a whole address "
+                                  "(hr-team@example.com) or a team name without '@' (HR data team)")

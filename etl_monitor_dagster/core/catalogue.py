@@ -1,7 +1,8 @@
 """The process catalogue: one versioned YAML file per process, validated before anything runs.
 
-Loading reads files only (no Spark), so a code location can load it at import time. A bad file
-fails with a ``CatalogueError`` naming the file, the entry and the problem.
+Loading reads files only (no Spark), so a code location can load it at import time. A bad catalogue
+fails with ``CatalogueErrors`` naming every problem, each as ``file: entry: problem``; what the loader
+refuses is listed in docs/CATALOGUE.md.
 
 ```yaml
 project: DEMO
@@ -39,11 +40,14 @@ tasks:
 from __future__ import annotations
 
 import hashlib
+import keyword
+import os
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import yaml
@@ -53,6 +57,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .enums import LoadFrequency, ParameterType, SourceType
 from .errors import ETLMonitorError
 from .schema import SEEDED_STAGES
+from .secrets import CREDENTIALS, SECRET_REFERENCE, credential_in, is_credential_key, is_secret_reference
 
 _STAGE_CODES = {sid: code for sid, code, _, _ in SEEDED_STAGES}
 
@@ -63,9 +68,21 @@ _ADF_NAME = re.compile(r"^[^.+?/<>*%&:\\\s](?:[^.+?/<>*%&:\\]{0,138}[^.+?/<>*%&:
 SEEDED_STAGE_IDS = frozenset(stage[0] for stage in SEEDED_STAGES)
 # libyaml when present: several times faster on large catalogues.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-# Databricks personal access tokens: a catalogue is versioned and shared, so one must never hold a secret.
-_DATABRICKS_TOKEN = re.compile(r"\bdapi[0-9a-f]{32}\b")
+# A PYTHON task's source: an importable dotted module and a function, never a file path.
+_PYTHON_SOURCE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_SQL_SOURCE = "SPARK_SQL needs source: a SQL file relative to the catalogue file, inside the catalogue folder"
+_NO_SECRETS = ("a catalogue is versioned and shared, so it never holds a credential: give a Databricks secret "
+               "reference {{secrets/<scope>/<key>}} in its place, or an environment variable the resource reads "
+               "(EnvVar)")
+_LISTS = ("tasks", "parameters", "stages")
+_REQUIRED = frozenset({"project", "process", "tasks"})
+# Dagster's own rules, mirrored so that the load names every problem, not Dagster the first one later
+# (tests/test_translator.py pins them to Dagster's): an owner's e-mail address (is_valid_email) and the
+# names a job may not have (DISALLOWED_NAMES).
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,7}\b")
+_DAGSTER_RESERVED = frozenset({"context", "conf", "config", "meta", "arg_dict", "dict", "input_arg_dict",
+                               "output_arg_dict", "int", "str", "float", "bool", "input", "output", "type",
+                               *keyword.kwlist})
 
 
 class CatalogueError(ETLMonitorError, ValueError):
@@ -76,12 +93,20 @@ class CatalogueError(ETLMonitorError, ValueError):
         super().__init__(f"{path}: {entry}: {problem}")
 
 
-class CatalogueErrors(ETLMonitorError, ValueError):
-    """Several catalogue problems found together: ``problems`` holds each ``CatalogueError``."""
+class CatalogueErrors(CatalogueError):
+    """Every catalogue problem found together, one a line: ``problems`` holds each ``CatalogueError``.
+
+    It is a ``CatalogueError`` itself (``path``, ``entry`` and ``problem`` are the first one's), so code
+    that catches one problem catches them all.
+    """
 
     def __init__(self, problems: list[CatalogueError]) -> None:
+        if not problems:
+            raise ValueError("CatalogueErrors needs at least one problem")
         self.problems = tuple(problems)
-        super().__init__("\n".join(map(str, self.problems)))
+        first = self.problems[0]
+        self.path, self.entry, self.problem = first.path, first.entry, first.problem
+        Exception.__init__(self, "\n".join(map(str, self.problems)))
 
 
 class _Spec(BaseModel):
@@ -179,6 +204,8 @@ class ProcessSpec(_Spec):
     parameters: tuple[ParameterSpec, ...] = ()
     tasks: tuple[TaskSpec, ...]
     path: Path | None = Field(default=None, exclude=True, description="The file it was loaded from.")
+    root: Path | None = Field(default=None, exclude=True, description="The catalogue folder its SQL sources "
+                              "lie in; None: the folder of ``path``.")
 
     def registration(self) -> dict[str, list[dict[str, Any]]]:
         """Keyword arguments for ``ETLMonitorFramework.register_many``."""
@@ -244,137 +271,349 @@ def dagster_name(name: str) -> str:
 
 
 def load_catalogue(directory: Path | str) -> list[ProcessSpec]:
-    """Every ``*.yaml``/``*.yml`` file under ``directory``, one process each, checked together."""
+    """Every ``*.yaml``/``*.yml`` file under ``directory``, one process each, checked together.
+
+    Raises ``CatalogueErrors`` listing every problem of every file and across files. SQL sources
+    must lie inside ``directory``.
+    """
     directory = Path(directory)
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    processes = [load_process(path) for path in files]
-    check_catalogue(processes)
+    processes: list[ProcessSpec] = []
+    problems: list[CatalogueError] = []
+    for path in files:
+        spec, found = process_problems(path.read_text(encoding="utf-8"), path, directory)
+        problems += found
+        if spec is not None:  # a file with problems still declares its process: it may collide too
+            processes.append(spec)
+    problems += _collisions(processes)
+    if problems:
+        raise CatalogueErrors(problems)
     return processes
 
 
 def check_catalogue(processes: list[ProcessSpec]) -> None:
-    """The rule across files: no two processes share a Dagster name."""
+    """The rule across files: no two processes share a Dagster name (``CatalogueErrors`` names each)."""
+    if problems := _collisions(processes):
+        raise CatalogueErrors(problems)
+
+
+def _collisions(processes: list[ProcessSpec]) -> list[CatalogueError]:
     seen: dict[str, Path | None] = {}
+    problems = []
     for spec in processes:
         # the process name alone prefixes its groups and names its job, so it must be unique
         key = dagster_name(spec.process)
         if key in seen:
-            raise CatalogueError(spec.path, f"process {spec.project}/{spec.process}",
-                                 f"collides with the process declared in {seen[key]} (Dagster name {key})")
-        seen[key] = spec.path
+            problems.append(CatalogueError(spec.path, f"process {spec.project}/{spec.process}",
+                                           f"collides with the process declared in {seen[key]} (Dagster name {key})"))
+        else:
+            seen[key] = spec.path
+    return problems
 
 
-def load_process(path: Path | str) -> ProcessSpec:
-    """One process file, parsed and checked."""
+def load_process(path: Path | str, root: Path | str | None = None) -> ProcessSpec:
+    """One process file, parsed and checked; its SQL sources must lie inside ``root`` (default: its folder)."""
     path = Path(path)
-    return parse_process(path.read_text(encoding="utf-8"), path)
+    return parse_process(path.read_text(encoding="utf-8"), path, root)
 
 
-def parse_process(text: str, path: Path | str) -> ProcessSpec:
-    """One process from ``text``, checked as if it were the file ``path`` (SQL sources resolve next to it)."""
-    path = Path(path)
-    if token := _DATABRICKS_TOKEN.search(text):
-        line = text.count("\n", 0, token.start()) + 1
-        raise CatalogueError(path, f"line {line}", "holds what looks like a Databricks access token: credentials "
-                                                   "belong in environment variables (EnvVar), never in the catalogue")
-    try:
-        document = yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(path, "file", f"is not valid YAML: {exc}") from None
-    if not isinstance(document, dict):
-        raise CatalogueError(path, "file", "must be a mapping with project, process and tasks")
-    try:
-        spec = ProcessSpec.model_validate({**document, "path": path})
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        raise CatalogueError(path, _entry(document, first["loc"]), first["msg"]) from None
-    _check(spec)
+def parse_process(text: str, path: Path | str, root: Path | str | None = None) -> ProcessSpec:
+    """One process from ``text``, checked as if it were the file ``path``: SQL sources resolve next to
+    it and must lie inside ``root`` (default: its folder). Raises ``CatalogueErrors`` naming every problem."""
+    spec, problems = process_problems(text, path, root)
+    if problems or spec is None:
+        raise CatalogueErrors(problems)
     return spec
 
 
-def _entry(document: dict[str, Any], loc: tuple[Any, ...]) -> str:
-    """Name the entry an error is about: 'tasks[2] (Load employees).source_type'."""
-    if len(loc) >= 2 and loc[0] in ("tasks", "parameters", "stages") and isinstance(loc[1], int):
-        items = document.get(loc[0]) or []
-        label = items[loc[1]].get("name") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else None
-        head = f"{loc[0]}[{loc[1]}]" + (f" ({label})" if label else "")
-        return ".".join([head, *map(str, loc[2:])])
-    return ".".join(map(str, loc)) or "file"
+def process_problems(text: str, path: Path | str,
+                     root: Path | str | None = None) -> tuple[ProcessSpec | None, list[CatalogueError]]:
+    """Every problem of one process file, and the process its valid entries declare (None when even the
+    project, process or task list is invalid). An entry with a problem is set aside, the rest checked."""
+    path = Path(path)
+    try:
+        document = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        return None, [*_secrets_in_text(path, text, None), CatalogueError(path, "file", f"is not valid YAML: {exc}")]
+    problems = _secrets_in_text(path, text, document)
+    if not isinstance(document, dict):
+        return None, [*problems, CatalogueError(path, "file", "must be a mapping with project, process and tasks")]
+    problems += _secrets_in(path, document, document, ())
+    spec, kept, found = _validated(path, Path(root) if root is not None else path.parent, document)
+    problems += found
+    if spec is not None:
+        problems += _check(spec, document, kept)
+    # a value a problem echoes (a source, an unknown key) never shows a credential
+    return spec, [CatalogueError(path, _redacted(p.entry), _redacted(p.problem)) for p in problems]
 
 
-def _check_databricks(spec: ProcessSpec, task: TaskSpec, entry: str) -> None:
-    if task.source_type is SourceType.DBX_JOB:
-        if not (task.source and task.source.isdigit()):
-            raise CatalogueError(spec.path, entry, f"DBX_JOB needs source: the numeric job id (got {task.source!r})")
-        if task.compute:
-            raise CatalogueError(spec.path, entry, "DBX_JOB runs on its job's own compute: remove compute")
-        return
-    if not (task.source and task.source.startswith("/")):
-        raise CatalogueError(spec.path, entry, f"DBX_NOTEBOOK needs source: the notebook's absolute workspace "
-                                               f"path (got {task.source!r})")
-    if not (task.compute or spec.compute):
-        raise CatalogueError(spec.path, entry, "DBX_NOTEBOOK needs compute (existing_cluster_id, new_cluster or "
-                                               "serverless: true), on the task or the process")
+def _validated(path: Path, root: Path,
+               document: dict[Any, Any]) -> tuple[ProcessSpec | None, dict[str, list[int]], list[CatalogueError]]:
+    """The process of ``document`` once every entry and optional key with a schema problem is set aside;
+    which original entries it kept (by list); the problems."""
+    candidate = dict(document)
+    kept = {kind: list(range(len(items))) if isinstance(items := document.get(kind), list) else []
+            for kind in _LISTS}
+    problems: list[CatalogueError] = []
+    for _ in range(3):  # setting entries aside creates no new schema problem: a second pass validates
+        try:
+            return ProcessSpec.model_validate({**candidate, "path": path, "root": root}), kept, problems
+        except PydanticValidationError as exc:
+            errors = exc.errors()
+        items = {(e["loc"][0], e["loc"][1]) for e in errors
+                 if len(e["loc"]) >= 2 and e["loc"][0] in _LISTS and isinstance(e["loc"][1], int)}
+        keys = {e["loc"][0] if e["loc"] else "" for e in errors} - {kind for kind, _ in items}
+        for error in errors:
+            loc = error["loc"]
+            if len(loc) >= 2 and (loc[0], loc[1]) in items:
+                loc = (loc[0], kept[str(loc[0])][int(loc[1])], *loc[2:])  # the index in the file
+            problems.append(CatalogueError(path, _entry(document, loc), error["msg"]))
+        if keys & _REQUIRED or "" in keys:
+            return None, kept, problems  # without project, process or a task list there is no process
+        for kind in _LISTS:
+            for index in sorted((i for k, i in items if k == kind), reverse=True):
+                candidate[kind] = [e for i, e in enumerate(candidate[kind]) if i != index]
+                del kept[kind][index]
+        for key in keys:
+            del candidate[key]
+    return None, kept, problems
 
 
-def _check_data_factory(spec: ProcessSpec, task: TaskSpec, entry: str) -> None:
-    kind = task.source_type.value
-    if not (task.source and _ADF_NAME.match(task.source)):
-        raise CatalogueError(spec.path, entry, f"{kind} needs source: the pipeline name (up to 140 characters, "
-                                               f"none of . + ? / < > * % & : \\) (got {task.source!r})")
-    if not (task.factory or spec.factory):
-        raise CatalogueError(spec.path, entry, f"{kind} needs factory (subscription_id, resource_group, name), "
-                                               "on the task or the process")
-    if task.compute:
-        raise CatalogueError(spec.path, entry, f"{kind} runs on its factory's integration runtime: remove compute")
-    if task.dataflow is not None and (task.source_type is not SourceType.DATAFLOW
-                                      or not _ADF_NAME.match(task.dataflow)):
-        raise CatalogueError(spec.path, entry, f"dataflow names a data flow of a DATAFLOW task (got {task.dataflow!r})")
+def _entry(document: dict[Any, Any], loc: tuple[Any, ...]) -> str:
+    """Name the entry an error is about: 'tasks[2] (Load employees).source_type', 'spark_conf['fs.x']'."""
+    head, rest = "", loc
+    if len(loc) >= 2 and loc[0] in _LISTS and isinstance(loc[1], int):
+        items = document.get(loc[0])
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        label = item.get("name") if isinstance(item, dict) else None
+        head, rest = f"{loc[0]}[{loc[1]}]" + (f" ({label})" if label else ""), loc[2:]
+    for part in rest:
+        if isinstance(part, int):
+            head += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_]\w*", str(part)):
+            head += f".{part}" if head else str(part)
+        else:
+            head += f"[{str(part)!r}]"
+    return head or "file"
 
 
-def _check(spec: ProcessSpec) -> None:
-    """The rules a schema cannot say: keys, the initiation task, stages, watermarks, names."""
+# ------------------------------------------------------------------------------------- secrets
+
+
+def _secrets_in(path: Path, document: dict[Any, Any], value: Any, loc: tuple[Any, ...]) -> list[CatalogueError]:
+    """A credential in any value or key of ``value``, and any key named as a secret whose value is no
+    secret reference."""
+    if isinstance(value, str):
+        what = credential_in(value)
+        return [CatalogueError(path, _entry(document, loc), f"holds what looks like {what}: {_NO_SECRETS}")
+                ] if what else []
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _secrets_in(path, document, item, (*loc, i))]
+    if not isinstance(value, dict):
+        return []
+    problems = []
+    for key, item in value.items():
+        if what := credential_in(str(key)):
+            problems.append(CatalogueError(path, _entry(document, loc), f"a key holds what looks like {what}: "
+                                                                        f"{_NO_SECRETS}"))
+        elif (is_credential_key(str(key)) and isinstance(item, str | int | float) and not isinstance(item, bool)
+              and item != "" and not (isinstance(item, str) and is_secret_reference(item))):
+            problems.append(CatalogueError(path, _entry(document, (*loc, key)),
+                                           f"is named as a secret, so its value must be a secret reference: "
+                                           f"{_NO_SECRETS}"))
+            continue
+        problems += _secrets_in(path, document, item, (*loc, key))
+    return problems
+
+
+def _secrets_in_text(path: Path, text: str, document: Any) -> list[CatalogueError]:
+    """A credential in a comment, or anywhere in a file that is no valid YAML, named by its line."""
+    scalars = list(_strings(document))
+    problems = []
+    for number, line in enumerate(SECRET_REFERENCE.sub("", text).splitlines(), 1):
+        for credential in CREDENTIALS:
+            found = [m.group() for m in credential.pattern.finditer(line)]
+            if any(not any(f in s for s in scalars) for f in found):  # others are named by their entry
+                problems.append(CatalogueError(path, f"line {number}", f"holds what looks like {credential.what}: "
+                                                                     f"{_NO_SECRETS}"))
+                break
+    return problems
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _redacted(text: str) -> str:
+    for credential in CREDENTIALS:
+        text = credential.pattern.sub("<credential>", text)
+    return text
+
+
+# ------------------------------------------------------------------------------------- sources
+
+
+def python_source_problem(source: str | None) -> str | None:
+    """What is wrong with a PYTHON task's ``source``, or None when it is ``package.module:function``."""
+    if source and _PYTHON_SOURCE.match(source):
+        return None
+    return f"PYTHON needs source: 'package.module:function', an importable dotted module, never a file path " \
+           f"(got {source!r})"
+
+
+def sql_file(spec: ProcessSpec, task: TaskSpec) -> Path:
+    """The SQL file of a SPARK_SQL task: its ``source`` relative to the catalogue file, resolved (symlinks
+    too). Raises ``CatalogueError`` when it is absolute or leads out of the catalogue folder."""
+    target, problem = _sql_source(spec, task)
+    if problem:
+        raise CatalogueError(spec.path, f"task {task.name}", f"{_SQL_SOURCE}; {problem}")
+    return target
+
+
+def _sql_source(spec: ProcessSpec, task: TaskSpec) -> tuple[Path, str | None]:
+    source = task.source or ""
+    folder = spec.path.parent if spec.path else Path.cwd()
+    root = spec.root if spec.root is not None else folder
+    target = (folder / source).resolve()
+    if not source:
+        return target, "there is none"
+    if Path(source).is_absolute() or PureWindowsPath(source).anchor or source.startswith(("/", "\\")):
+        return target, f"{source!r} is an absolute path"
+    if not Path(os.path.normpath(Path(os.path.abspath(folder)) / source)).is_relative_to(os.path.abspath(root)):
+        return target, f"{source!r} leads out of the catalogue folder {root} with '..'"
+    if not target.is_relative_to(root.resolve()):
+        return target, f"{source!r} is a link to {target}, outside the catalogue folder {root}"
+    return target, None
+
+
+# ------------------------------------------------------------------------------------- checks
+
+
+def _check(spec: ProcessSpec, document: dict[Any, Any], kept: dict[str, list[int]]) -> list[CatalogueError]:
+    """The rules a schema cannot say: keys, the initiation task, stages, watermarks, names, sources, the
+    owner. ``kept`` maps each entry of ``spec`` to its place in ``document``; the entries set aside
+    (with a problem already) raise no second one, e.g. an undeclared watermark."""
     path = spec.path
-    folder = path.parent if path else Path.cwd()  # relative sources are relative to the catalogue file
-    stages = SEEDED_STAGE_IDS | {s.id for s in spec.stages}
-    parameters = {p.name: p for p in spec.parameters}
-    if len(parameters) != len(spec.parameters):
-        dup = next(p.name for p in spec.parameters if sum(q.name == p.name for q in spec.parameters) > 1)
-        raise CatalogueError(path, f"parameter {dup!r}", "is declared twice")
+    problems: list[CatalogueError] = []
+
+    def problem(entry: str, text: str) -> None:
+        problems.append(CatalogueError(path, entry, text))
+
+    aside: dict[str, list[dict[Any, Any]]] = {}
+    for kind in _LISTS:
+        items = document.get(kind)
+        aside[kind] = [e for i, e in enumerate(items) if i not in kept[kind] and isinstance(e, dict)
+                       ] if isinstance(items, list) else []
+    stages = SEEDED_STAGE_IDS | {s.id for s in spec.stages} | {e.get("id") for e in aside["stages"]}
+    parameters = {p.name for p in spec.parameters} | {e.get("name") for e in aside["parameters"]}
+    for index, name in enumerate(p.name for p in spec.parameters):
+        if name in (p.name for p in spec.parameters[:index]):
+            problem(_entry(document, ("parameters", kept["parameters"][index])),
+                    f"parameter {name!r} is declared twice")
+    if spec.owner is not None and (owner := _owner_problem(spec.owner)):
+        problem("owner", owner)
+    if (job := dagster_name(spec.process)) in _DAGSTER_RESERVED:
+        problem("process", f"{spec.process!r} becomes the Dagster job name {job!r}, a name Dagster reserves (Python "
+                           "keywords, context, config, input, output, type...): rename the process, or name its job "
+                           "with a translator's get_job_name")
+    codes = {**_STAGE_CODES, **{s.id: s.code for s in spec.stages}}
+    gates = {f"{Stage(t.workflow, t.stage, codes[t.stage], ()).name}_gate" for t in spec.tasks if t.stage in codes}
     keys: set[tuple[int, int]] = set()
     names: dict[str, str] = {}
     for index, task in enumerate(spec.tasks):
-        entry = f"tasks[{index}] ({task.name})"
+        entry = _entry(document, ("tasks", kept["tasks"][index]))
+        for text in _task_problems(spec, task, stages, parameters):
+            problem(entry, text)
         if (task.workflow, task.id) in keys:
-            raise CatalogueError(path, entry, f"duplicate (WorkFlowID, TaskID) = ({task.workflow}, {task.id})")
+            problem(entry, f"duplicate (WorkFlowID, TaskID) = ({task.workflow}, {task.id})")
         keys.add((task.workflow, task.id))
-        if task.workflow == 0 and (task.id, task.stage) != (0, 0):
-            raise CatalogueError(path, entry, "WorkFlowID 0 is the initiation task: it needs id 0 and stage 0")
-        if task.workflow != 0 and task.stage == 0:
-            raise CatalogueError(path, entry, "stage 0 (LOAD_GO) holds only the initiation task")
-        if task.stage not in stages:
-            raise CatalogueError(path, entry, f"unknown stage {task.stage}: seeded stages are 0-6, "
-                                              "custom ones (>= 10) are declared under stages")
-        if task.watermark is not None and task.watermark not in parameters:
-            raise CatalogueError(path, entry, f"watermark {task.watermark!r} names no declared parameter")
-        if task.source_type is SourceType.SPARK_SQL and not (task.source and (folder / task.source).is_file()):
-            raise CatalogueError(path, entry, f"SPARK_SQL needs source: a SQL file next to the catalogue "
-                                                  f"(got {task.source!r})")
-        if task.source_type is SourceType.PYTHON and not (task.source and _CALLABLE.match(task.source)):
-            raise CatalogueError(path, entry, f"PYTHON needs source: 'package.module:function' (got {task.source!r})")
-        if task.source_type in DATABRICKS:
-            _check_databricks(spec, task, entry)
-        elif task.source_type in DATA_FACTORY:
-            _check_data_factory(spec, task, entry)
-        elif task.compute or task.timeout_minutes:
-            raise CatalogueError(path, entry, f"compute and timeout_minutes apply to DBX_NOTEBOOK, DBX_JOB and "
-                                              f"ADF tasks, not {task.source_type.value}")
-        if task.source_type not in DATA_FACTORY and (task.factory or task.dataflow):
-            raise CatalogueError(path, entry, f"factory and dataflow apply to ADF_PIPELINE and DATAFLOW tasks, "
-                                              f"not {task.source_type.value}")
         if task.dagster_name in names:
-            raise CatalogueError(path, entry, f"its Dagster name {task.dagster_name!r} collides with task "
-                                              f"{names[task.dagster_name]!r}")
+            problem(entry, f"its Dagster name {task.dagster_name!r} collides with task {names[task.dagster_name]!r}")
+        elif task.dagster_name in gates:
+            problem(entry, f"its Dagster name {task.dagster_name!r} is the asset key of a stage gate: rename the task")
         names[task.dagster_name] = task.name
-    if (0, 0) not in keys:
-        raise CatalogueError(path, "tasks", "the initiation task (id 0, workflow 0, stage 0) is missing")
+    initiation_aside = any((e.get("workflow"), e.get("id")) == (0, 0) for e in aside["tasks"])
+    if (0, 0) not in keys and not initiation_aside:
+        problem("tasks", "the initiation task (id 0, workflow 0, stage 0) is missing")
+    return problems
+
+
+def _task_problems(spec: ProcessSpec, task: TaskSpec, stages: frozenset[Any], parameters: set[Any]) -> list[str]:
+    """One task's problems; a stage or watermark declared by an entry set aside is no problem here."""
+    found = []
+    if task.workflow == 0 and (task.id, task.stage) != (0, 0):
+        found.append("WorkFlowID 0 is the initiation task: it needs id 0 and stage 0")
+    if task.workflow != 0 and task.stage == 0:
+        found.append("stage 0 (LOAD_GO) holds only the initiation task")
+    if task.stage not in stages:
+        found.append(f"unknown stage {task.stage}: seeded stages are 0-6, custom ones (>= 10) are declared under "
+                     "stages")
+    if task.watermark is not None and task.watermark not in parameters:
+        found.append(f"watermark {task.watermark!r} names no declared parameter")
+    if task.source_type is SourceType.SPARK_SQL:
+        target, outside = _sql_source(spec, task)
+        if outside or not target.is_file():
+            found.append(f"{_SQL_SOURCE}; " + (outside or f"{task.source!r} is no file"))
+    if task.source_type is SourceType.PYTHON and (wrong := python_source_problem(task.source)):
+        found.append(wrong)
+    if task.source_type in DATABRICKS:
+        found += _databricks_problems(spec, task)
+    elif task.source_type in DATA_FACTORY:
+        found += _data_factory_problems(spec, task)
+    elif task.compute or task.timeout_minutes:
+        found.append(f"compute and timeout_minutes apply to DBX_NOTEBOOK, DBX_JOB and ADF tasks, not "
+                     f"{task.source_type.value}")
+    if task.source_type not in DATA_FACTORY and (task.factory or task.dataflow):
+        found.append(f"factory and dataflow apply to ADF_PIPELINE and DATAFLOW tasks, not {task.source_type.value}")
+    return found
+
+
+def _databricks_problems(spec: ProcessSpec, task: TaskSpec) -> list[str]:
+    found = []
+    if task.source_type is SourceType.DBX_JOB:
+        if not (task.source and task.source.isdigit()):
+            found.append(f"DBX_JOB needs source: the numeric job id (got {task.source!r})")
+        if task.compute:
+            found.append("DBX_JOB runs on its job's own compute: remove compute")
+        return found
+    if not (task.source and task.source.startswith("/")):
+        found.append(f"DBX_NOTEBOOK needs source: the notebook's absolute workspace path (got {task.source!r})")
+    if not (task.compute or spec.compute):
+        found.append("DBX_NOTEBOOK needs compute (existing_cluster_id, new_cluster or serverless: true), on the "
+                     "task or the process")
+    return found
+
+
+def _data_factory_problems(spec: ProcessSpec, task: TaskSpec) -> list[str]:
+    kind = task.source_type.value
+    found = []
+    if not (task.source and _ADF_NAME.match(task.source)):
+        found.append(f"{kind} needs source: the pipeline name (up to 140 characters, none of . + ? / < > * % & : \\) "
+                     f"(got {task.source!r})")
+    if not (task.factory or spec.factory):
+        found.append(f"{kind} needs factory (subscription_id, resource_group, name), on the task or the process")
+    if task.compute:
+        found.append(f"{kind} runs on its factory's integration runtime: remove compute")
+    if task.dataflow is not None and (task.source_type is not SourceType.DATAFLOW
+                                      or not _ADF_NAME.match(task.dataflow)):
+        found.append(f"dataflow names a data flow of a DATAFLOW task (got {task.dataflow!r})")
+    return found
+
+
+def _owner_problem(owner: str) -> str | None:
+    """Dagster takes an owner that is an e-mail address or ``team:<name>``; a name without '@' becomes the
+    latter (the translator's get_owners)."""
+    if "@" in owner and not _EMAIL.fullmatch(owner):
+        return (f"{owner!r} is no e-mail address (Dagster takes an owner that is an e-mail address or a team): "
+                "give a whole address (hr-team@example.com) or a team name without '@' (HR data team)")
+    if owner.startswith("team:") and not owner[5:].strip():
+        return f"{owner!r} names no team: give a team name (HR data team) or an e-mail address"
+    return None

@@ -51,10 +51,10 @@ class DagsterETLMonitorTranslator:
                 "MaximumRetries": task.maximum_retries}
 
     def get_owners(self, process: ProcessSpec) -> list[str]:
-        """The process owner: an e-mail address as it is, any other name as ``team:<name>``."""
+        """The process owner: an e-mail address or ``team:<name>`` as it is, any other name as ``team:<name>``."""
         if not process.owner:
             return []
-        return [process.owner if "@" in process.owner else f"team:{process.owner}"]
+        return [process.owner if "@" in process.owner or process.owner.startswith("team:") else f"team:{process.owner}"]
 
     def get_tags(self, process: ProcessSpec, task: TaskSpec) -> dict[str, str]:
         """Filterable in the asset catalogue; values are vocabulary, so always valid tag values."""

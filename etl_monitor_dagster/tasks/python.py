@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..core.catalogue import python_source_problem
 from ..core.error_class import ErrorClass
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
@@ -15,7 +16,10 @@ from ..core.runs import TaskFailed, TaskResult, TaskRun
 def run_python(run: TaskRun) -> TaskResult:
     """``package.module:function`` called with the TaskRun; it may return a TaskResult, a dict of
     metadata, an int (rows written) or None."""
-    module_name, _, attribute = (run.task.source or "").partition(":")
+    source = run.task.source or ""
+    if wrong := python_source_problem(source):  # a file path or a relative import is never imported
+        raise TaskFailed(wrong, "IMPORT_ERROR", error_class=ErrorClass.CONFIGURATION)
+    module_name, _, attribute = source.partition(":")
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:

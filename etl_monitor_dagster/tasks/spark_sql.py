@@ -18,9 +18,9 @@ the first is reported, the second moves the task's DELTA_ID (or overrides its DE
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from ..core.catalogue import CatalogueError, sql_file
 from ..core.engine import is_connection_loss, lost_engine, reaching
 from ..core.error_class import ErrorClass, classify
 from ..core.runs import TaskFailed, TaskResult, TaskRun
@@ -29,7 +29,10 @@ _METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_d
 
 
 def run_spark_sql(run: TaskRun) -> TaskResult:
-    path = Path(run.path(run.task.source) or "")
+    try:  # the loader refused such a source already; a process built in code is held to the same rule
+        path = sql_file(run.process, run.task)
+    except CatalogueError as exc:
+        raise TaskFailed(str(exc), "NO_SQL_FILE", error_class=ErrorClass.CONFIGURATION) from exc
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:  # the catalogue names a file that is not there: trying again cannot help
