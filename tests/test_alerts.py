@@ -26,18 +26,21 @@ from dagster import (
     DagsterEvent,
     DagsterEventType,
     DagsterInstance,
+    DagsterResourceFunctionError,
     DagsterRun,
     DagsterRunStatus,
     EnvVar,
+    build_resources,
     build_run_status_sensor_context,
     build_sensor_context,
     instance_for_test,
 )
 from dagster._core.execution.plan.objects import StepFailureData
 from dagster._utils.error import SerializableErrorInfo
+from pydantic import ValidationError as ConfigError
 
 from etl_monitor_dagster import ETLMonitorResource
-from etl_monitor_dagster.core.alerts import AlertKind, AlertPolicy, AlertState, alert_event_id, decide, scrub
+from etl_monitor_dagster.core.alerts import Alert, AlertKind, AlertPolicy, AlertState, alert_event_id, decide, scrub
 from etl_monitor_dagster.core.catalogue import ProcessSpec, load_catalogue
 from etl_monitor_dagster.core.errors import EngineError
 from etl_monitor_dagster.dagster.alerts import ENV, ETLMonitorAlerts, alerts_from_env, run_ends, why_failed
@@ -241,7 +244,8 @@ def _alerts(channels: Channels, **settings: Any) -> ETLMonitorAlerts:
         slack_base_url=f"{channels.base}/api/",
         smtp_host="127.0.0.1", smtp_port=channels.smtp_port, smtp_from="etl-monitor@example.com",
         smtp_username="etl-monitor", smtp_password=EnvVar("ETL_TEST_ALERTS_SMTP_PASSWORD"), smtp_starttls=False,
-        dagster_base_url="http://dagster.example:3000/", timeout_seconds=10, **settings)
+        smtp_allow_plaintext_login=True, dagster_base_url="http://dagster.example:3000/", timeout_seconds=10,
+        **settings)
 
 
 @pytest.fixture
@@ -507,3 +511,51 @@ def test_an_alerts_resource_without_channels_skips_saying_so():
         result = sensor.evaluate_tick(build_sensor_context(
             instance=instance, resources={"monitor": ETLMonitorResource(), "alerts": alerts}))
     assert "no alert channel is configured" in (result.skip_message or "")
+
+
+# ------------------------------------------------------------------------ e-mail login in clear text
+
+def _email_alerts(host: str, **settings: Any) -> ETLMonitorAlerts:
+    return ETLMonitorAlerts(smtp_host=host, smtp_from="etl-monitor@example.com", smtp_username="etl-monitor",
+                            smtp_password=EnvVar("ETL_TEST_ALERTS_SMTP_PASSWORD"), **settings)
+
+
+def test_an_smtp_login_without_starttls_is_refused_unless_allowed():
+    with pytest.raises(ConfigError, match=r"smtp_starttls=False: .*clear text.*smtp_allow_plaintext_login=True"):
+        _email_alerts("127.0.0.1", smtp_starttls=False)
+    assert _email_alerts("smtp.example.com").smtp_starttls  # the default upgrades before the login
+    assert not ETLMonitorAlerts(smtp_host="smtp.example.com", smtp_from="a@example.com", smtp_starttls=False)\
+        .smtp_username  # no login, no password to expose: an open relay without TLS stays possible
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "10.0.0.25", "::ffff:7f00:1", "localhost.example.com",
+                                  "127.0.0.1.nip.io", "0.0.0.0"])
+def test_a_plaintext_login_is_refused_for_a_host_off_this_machine_even_when_allowed(host):
+    with pytest.raises(ConfigError, match=r"smtp_host=.*honoured only for a relay on this machine"):
+        _email_alerts(host, smtp_starttls=False, smtp_allow_plaintext_login=True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LocalHost."])
+def test_a_plaintext_login_is_allowed_for_a_loopback_relay(host):
+    assert _email_alerts(host, smtp_starttls=False, smtp_allow_plaintext_login=True).smtp_allow_plaintext_login
+
+
+def test_an_envvar_host_is_checked_when_dagster_reads_it(monkeypatch):
+    monkeypatch.setenv("ETL_TEST_ALERTS_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("ETL_TEST_ALERTS_SMTP_PASSWORD", SMTP_PASSWORD)
+    alerts = _email_alerts(EnvVar("ETL_TEST_ALERTS_SMTP_HOST"), smtp_starttls=False, smtp_allow_plaintext_login=True)
+    with pytest.raises(DagsterResourceFunctionError) as refused, build_resources({"alerts": alerts}):
+        pass
+    assert "smtp_host='smtp.example.com'" in str(refused.value.__cause__)
+
+
+def test_an_allowed_plaintext_login_to_the_loopback_relay_delivers(channels):
+    alerts = _email_alerts("127.0.0.1", smtp_port=channels.smtp_port, smtp_starttls=False,
+                           smtp_allow_plaintext_login=True, timeout_seconds=10)
+    alert = Alert(AlertKind.FAILED, "QAMAIL", "LOAD", None, date(2026, 4, 9), "run-1", "owner@example.com",
+                  "owner@example.com", datetime.now(UTC))
+    with build_resources({"alerts": alerts}) as resources:
+        delivery = resources.alerts.send(alert)
+    assert (delivery.sent, delivery.problems) == (["email"], {})
+    assert channels.logins == ["etl-monitor"]
+    assert [m["To"] for m in channels.emails()] == ["owner@example.com"]

@@ -10,6 +10,7 @@ from sending one twice.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import smtplib
 import ssl
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import (
     ConfigurableResource,
@@ -36,12 +37,13 @@ from dagster._config.field_utils import IntEnvVar
 from dagster_msteams import MSTeamsResource
 from dagster_msteams.adaptive_card import AdaptiveCard
 from dagster_slack import SlackResource
-from pydantic import Field
+from pydantic import Field, ModelWrapValidatorHandler, model_validator
 from slack_sdk import WebClient
 
 from ..core.alerts import Alert, AlertLedger, AlertPolicy, RunVerdict, decide, run_verdict, scrub, trim
 from ..core.catalogue import ProcessSpec
 from ..core.enums import Status
+from ..core.errors import ValidationError
 from .resource import ETLMonitorResource
 
 ENV = {  # field -> the environment variable ``alerts_from_env`` reads it from
@@ -107,6 +109,9 @@ class ETLMonitorAlerts(ConfigurableResource):
     smtp_username: str | None = Field(default=None, description="SMTP login, if the server wants one.")
     smtp_password: str | None = Field(default=None, description="SMTP password; pass it with EnvVar.")
     smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS before login.")
+    smtp_allow_plaintext_login: bool = Field(
+        default=False, description="Log in with smtp_username although smtp_starttls is False, i.e. send the password "
+        "in clear text: honoured only for a relay on this machine (127.0.0.0/8, ::1, localhost).")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one delivery on any channel.")
     suppress_minutes: int = Field(
         default=60, ge=0, description="No second failure alert for a process within this many minutes of its "
@@ -123,6 +128,29 @@ class ETLMonitorAlerts(ConfigurableResource):
     default_recipient: str | None = Field(
         default=None, description="Who gets alerts of a process with no ProcessOwner, and the e-mail of those "
         "whose owner is a name, not an address.")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_plaintext_login(cls, settings: Any, build: ModelWrapValidatorHandler[ETLMonitorAlerts]) -> ETLMonitorAlerts:
+        alerts = build(settings)
+        # Dagster builds the resource again, with EnvVar values read, when a run or sensor uses it: an
+        # EnvVar host (here still the variable's name) is checked then.
+        env_host = isinstance(settings, dict) and isinstance(settings.get("smtp_host"), EnvVar)
+        alerts._refuse_plaintext_login(host_known=not env_host)
+        return alerts
+
+    def _refuse_plaintext_login(self, host_known: bool) -> None:
+        """ValidationError for an SMTP login without STARTTLS, unless allowed and to a loopback relay."""
+        if self.smtp_starttls or not self.smtp_username or not self.smtp_host:
+            return
+        if not self.smtp_allow_plaintext_login:
+            raise ValidationError("smtp_starttls", False, "with smtp_username the login would send the password in "
+                                  "clear text: keep STARTTLS, or set smtp_allow_plaintext_login=True for a relay on "
+                                  "this machine (127.0.0.0/8, ::1, localhost)")
+        if host_known and not _is_loopback(self.smtp_host):
+            raise ValidationError("smtp_host", self.smtp_host, "smtp_allow_plaintext_login is honoured only for a "
+                                  "relay on this machine (127.0.0.0/8, ::1, localhost); logging in to any other "
+                                  "host needs smtp_starttls=True")
 
     def channels(self) -> list[str]:
         """The channels configured: teams, slack (token and channel), email (host and sender)."""
@@ -188,6 +216,17 @@ class ETLMonitorAlerts(ConfigurableResource):
             if self.smtp_username:
                 smtp.login(self.smtp_username, self.smtp_password or "")
             smtp.send_message(message)
+
+
+def _is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1), the hosts a clear-text login may go to."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def alerts_from_env() -> ETLMonitorAlerts | None:
