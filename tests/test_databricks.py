@@ -73,6 +73,8 @@ def test_a_notebook_run_gets_the_run_context_and_its_run_id_cluster_figures_and_
         "watermark_type": "DELTA_ID", "full_file_name": "", "out_file_path": "",
         "in_file_path": "abfss://raw@lake.dfs.core.windows.net/customers/"}
     assert task["new_cluster"]["node_type_id"] == "Standard_DS3_v2" and "existing_cluster_id" not in task
+    assert task["new_cluster"]["spark_conf"] == {  # the catalogue's secret reference, untouched
+        "fs.azure.account.key.lake.dfs.core.windows.net": "{{secrets/qa-lake/account-key}}"}
     assert submitted["timeout_seconds"] == 600
     row = lakehouse.rows["Score customers"]
     assert (row["Status"], row["SourceRunID"], row["ClusterID"]) == ("DONE", str(run.run_id), run.cluster_id)
