@@ -1,10 +1,9 @@
 """The Databricks notebooks, run as the Python files they are (ADF write-back, the example DBX_NOTEBOOK
-task), and the ADF Lookup query."""
+task); the ADF Lookup query is in test_adf_lookup.py."""
 
 from __future__ import annotations
 
 import json
-import re
 import runpy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,26 +85,6 @@ def test_a_bad_widget_value_is_refused_and_writes_nothing(run_notebook, spark):
              "processing_date": DAY})})
     assert len(process.receipts(execution)) == receipts
     assert process.steps(execution)[(1, 1)]["StartTime"] is None
-
-
-def _adf(value: str) -> str:
-    r"""What the query's ADF replace() expressions make of a value: \ -> \\, ' -> \' and $ -> \u0024."""
-    return value.replace("\\", "\\\\").replace("'", "\\'").replace("$", "\\u0024")
-
-
-def test_the_adf_lookup_query_reads_the_active_value_even_for_hostile_names(make_process, monitor):
-    hostile = "Q'A \\ \"x\" ${y} -- ü"
-    process = make_process(project=hostile)
-    process.parameter("Last'Id\\", "DELTA_ID")
-    monitor.advance_watermark(hostile, process.load, "Last'Id\\", new_int_value=42)
-    text = (REPO / "databricks" / "adf" / "lookup_active_watermark.sql").read_text()
-    query = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-    given = {"MonitorSchema": monitor.schema, "ProjectCode": hostile, "ProcessLoad": process.load,
-             "ParameterName": "Last'Id\\"}
-    query = re.sub(r"@\{[^}]*?parameters\.(\w+)[^}]*\}",
-                   lambda m: given[m[1]] if m[1] == "MonitorSchema" else _adf(given[m[1]]), query)
-    (row,) = monitor.spark.sql(query).collect()
-    assert (row.ActiveValue, row.WatermarkState) == ("42", "DELTA: 42")
 
 
 def test_the_example_task_notebook_scores_above_its_watermark_and_exits_with_its_figures(spark, tmp_path):
