@@ -359,3 +359,13 @@ def test_a_catalogue_with_ten_problems_across_two_files_lists_all_ten(tmp_path):
         "SPARK_SQL needs source", "PYTHON needs source", "unknown stage 8",
         "is named as a secret, so its value must be a secret reference", "Input should be 'D', 'W', 'M', 'Y' or 'A'",
         "Extra inputs are not permitted", "watermark 'Nope' names no declared parameter", "DBX_JOB needs source"]
+
+
+def test_an_entry_set_aside_for_its_problem_causes_no_second_one(tmp_path):
+    initiation = {**INITIATION, "mandatory": "perhaps"}
+    _write(tmp_path, "aside.yaml", _process(
+        parameters=[{"name": "SYSDT", "type": "SYSTEM"}, {"name": "LastEmp", "type": "DELTA_TIME"}],
+        tasks=[initiation, *_process()["tasks"][1:]]))
+    assert [(entry, problem.split(",")[0]) for _, entry, problem in _problems(tmp_path)] == [
+        ("parameters[1] (LastEmp).type", "Input should be 'DELTA_DATE'"),
+        ("tasks[0] (Initiation).mandatory", "Input should be a valid boolean")]  # no missing initiation or watermark

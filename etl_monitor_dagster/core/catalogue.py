@@ -355,7 +355,7 @@ def _validated(path: Path, root: Path,
     kept = {kind: list(range(len(items))) if isinstance(items := document.get(kind), list) else []
             for kind in _LISTS}
     problems: list[CatalogueError] = []
-    for _ in range(3):  # setting entries aside creates no new schema problem: a second pass validates
+    while True:  # each pass sets aside what has a problem, so the next one has fewer or none
         try:
             return ProcessSpec.model_validate({**candidate, "path": path, "root": root}), kept, problems
         except PydanticValidationError as exc:
@@ -368,15 +368,14 @@ def _validated(path: Path, root: Path,
             if len(loc) >= 2 and (loc[0], loc[1]) in items:
                 loc = (loc[0], kept[str(loc[0])][int(loc[1])], *loc[2:])  # the index in the file
             problems.append(CatalogueError(path, _entry(document, loc), error["msg"]))
-        if keys & _REQUIRED or "" in keys:
-            return None, kept, problems  # without project, process or a task list there is no process
+        if keys & _REQUIRED or "" in keys or not (items or keys & candidate.keys()):
+            return None, kept, problems  # no process without project, process and tasks, or nothing to set aside
         for kind in _LISTS:
             for index in sorted((i for k, i in items if k == kind), reverse=True):
                 candidate[kind] = [e for i, e in enumerate(candidate[kind]) if i != index]
                 del kept[kind][index]
-        for key in keys:
+        for key in keys & candidate.keys():
             del candidate[key]
-    return None, kept, problems
 
 
 def _entry(document: dict[Any, Any], loc: tuple[Any, ...]) -> str:
@@ -540,7 +539,7 @@ def _check(spec: ProcessSpec, document: dict[Any, Any], kept: dict[str, list[int
         elif task.dagster_name in gates:
             problem(entry, f"its Dagster name {task.dagster_name!r} is the asset key of a stage gate: rename the task")
         names[task.dagster_name] = task.name
-    initiation_aside = any((e.get("workflow"), e.get("id")) == (0, 0) for e in aside["tasks"])
+    initiation_aside = any((e.get("workflow", 0), e.get("id", 0)) == (0, 0) for e in aside["tasks"])  # may be it
     if (0, 0) not in keys and not initiation_aside:
         problem("tasks", "the initiation task (id 0, workflow 0, stage 0) is missing")
     return problems
