@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from .core.catalogue import CatalogueErrors, load_catalogue, registration
 from .core.connect import TOKEN_ENV, refuse_inline_token
 from .core.errors import ETLMonitorError, ValidationError
+from .core.scrub import scrub
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return arguments.run(arguments)
-    except CatalogueErrors as errors:
-        print(f"{len(errors.problems)} problem(s); nothing was written:", *errors.problems, sep="\n", file=sys.stderr)
-    except ETLMonitorError as error:  # a user's error: the message says what to fix, a traceback would not
-        print(error, file=sys.stderr)
-    return 2
+    except Exception as error:
+        return _report(error)
+
+
+def _report(error: Exception) -> int:
+    """Print why the command failed, scrubbed (an error's text may echo a connection string or a token);
+    returns the exit code: 2 for a user's error, 1 for any other."""
+    if isinstance(error, CatalogueErrors):
+        lines, code = [f"{len(error.problems)} problem(s); nothing was written:", *map(str, error.problems)], 2
+    elif isinstance(error, ETLMonitorError):  # a user's error: the message says what to fix, a traceback would not
+        lines, code = [str(error)], 2
+    else:  # anything else: its traceback, as Python prints it
+        lines, code = ["".join(traceback.format_exception(error)).rstrip()], 1
+    print(*(scrub(line) for line in lines), sep="\n", file=sys.stderr)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:

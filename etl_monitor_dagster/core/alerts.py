@@ -25,9 +25,8 @@ No Dagster here: a notebook or another orchestrator can call ``decide`` and ``Al
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -37,6 +36,7 @@ from . import schema as S
 from .enums import EventType, LogLevel, Status
 from .monitor.store import Store
 from .receipts import receipt
+from .scrub import scrub
 
 MESSAGE_CHARS = 300  # a task's LogMessage is cut to this in a message: the monitor holds the whole text
 _NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4b8e-9a57-1f0c4a7e2b19")  # alert event ids: uuid5 of (execution, kind)
@@ -59,30 +59,6 @@ class RunVerdict(StrEnum):
     FAILED = "FAILED"  # a mandatory task or the initiation row is FAIL
     COMPLETE = "COMPLETE"  # nothing failed that counts, nothing queued or retrying
     PENDING = "PENDING"  # tasks still queued or retrying (RQUE): not decided yet
-
-
-# Secrets that may sit in an error text: replaced before any text leaves for a channel.
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
-    (re.compile(r"(?i)\b(authorization)\s*[:=]\s*\S+(\s+\S+)?"), r"\1: ***"),
-    (re.compile(r"(?i)\b(access_token|refresh_token|api[_-]?key|client_secret|token|password|passwd|pwd|secret|"
-                r"accountkey|sharedaccesskey|sharedaccesssignature|sig)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s;&,'\"]+)"),
-     r"\1=***"),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"), "***"),  # Slack tokens
-    (re.compile(r"\bdapi[0-9a-f]{32}(-\d+)?\b"), "***"),  # Databricks personal access tokens
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "***"),  # JWTs
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),  # user:password@ in URLs
-)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with known secret shapes (bearer tokens, ``token=``, ``password=``, ``AccountKey=``, SAS
-    ``sig=``, Slack and Databricks tokens, JWTs, URL credentials) and the given ``secrets`` replaced by ***."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def trim(text: str, limit: int = MESSAGE_CHARS) -> str:

@@ -1,7 +1,8 @@
 """Receipts: the JSON event appended to ETLsysLogs for every status transition (seed 001's audit trail).
 
 Each receipt carries its own ``event_id`` (also stored as CorrelationID), fixed before any write
-is attempted, so a retried append can be recognised and is never doubled.
+is attempted, so a retried append can be recognised and is never doubled. Its free-text fields
+(``FREE_TEXT``: errors, reasons, remarks) are scrubbed of credentials before they are stored.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .enums import EventType, LogLevel
+from .scrub import scrub
 
 SOURCE_TYPE = "ETL_MONITOR"
+# The details that carry an error's or a person's words, not the monitor's own values: every text in them
+# (a nested error's message too) is scrubbed.
+FREE_TEXT = frozenset({"error", "message", "reason", "remark", "run_error", "log_message", "undelivered"})
 
 
 def _jsonable(value: Any) -> Any:
@@ -21,6 +26,16 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
+    return value
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v) for v in value]
     return value
 
 
@@ -39,7 +54,8 @@ def receipt(
     """One ETLsysLogs row (without ``_ID``) whose Message is the JSON event.
 
     ``step`` is the ETLProcessingSteps row the event is about; ``details`` go into the event as is
-    (status, previous_status, timings, error, watermark values, ...). ``event_id`` fixes the event id
+    (status, previous_status, timings, error, watermark values, ...), those named in ``FREE_TEXT``
+    scrubbed. ``event_id`` fixes the event id
     (a deterministic one lets a writer recognise its own receipt); by default a new UUID.
     """
     step = step or {}
@@ -58,7 +74,7 @@ def receipt(
         "task_name": step.get("TaskName"),
         "attempt": step.get("Attempts"),
         "source_run_id": step.get("SourceRunID"),
-        **details,
+        **{k: _scrubbed(v) if k in FREE_TEXT else v for k, v in details.items()},
         "logged_at": now,
     }
     message = json.dumps(

@@ -19,6 +19,7 @@ from .catalogue import ProcessSpec, TaskSpec
 from .error_class import ErrorClass, classify
 from .errors import ETLMonitorError
 from .monitor import ETLMonitorFramework, StepFacts
+from .scrub import scrub
 
 
 class TaskFailed(ETLMonitorError):
@@ -61,7 +62,7 @@ class TaskRun(StepFacts):
                 cancel()
             self.log.warning(f"{self.task.name}: {what} cancelled")
         except Exception as exc:
-            self.log.error(f"{self.task.name}: could not cancel {what}: {exc}")
+            self.log.error(f"{self.task.name}: could not cancel {what}: {scrub(str(exc))}")
 
     def path(self, value: str | None) -> str | None:
         """A catalogue path: relative ones are relative to the catalogue file, others are kept."""
@@ -144,7 +145,8 @@ class TaskError:
 
 
 def task_error(exc: BaseException) -> TaskError:
-    """The one reading of a task's failure: LogMessage, LogCode (a TaskFailed's code, else the
-    exception's type name) and ErrorClass (``classify``)."""
+    """The one reading of a task's failure: LogMessage (its type and text, scrubbed of credentials),
+    LogCode (a TaskFailed's code, else the exception's type name) and ErrorClass (``classify``, which
+    reads the unscrubbed exception)."""
     code = exc.code if isinstance(exc, TaskFailed) else type(exc).__name__
-    return TaskError(f"{type(exc).__name__}: {exc}", code, classify(exc))
+    return TaskError(scrub(f"{type(exc).__name__}: {exc}"), code, classify(exc))

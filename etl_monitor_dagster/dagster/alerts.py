@@ -40,10 +40,11 @@ from dagster_slack import SlackResource
 from pydantic import Field, ModelWrapValidatorHandler, model_validator
 from slack_sdk import WebClient
 
-from ..core.alerts import Alert, AlertLedger, AlertPolicy, RunVerdict, decide, run_verdict, scrub, trim
+from ..core.alerts import Alert, AlertLedger, AlertPolicy, RunVerdict, decide, run_verdict, trim
 from ..core.catalogue import ProcessSpec
 from ..core.enums import Status
 from ..core.errors import ValidationError
+from ..core.scrub import scrub
 from .resource import ETLMonitorResource
 
 ENV = {  # field -> the environment variable ``alerts_from_env`` reads it from

@@ -19,11 +19,13 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Config,
+    DagsterError,
     DagsterRun,
     DagsterRunStatus,
     Failure,
     MaterializeResult,
     RetryPolicy,
+    RetryRequested,
     TimeWindowPartitionsDefinition,
     multi_asset,
 )
@@ -127,17 +129,20 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
                 record_end_status=False,  # the hooks record the end once Dagster has accepted the step
                 log=context.log, context=context, databricks=databricks, adf=adf,
                 check_stop=_stop_when_terminated(context))
+        except (RetryRequested, DagsterError):
+            raise  # Dagster's own control flow, in Dagster's words
         except Exception as exc:
             error, retried = failure_of(exc, task, context.retry_number)
-            if retried or context.retry_number >= task.maximum_retries:
-                raise  # retried by the RetryPolicy, or its last try: Dagster ends it as it is
-            # Not retried for its class: bypass the RetryPolicy. The outcome rides in the metadata, so the
-            # failure hook and the reconciliation record its own LogCode and class, not "Failure".
+            # Dagster stores the text of the exception a step raises, and of its cause: it gets a Failure
+            # with the scrubbed message (and the original's traceback, code without values), not the
+            # exception. Retried by the RetryPolicy, or not (its last try, or not retried for its class:
+            # the policy is bypassed). The outcome rides in the metadata, so the failure hook and the
+            # reconciliation record its own LogCode and class, not "Failure".
             failed = TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code,
                                  facts={Key.PROCESSING_DATE: day.isoformat(), Key.TRY: context.retry_number + 1},
                                  error_class=error.error_class)
             raise Failure(description=error.message, metadata=dagster_metadata(failed.metadata()),
-                          allow_retries=False) from exc
+                          allow_retries=retried).with_traceback(exc.__traceback__) from None
         return _result(task, outcome)
 
     if task.workflow == 0:

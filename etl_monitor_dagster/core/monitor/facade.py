@@ -24,6 +24,7 @@ from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reach
 from ..enums import SKIP, LogType, SourceType, Status
 from ..error_class import ErrorClass
 from ..errors import EngineError, ValidationError
+from ..scrub import scrub
 from ..sql import quote_identifier, validate_identifier
 from . import layout
 from .health import Health
@@ -498,8 +499,9 @@ def _error_class(value: Any) -> ErrorClass | None:
 
 
 def _message(value: Any) -> str | None:
-    """A log message (any length: it is cut to 2000 characters when stored); '' means none."""
-    return None if value in (None, "") else v.text("log_message", value, max_length=10**9)
+    """A log message, scrubbed of credentials (any length: it is cut to 2000 characters when stored);
+    '' means none."""
+    return None if value in (None, "") else scrub(v.text("log_message", value, max_length=10**9))
 
 
 def _scope(project_code: Any, process_load: Any, processing_date: Any, execution_id: Any, workflow_id: Any,

@@ -18,6 +18,7 @@ from .. import schema as S
 from ..enums import EventType, LogCode, LogLevel, LogType, ParameterType, Status
 from ..error_class import classify_code
 from ..errors import ValidationError
+from ..scrub import scrub
 from . import statements as Q
 from .steps import StepKey, Steps, is_initiation, is_running, latest_attempt, step_receipt
 from .store import Store
@@ -78,8 +79,9 @@ class Health:
     def end_run(self, execution_id: str, code: LogCode, message: str, at: datetime) -> list[dict[str, Any]]:
         """A run that ended unfinished (``code`` RUN_FAILED or RUN_CANCELED): its running rows become FAIL
         (RUN_LOST, or RUN_CANCELED), its initiation row FAIL with ``code``; rows never started stay
-        queued for the next attempt. Returns the rows it ended."""
+        queued for the next attempt. Returns the rows it ended. ``message`` (the orchestrator's) is scrubbed."""
         lost = LogCode.RUN_CANCELED if code is LogCode.RUN_CANCELED else LogCode.RUN_LOST
+        message = scrub(message)
         targets = []
         for row in latest_attempt(self.store.rows(S.STEPS.name, {"ExecutionID": execution_id})):
             if is_initiation(row) and row["Status"] != Status.FAIL.value:
