@@ -26,6 +26,8 @@ from etl_monitor_dagster.core.local_spark import LocalSparkServer
 from tests.dagster_location import CATALOGUE, REMOTE_ENV, SCHEMA
 
 DAY = "2026-04-09"
+# The tables that trail the event log until a fold, and the views that read them with every logged transition.
+LIVE = {"ETLProcessingSteps": "v_liveSteps", "ETLconfigParameters": "v_liveParameters", "ETLsysLogs": "v_liveLogs"}
 SHARED_ENGINE_ENV = "ETL_TEST_SHARED_ENGINE"  # "home|port" of the server all xdist workers use
 TIERS = {  # marker -> the fixtures that put a test in that tier
     "spark": {"spark_server", "spark", "monitor", "instance", "make_process", "process"},
@@ -145,20 +147,22 @@ class Process:
         return {(r["WorkFlowID"], r["TaskID"]): r for r in rows}
 
     def receipts(self, execution: str | None = None) -> list[dict]:
-        logs = self.monitor.spark.table(self.monitor.table_name("ETLsysLogs"))
+        """The process's receipts in the order they were logged (folded into ETLsysLogs or not yet)."""
+        logs = self.monitor.spark.table(self.monitor.table_name("v_liveLogs"))
         logs = logs.where((logs["ProjectCode"] == self.project) & (logs["ProcessLoad"] == self.load))
         if execution:
             logs = logs.where(logs["ExecutionID"] == execution)
-        return [r.asDict() for r in logs.orderBy("_ID").collect()]
+        return [r.asDict() for r in logs.orderBy("LogOrder").collect()]
 
     def rows(self, table: str) -> list[dict]:
-        """The process's rows of one table as stored (LastUpdatedOn included), in a stable order."""
-        frame = self.monitor.spark.table(self.monitor.table_name(table))
+        """The process's rows of one table as every reader of the monitor sees them (LastUpdatedOn included),
+        in a stable order: the tables the event log folds into are read through their live views."""
+        frame = self.monitor.spark.table(self.monitor.table_name(LIVE.get(table, table)))
         frame = frame.where((frame["ProjectCode"] == self.project) & (frame["ProcessLoad"] == self.load))
         return sorted((r.asDict() for r in frame.collect()), key=repr)
 
     def count(self, table: str) -> int:
-        frame = self.monitor.spark.table(self.monitor.table_name(table))
+        frame = self.monitor.spark.table(self.monitor.table_name(LIVE.get(table, table)))
         return frame.where((frame["ProjectCode"] == self.project) & (frame["ProcessLoad"] == self.load)).count()
 
 

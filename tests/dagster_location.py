@@ -135,8 +135,8 @@ def launch_and_record(job, instance: DagsterInstance, monitor: ETLMonitorFramewo
                       day: str) -> RecordedRun:
     """Run one partition in process and read back what the monitor holds for it."""
     success, run_id = launch(job, instance, day, run_config=IN_PROCESS)
-    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
-    messages = logs.where(logs["ExecutionID"] == run_id).orderBy("_ID").select("Message").collect()
+    logs = monitor.spark.table(monitor.table_name("v_liveLogs"))
+    messages = logs.where(logs["ExecutionID"] == run_id).orderBy("LogOrder").select("Message").collect()
     return RecordedRun(success, run_id, rows(monitor, process, run_id), [json.loads(m[0]) for m in messages])
 
 

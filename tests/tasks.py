@@ -19,6 +19,7 @@ def when_ready(run: TaskRun) -> TaskResult:
 def refuse_own_done(run: TaskRun) -> TaskResult:
     """Adds a Delta CHECK constraint under which this task's DONE write fails: a hook write that fails."""
     run.monitor.spark.sql(
-        f"ALTER TABLE {run.monitor.table_name('ETLProcessingSteps')} ADD CONSTRAINT refuse_done "
-        f"CHECK (ExecutionID <> '{run.execution_id}' OR TaskID <> {run.task.id} OR Status <> 'DONE')")
+        f"ALTER TABLE {run.monitor.table_name('ETLEventLog')} ADD CONSTRAINT refuse_done "
+        f"CHECK (coalesce(ExecutionID, '') <> '{run.execution_id}' OR coalesce(TaskID, -1) <> {run.task.id} "
+        "OR EventType <> 'TASK_DONE')")
     return TaskResult(rows_written=1)

@@ -159,7 +159,7 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(factory, adf
     events = instance.all_logs(factory.run_id)
     assert len(events) > 50
     assert not [e for e in events if adf.client_secret in repr(e) or any(t in repr(e) for t in adf.tokens)]
-    steps = monitor.spark.table(monitor.table_name("ETLProcessingSteps"))
+    steps = monitor.spark.table(monitor.table_name("v_liveSteps"))
     assert adf.client_secret not in repr(steps.where(steps["ExecutionID"] == factory.run_id).collect())
     assert adf.client_secret not in json.dumps(factory.receipts)
     assert adf.tokens  # the SDK did authenticate against the token endpoint

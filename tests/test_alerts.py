@@ -231,10 +231,10 @@ class Alerted:
 
     def receipts(self) -> list[dict]:
         """The process's alert receipts in order: (OperationName, ExecutionID, CorrelationID, event)."""
-        logs = self.monitor.spark.table(self.monitor.table_name("ETLsysLogs"))
+        logs = self.monitor.spark.table(self.monitor.table_name("v_liveLogs"))
         logs = logs.where((logs["ProjectCode"] == self.spec.project) & (logs["ProcessLoad"] == self.spec.process)
                           & logs["OperationName"].startswith("ALERT_"))
-        return [{**r.asDict(), "event": json.loads(r["Message"])} for r in logs.orderBy("_ID").collect()]
+        return [{**r.asDict(), "event": json.loads(r["Message"])} for r in logs.orderBy("LogOrder").collect()]
 
 
 def _alerts(channels: Channels, **settings: Any) -> ETLMonitorAlerts:

@@ -200,8 +200,8 @@ def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monit
         assert instance.all_logs(run_id, of_type=DagsterEventType.HOOK_ERRORED)
         assert rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]["Status"] == "NQUE"
     finally:
-        steps = monitor.table_name("ETLProcessingSteps")
-        monitor.spark.sql(f"ALTER TABLE {steps} DROP CONSTRAINT IF EXISTS refuse_done")
+        log = monitor.table_name("ETLEventLog")
+        monitor.spark.sql(f"ALTER TABLE {log} DROP CONSTRAINT IF EXISTS refuse_done")
     evaluate_reconciliation(instance, run_id, DagsterEventType.RUN_SUCCESS)
     repaired = rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]
     assert repaired["Status"] == "DONE"

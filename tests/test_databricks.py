@@ -148,7 +148,7 @@ def test_no_credential_reaches_dagster_logs_metadata_or_the_monitor(lakehouse, i
     events = instance.all_logs(lakehouse.run_id)
     assert len(events) > 50
     assert not [e for e in events if TOKEN in repr(e)]
-    steps = monitor.spark.table(monitor.table_name("ETLProcessingSteps"))
+    steps = monitor.spark.table(monitor.table_name("v_liveSteps"))
     assert TOKEN not in repr(steps.where(steps["ExecutionID"] == lakehouse.run_id).collect())
     assert TOKEN not in json.dumps(lakehouse.receipts)
 

@@ -224,8 +224,9 @@ def spec(monitor: ETLMonitorFramework) -> ProcessSpec:
 
 
 def _receipts(monitor: ETLMonitorFramework, spec: ProcessSpec, execution: str, task_id: int) -> list[dict]:
-    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
-    rows = logs.where((logs["ExecutionID"] == execution) & (logs["ProjectCode"] == spec.project)).orderBy("_ID")
+    logs = monitor.spark.table(monitor.table_name("v_liveLogs"))
+    rows = logs.where((logs["ExecutionID"] == execution) & (logs["ProjectCode"] == spec.project))
+    rows = rows.orderBy("LogOrder")
     return [m for m in (json.loads(r["Message"]) for r in rows.select("Message").collect())
             if m.get("task_id") == task_id]
 

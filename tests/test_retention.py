@@ -89,8 +89,9 @@ def scenario(spark) -> Scenario:
     m.start_task(running, PROJECT, LOAD, 1, 2, 1, "2026-04-10")
     store = m._store
     store.append_receipts(old_receipts(ended, 4) + old_receipts(None, 2) + old_receipts(running, 3))
-    for _ in range(6):  # many small files for OPTIMIZE to compact
+    for _ in range(6):  # many small files for OPTIMIZE to compact: each fold appends one to ETLsysLogs
         store.append_receipts(old_receipts(ended, 1, days=1))
+        m.fold()
     before = logs(m)
     old_ended = {i for i, r in before.items() if r["ExecutionID"] in (ended, None) and '"old"' in r["Message"]
                  and r["LogTimeUTC"] < datetime.now() - timedelta(days=100)}
@@ -125,7 +126,8 @@ def test_append_only_is_back_after_the_run(scenario):
 
 def test_optimize_compacts_the_small_receipt_files_and_the_report_has_the_figures(scenario):
     r = scenario.report
-    assert set(r.files_before) == set(r.files_after) == {"ETLProcessingSteps", "ETLsysLogs", "ETLsysLogsArchive"}
+    assert set(r.files_before) == set(r.files_after) == {"ETLProcessingSteps", "ETLsysLogs", "ETLEventLog",
+                                                         "ETLsysLogsArchive"}
     assert r.files_before["ETLsysLogs"] > 5
     assert r.files_after["ETLsysLogs"] == 1
     assert r.files_after["ETLProcessingSteps"] <= r.files_before["ETLProcessingSteps"]
@@ -148,6 +150,7 @@ def test_a_second_run_archives_nothing_and_doubles_nothing(scenario):
 def test_a_crash_between_copy_and_delete_ends_with_each_receipt_once_in_the_archive(scenario):
     m = scenario.monitor
     m._store.append_receipts(old_receipts(scenario.ended, 3, days=120))
+    m.fold()
     new = {i for i, r in logs(m).items() if r["LogTimeUTC"] < datetime.now() - timedelta(days=100)
            and r["ExecutionID"] == scenario.ended}
     assert len(new) == 3
@@ -190,6 +193,7 @@ def test_vacuum_with_the_check_lifted_on_the_session_deletes_the_compacted_files
         m = ETLMonitorFramework(session, schema=scenario.monitor.schema, updated_by="pytest")
         for _ in range(3):
             m._store.append_receipts(old_receipts(None, 1, days=1))
+            m.fold()
         report = m.maintenance.run(MaintenanceSettings(vacuum_retain_hours=0))
         assert report.files_before["ETLsysLogs"] > report.files_after["ETLsysLogs"] == 1
         assert report.files_vacuumed["ETLsysLogs"] >= report.files_before["ETLsysLogs"]  # compacted ones gone
@@ -237,6 +241,7 @@ def test_the_schedule_is_in_the_definitions_weekly_and_stopped_with_its_cron_con
 def test_the_dagster_job_runs_and_its_output_metadata_carries_the_figures(scenario, spark_server):
     m = scenario.monitor
     m._store.append_receipts(old_receipts(scenario.ended, 2, days=40))
+    m.fold()
     due = sum(1 for r in logs(m).values() if r["ExecutionID"] != scenario.running
               and r["LogTimeUTC"] < datetime.now() - timedelta(days=31))
     assert due >= 2

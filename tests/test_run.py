@@ -257,7 +257,8 @@ def test_status_reset_without_an_execution_replays_every_done_row_of_the_date(lo
     assert m.status_reset(loaded.project, loaded.load, processing_date=DAY, remark="replay") is None
     steps = loaded.steps(run)
     resets = loaded.receipts(run)[before:]
-    assert [r["OperationName"] for r in resets] == ["STATUS_RESET"] * 3  # three rows changed
+    # three rows changed: the two DONE rows replayed; the initiation row only unskipped (no transition of its own)
+    assert sorted(r["OperationName"] for r in resets) == ["STATUS_RESET", "STATUS_RESET", "TASK_UNSKIP"]
     assert (steps[(1, 1)]["Status"], steps[(1, 2)]["Status"]) == ("RQUE", "RQUE")
     assert not any(r["ForceSkip"] for r in steps.values())
     assert steps[(1, 1)]["LogMessage"] == "replay"
@@ -345,20 +346,20 @@ def test_an_ambiguous_task_id_asks_for_its_workflow(loaded):
         loaded.monitor.task_status(run, loaded.project, loaded.load, task_id=1)
 
 
-def _writes_only(monitor, call) -> bool:
-    """Whether ``call`` sent the engine writes only (every statement a Delta commit): no read."""
+def _spent(monitor, call) -> tuple[int, int]:
+    """The statements and Delta commits ``call`` sent the engine."""
     before = monitor.engine.stats.snapshot()
     call()
     spent = monitor.engine.stats - before
-    return spent.statements == spent.commits > 0
+    return spent.statements, spent.commits
 
 
-def test_a_task_started_with_its_pending_row_and_ended_in_the_same_process_reads_nothing_more(loaded):
+def test_a_task_started_with_its_pending_row_and_ended_in_the_same_process_reads_only_its_claim(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()
     (row,) = m.pending_rows(run, p, load, task_id=1, workflow_id=1)
-    assert _writes_only(m, lambda: m.start_task(run, p, load, **TASK_1, step=row))
-    assert _writes_only(m, lambda: m.end_task(run, p, load, **TASK_1))
+    assert _spent(m, lambda: m.start_task(run, p, load, **TASK_1, step=row)) == (2, 1)  # its START, then its claim
+    assert _spent(m, lambda: m.end_task(run, p, load, **TASK_1)) == (1, 1)  # one append: no read
     assert loaded.steps(run)[(1, 1)]["Status"] == "DONE"
     done = json.loads(loaded.receipts(run)[1]["Message"])
     assert (done["event_type"], done["previous_status"]) == ("TASK_DONE", "NQUE")
@@ -374,16 +375,20 @@ def test_start_task_refuses_a_pending_row_of_another_task_and_writes_nothing(loa
     assert loaded.rows("ETLProcessingSteps") == before
 
 
-def test_an_end_after_another_writer_moved_the_row_is_recorded_against_the_row_as_it_is(loaded):
+def test_an_end_after_another_writer_ended_the_same_start_changes_nothing(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     other = ETLMonitorFramework(m.spark, schema=m.schema, updated_by="another writer")
     run = loaded.new_run()
     m.start_task(run, p, load, **TASK_1)
     other.fail_task(run, p, load, **TASK_1, log_message="declared lost elsewhere")
-    m.end_task(run, p, load, **TASK_1)  # the row this process started is no longer the table's
-    assert loaded.steps(run)[(1, 1)]["Status"] == "DONE"
-    ends = [json.loads(r["Message"]) for r in loaded.receipts(run) if r["OperationName"] == "TASK_DONE"]
-    assert [e["previous_status"] for e in ends] == ["FAIL"]
+    m.end_task(run, p, load, **TASK_1)  # follows the start this process made, which another end followed first
+    (row,) = [r for r in loaded.monitor.status_rows(p, load, execution_id=run) if r["TaskID"] == 1]
+    assert (row["Status"], row["LogMessage"], row["LastUpdatedBy"]) == ("FAIL", "declared lost elsewhere",
+                                                                       "another writer")
+    assert [r["OperationName"] for r in loaded.receipts(run)] == ["TASK_START", "TASK_FAIL", "RUN_REOPEN"]
+    log = m.read_view("v_stepTransitions", ExecutionID=run, TaskID=1, order_by=["RowID"])
+    assert [(e["EventType"], e["Accepted"]) for e in log] == [("TASK_START", True), ("TASK_FAIL", True),
+                                                             ("TASK_DONE", False)]
 
 
 def test_a_source_run_recorded_on_a_started_task_leaves_its_end_without_a_read(loaded):
@@ -391,6 +396,6 @@ def test_a_source_run_recorded_on_a_started_task_leaves_its_end_without_a_read(l
     run = loaded.new_run()
     m.start_task(run, p, load, **TASK_1)
     m.record_source_run(run, p, load, **TASK_1, source_run_id="dbx-9", cluster_id="c-9")
-    assert _writes_only(m, lambda: m.end_task(run, p, load, **TASK_1))  # the version it knows is current
+    assert _spent(m, lambda: m.end_task(run, p, load, **TASK_1)) == (1, 1)  # its START is its basis: no read
     row = loaded.steps(run)[(1, 1)]
     assert (row["Status"], row["SourceRunID"], row["ClusterID"]) == ("DONE", "dbx-9", "c-9")

@@ -76,7 +76,7 @@ def test_hostile_names_messages_and_descriptions_round_trip_through_every_table(
     (wm,) = [r for r in monitor.spark.table(monitor.table_name("v_watermarks")).collect()
              if r.ProjectCode == project]
     assert (wm.ParameterName, wm.ParameterDescription, wm.LinkedTaskName) == (HOSTILE[5], description, name)
-    logs = monitor.spark.table(monitor.table_name("ETLsysLogs"))
+    logs = monitor.spark.table(monitor.table_name("v_liveLogs"))
     fail = logs.where((logs["ExecutionID"] == run) & (logs["OperationName"] == "TASK_FAIL")).collect()[0]
     import json
 

@@ -154,8 +154,6 @@ def test_fail_retry_and_a_failing_task_body_store_scrubbed_log_messages_and_rece
     assert_clean(json.dumps(events))
 
 
-@pytest.mark.xfail(strict=True, reason="Steps.task (core/monitor/steps.py) records the exception's text as it is: "
-                   "the line that builds it must scrub it; drop this mark once it does")
 def test_a_failing_task_body_stores_a_scrubbed_log_message(monitor, make_process):
     p = make_process(tasks=[{"task_id": 1}])
     execution = p.new_run()

@@ -170,6 +170,7 @@ def test_a_seed_registered_task_runs_to_done_and_advances_its_watermark(spark, a
     after = ours.get_active_watermark(PROJECT, LOAD, "LoadEmployees")
     assert after is not None and after > before
     assert after == row.StartTime
+    ours.fold()  # the run's receipts reach the seed's ETLsysLogs
     logs = spark.table(name(SCHEMA, "ETLsysLogs"))
     seed_ids = [r["_ID"] for r in adopted.before["ETLsysLogs"]]
     ours_ids = [r._ID for r in logs.where(F.col("ExecutionID") == retry).collect()]

@@ -34,13 +34,14 @@ def table(spark, ns, name):
 
 def steps(spark, ns, execution) -> dict[int, object]:
     """The execution's rows (HR / EMPLOYEE_MASTER, one attempt) keyed by TaskID."""
-    rows = table(spark, ns, "ETLProcessingSteps").where(F.col("ExecutionID") == execution).collect()
+    rows = table(spark, ns, "v_liveSteps").where(F.col("ExecutionID") == execution).collect()
     assert len({r.TaskID for r in rows}) == len(rows), f"more than one row per task: {rows}"
     return {r.TaskID: r for r in rows}
 
 
 def parameters(spark, ns) -> dict[str, object]:
-    frame = table(spark, ns, "ETLconfigParameters")
+    """The process's parameters with every logged move (what the notebook's API calls read)."""
+    frame = table(spark, ns, "v_liveParameters")
     rows = frame.where((F.col("ProjectCode") == "HR") & (F.col("ProcessLoad") == "EMPLOYEE_MASTER")).collect()
     return {r.ParameterName: r for r in rows}
 
@@ -92,7 +93,7 @@ def retry_run_done(spark, ns):
 
 
 def day_replayed(spark, ns):
-    frame = table(spark, ns, "ETLProcessingSteps")
+    frame = table(spark, ns, "v_liveSteps")
     day = frame.where((F.col("ProjectCode") == "HR") & (F.col("ProcessingDate") == ns["PROCESSING_DATE"]))
     statuses = Counter(r.Status for r in day.collect())
     assert statuses["DONE"] == 0 and statuses["RQUE"] >= 9, statuses

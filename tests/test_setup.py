@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core import schema as S
 
@@ -79,3 +82,42 @@ def test_setup_adds_the_columns_an_older_layout_lacks(spark):
     stages = spark.table(m.table_name("ETLconfigSequence"))
     assert set(S.SEQUENCE.column_names) <= set(stages.columns)
     assert stages.count() == 7
+
+
+def test_setup_migrates_our_layout_from_before_the_event_log_mid_run_and_loses_nothing(spark):
+    """Our tables as they were before ETLEventLog (rows updated in place, no LastEventID nor FoldedThrough),
+    holding a run in flight: setup() twice keeps every row, and the run goes on through the log."""
+    m = ETLMonitorFramework(spark, schema=f"etl_before_log_{uuid.uuid4().hex[:6]}")
+    old = {S.STEPS.name: [c for c in S.STEPS.columns if c[0] != "LastEventID"],
+           S.PARAMETERS.name: [c for c in S.PARAMETERS.columns if c[0] != "FoldedThrough"]}
+    spark.sql(f"CREATE SCHEMA {m.table_name('ETLsysLogs').rsplit('.', 1)[0]}")
+    for table, columns in old.items():
+        ddl = ", ".join(f"`{c}` {t}" for c, t in columns)
+        spark.sql(f"CREATE TABLE {m.table_name(table)} ({ddl}) USING DELTA")
+    steps = m.table_name(S.STEPS.name)
+    spark.sql(f"""INSERT INTO {steps} (ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, WorkFlowID, TaskID,
+                  SequenceID, Attempts, Status, TaskName, SourceSystemCode, ForceSkip, StartTime)
+                  VALUES (DATE'2026-04-09', 'OLD', 'L', 'run-1', 0, 0, 0, 0, 'DONE', 'Initiation', NULL, false,
+                          TIMESTAMP'2026-04-09 06:00:00'),
+                         (DATE'2026-04-09', 'OLD', 'L', 'run-1', 1, 1, 2, 0, 'NQUE', 'Load', 'Until', false,
+                          TIMESTAMP'2026-04-09 06:01:00')""")
+    spark.sql(f"""INSERT INTO {m.table_name(S.PARAMETERS.name)} (ProjectCode, ProcessLoad, ParameterName,
+                  ParameterType, ValueDateTime) VALUES ('OLD', 'L', 'Until', 'DELTA_DATE', TIMESTAMP'2026-04-01')""")
+    before = {t: sorted(map(str, spark.table(m.table_name(t)).collect())) for t in old}
+
+    m.setup()
+    m.setup()  # idempotent
+    m.register_process("OLD", "L", "Before the log", load_frequency="D")
+    m.register_task("OLD", "L", 0, 0, 0, "Initiation", "NONE")
+    m.register_task("OLD", "L", 1, 1, 2, "Load", "PYTHON", source_system_code="Until", task_mandatory=False)
+    for table, rows in before.items():
+        migrated = spark.table(m.table_name(table))
+        assert migrated.columns[-1] in ("LastEventID", "FoldedThrough")  # the one column it gained
+        assert sorted(map(str, migrated.drop(migrated.columns[-1]).collect())) == rows  # every row, as it was
+    (running,) = [r for r in m.status_rows("OLD", "L", execution_id="run-1") if r["TaskID"] == 1]
+    assert (running["Status"], running["EndTime"]) == ("NQUE", None)
+    m.end_task("run-1", "OLD", "L", 1, 2, 1, "2026-04-09")  # the run in flight ends through the log
+    assert m.get_active_watermark("OLD", "L", "Until") == datetime(2026, 4, 9, 6, 1)
+    m.fold()
+    (row,) = [r for r in spark.table(steps).collect() if r.TaskID == 1]
+    assert (row.Status, row.LastEventID is not None) == ("DONE", True)

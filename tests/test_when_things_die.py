@@ -1,5 +1,5 @@
 """When runs and writers die, the monitor says so: a run that ended unfinished, a writer that started a
-task and exited, a writer killed between the two commits of one transition."""
+task and exited, a writer killed in the middle of a transition (which is one commit: all of it or none)."""
 
 from __future__ import annotations
 
@@ -138,41 +138,30 @@ def test_a_writer_that_started_a_task_and_died_leaves_a_row_the_health_sensor_fa
     assert len([e for e in _receipts(process, dead) if e["event_type"] == "TASK_FAIL"]) == 2
 
 
-def test_a_writer_killed_between_its_two_commits_is_repaired_on_the_next_pass(spark_server, make_process, health):
+def test_a_writer_killed_in_the_middle_of_a_transition_leaves_all_of_it_or_none(spark_server, make_process):
     process = make_process(tasks=[{"task_id": 1, "source_system_code": "LoadedUntil"}, {"task_id": 2}],
                            parameters=[{"parameter_name": "LoadedUntil", "parameter_type": "DELTA_DATE",
                                         "value_datetime": "2026-01-01 00:00:00"}])
     run = process.new_run()
     killed = _writer(spark_server, process, f"""
-        from etl_monitor_dagster.core.monitor.watermarks import Parameters
         from etl_monitor_dagster.core.monitor.store import Store
         monitor.start_task({run!r}, project, load, 1, 2, 1, "{DAY}", source_type="PYTHON")
-        Parameters._write = die  # killed after the DONE row's commit, before the watermark's
+        Store.append = die  # killed before the DONE's one commit
         monitor.end_task({run!r}, project, load, 1, 2, 1, "{DAY}")
     """)
     assert killed.returncode == -9, killed.stderr
     killed = _writer(spark_server, process, f"""
-        from etl_monitor_dagster.core.monitor.store import Store
-        Store.append_receipts = die  # killed after the START row's commit, before its receipt
+        from etl_monitor_dagster.core.monitor.steps import Steps
+        Steps.outcomes = die  # killed after the START's one commit, while it asks whether it came first
         monitor.start_task({run!r}, project, load, 2, 2, 1, "{DAY}", source_type="PYTHON")
     """)
     assert killed.returncode == -9, killed.stderr
+
     rows = process.steps(run)
-    assert (rows[(1, 1)]["Status"], rows[(1, 2)]["EndTime"]) == ("DONE", None)
+    assert (rows[(1, 1)]["Status"], rows[(1, 1)]["EndTime"]) == ("NQUE", None)  # still running: no DONE at all
     assert process.monitor.get_active_watermark(process.project, process.load, "LoadedUntil") == datetime(2026, 1, 1)
-    before = [e["event_type"] for e in _receipts(process, run) if e.get("task_id") in (1, 2)]
-    assert before == ["TASK_START"]  # task 1's; task 2's START and task 1's DONE were lost
-    written = len(_receipts(process, run))
-
-    settings = HealthSettings(repair_after_seconds=0)
-    _, cursor = health(settings, cursor=(datetime.now(UTC) - HOUR).isoformat())
-
+    assert rows[(1, 2)]["StartTime"] is not None  # the START is whole: its row and its receipt
+    assert [(e["event_type"], e["task_id"]) for e in _receipts(process, run)] == [("TASK_START", 1), ("TASK_START", 2)]
+    process.monitor.end_task(run, process.project, process.load, 1, 2, 1, DAY)  # a writer that lives ends it
     assert process.monitor.get_active_watermark(process.project, process.load, "LoadedUntil") == rows[(1, 1)][
         "StartTime"]
-    repaired = [e for e in _receipts(process, run) if e.get("task_id") in (1, 2)][1:]
-    assert sorted(e["event_type"] for e in repaired) == ["TASK_DONE", "TASK_START", "WATERMARK_MOVE"]
-    assert all(e.get("repaired") for e in repaired if e["event_type"] != "WATERMARK_MOVE")
-
-    health(settings, cursor=(datetime.now(UTC) - HOUR).isoformat())  # a pass over the same window doubles nothing
-    assert len(_receipts(process, run)) == written + 3
-    assert cursor > (datetime.now(UTC) - HOUR).isoformat()  # the next pass starts where this one ended

@@ -242,16 +242,17 @@ def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mappin
 
 
 class AlertLedger:
-    """Alert receipts in ETLsysLogs: a process's alert state, and the receipt of an alert sent."""
+    """Alert receipts (``v_liveLogs``): a process's alert state, and the receipt of an alert sent."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def state(self, project_code: str, process_load: str) -> AlertState:
         """The process's alert state from its ALERT_SENT, ALERT_RECOVERED and ALERT_SUPPRESSED receipts."""
-        frame = self.store.spark.table(self.store.names[S.SYSLOGS.name])
+        frame = self.store.spark.table(self.store.names["v_liveLogs"])
         frame = frame.where(frame["OperationName"].isin([*(e.value for e in EVENTS.values()), _HELD.value]))
-        found = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load}, ["_ID"])
+        found = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load},
+                                   ["LogOrder"])
         held = frozenset(r["ExecutionID"] for r in found if r["OperationName"] == _HELD.value)
         rows = [r for r in found if r["OperationName"] != _HELD.value]
         if not rows:

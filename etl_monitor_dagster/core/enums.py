@@ -63,8 +63,9 @@ class LogLevel(int, Enum):
 
 
 class EventType(StrEnum):
-    """ETLsysLogs.OperationName of a receipt: one per status transition."""
+    """ETLEventLog.EventType, and ETLsysLogs.OperationName of its receipt: one per transition."""
 
+    STEP_GENERATE = "STEP_GENERATE"  # a step row queued by a generation (no receipt)
     TASK_START = "TASK_START"
     TASK_DONE = "TASK_DONE"
     TASK_FAIL = "TASK_FAIL"

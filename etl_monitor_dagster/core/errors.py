@@ -36,3 +36,15 @@ class ConcurrencyError(ETLMonitorError):
 
 class EngineError(ETLMonitorError, RuntimeError):
     """The Spark engine could not be reached or started; the message says what to install or fix."""
+
+
+class ClaimError(ETLMonitorError):
+    """Another writer came first to what this call would start; nothing of this call counts.
+
+    ``what`` is what was claimed, ``holder`` who holds it.
+    """
+
+    def __init__(self, what: str, holder: str, problem: str) -> None:
+        self.what = what
+        self.holder = holder
+        super().__init__(f"{what}: {holder} {problem}")

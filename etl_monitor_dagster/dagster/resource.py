@@ -18,6 +18,7 @@ from ..core.engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo
 from ..core.errors import ValidationError
 from ..core.local_spark import DEFAULT_HOME, DEFAULT_PORT, LocalSparkServer
 from ..core.monitor import ETLMonitorFramework, TaskGuard
+from ..core.monitor.fold import FoldReport
 from ..core.schema import BASELINE_RUNS
 
 
@@ -404,6 +405,10 @@ class ETLMonitorResource(ConfigurableResource):
     def read_view(self, view: str, order_by: list[str] | None = None, **equals: Any) -> list[dict[str, Any]]:
         """Rows of one monitoring view whose columns equal the given values (None = any)."""
         return self.get_monitor().read_view(view, order_by, **equals)
+
+    def fold(self) -> FoldReport:
+        """Write every transition logged so far into the tables that trail the event log; returns what it wrote."""
+        return self.get_monitor().fold()
 
     def guide(self) -> None:
         """Print how to use the monitor: the steps of a run and every public method."""

@@ -15,7 +15,7 @@ that died after ``start_task``) become FAIL (STALE); transitions a crash cut sho
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from dagster import (
@@ -128,6 +128,9 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
                                            process.task_keys, monitor.baseline_runs)
                 context.log.info(f"reported {checks} task health check(s) and {moves} watermark move(s)")
 
+            folded = m.fold()
+            context.log.info(f"folded {folded.events_removed} logged event(s) into the tables")
+
         return reconcile
 
     return [make(s) for s in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)]
@@ -146,21 +149,18 @@ class HealthSettings:
     interval_seconds: int = 60
     sla_factor: float = 3.0  # a task with SlaSeconds is stale after SlaSeconds x this
     default_max_runtime_minutes: int = 360  # ... without SlaSeconds nor its process's max_runtime_minutes
-    repair_after_seconds: int = 300  # a row version this old with no receipt was cut short by a crash
 
 
 def health_sensor(specs: Sequence[ProcessSpec], settings: HealthSettings) -> SensorDefinition:
-    """Fails stale rows (never one of a live run) and finishes transitions a crash cut short."""
+    """Fails stale rows (never one of a live run)."""
     limits = StaleLimits(settings.sla_factor, settings.default_max_runtime_minutes * 60,
                          {(s.project, s.process): s.max_runtime_minutes * 60 for s in specs if s.max_runtime_minutes})
-    grace = timedelta(seconds=settings.repair_after_seconds)
 
     @sensor(
         name="etl_monitor_health",
         minimum_interval_seconds=settings.interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Rows running past their limit whose execution is not a live run become FAIL (STALE); "
-        "transitions a crash cut short get their receipt, watermark move or run reopening.",
+        description="Rows running past their limit whose execution is not a live run become FAIL (STALE).",
     )
     def etl_monitor_health(context: SensorEvaluationContext, monitor: ETLMonitorResource) -> SkipReason:
         now = datetime.now(UTC)
@@ -169,15 +169,8 @@ def health_sensor(specs: Sequence[ProcessSpec], settings: HealthSettings) -> Sen
         live = {e for e in {r["ExecutionID"] for r in running}
                 if (run := context.instance.get_run_by_id(e)) is not None and not run.is_finished}
         stale = health.fail_stale([r for r in running if r["ExecutionID"] not in live], limits, now)
-        until = now - grace
-        since = datetime.fromisoformat(context.cursor) if context.cursor else until
-        repaired = health.repair(since, until) if since < until else []
-        context.update_cursor(max(since, until).isoformat())
         for row in stale:
             context.log.info(f"stale {row['ProcessLoad']}/{row['TaskName']} ({row['ExecutionID']}): FAIL STALE")
-        for r in repaired:
-            context.log.info(f"repaired {r['OperationName']} of {r['ActivityName']} ({r['ExecutionID']})")
-        return SkipReason(f"{len(running)} rows running ({len(live)} live runs), {len(stale)} stale rows failed, "
-                          f"{len(repaired)} receipts repaired")
+        return SkipReason(f"{len(running)} rows running ({len(live)} live runs), {len(stale)} stale rows failed")
 
     return etl_monitor_health

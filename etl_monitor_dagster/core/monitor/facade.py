@@ -27,6 +27,7 @@ from ..errors import EngineError, ValidationError
 from ..scrub import scrub
 from ..sql import quote_identifier, validate_identifier
 from . import layout
+from .fold import FoldReport, fold
 from .health import Health
 from .maintenance import Maintenance
 from .registration import Registry, given
@@ -123,8 +124,8 @@ class ETLMonitorFramework:
 
         >>> monitor.read_view("v_mandatoryBlockers", ExecutionID=run_id, SequenceID=2)  # doctest: +SKIP
         """
-        if view not in S.VIEWS:
-            raise ValidationError("view", view, f"is not one of the monitoring views {sorted(S.VIEWS)}")
+        if view not in S.ALL_VIEWS:
+            raise ValidationError("view", view, f"is not one of the monitoring views {sorted(S.ALL_VIEWS)}")
         frame = self.spark.table(self._store.names[view])
         try:
             return self._store.collect(frame, equals, order_by or [])
@@ -331,7 +332,8 @@ class ETLMonitorFramework:
              source_type: str | None = "DBX_NOTEBOOK", log_message: str | None = None,
              log_type: str | None = None, log_code: str | None = None, *, source_run_id: str | None = None,
              cluster_id: str | None = None) -> AbstractContextManager[TaskGuard]:
-        """Run a block as the task: skipped (``guard.active`` False) when its status is 'NULL', else
+        """Run a block as the task: skipped (``guard.active`` False) when its status is 'NULL' or when
+        another writer holds it (started it, or started first: ``guard.held_by`` says who), else
         started, then DONE with the log fields on a clean exit, or FAIL with the exception's type and
         text on an exception, which is re-raised. ``source_type`` left at the seed's default keeps the
         SourceType the task is registered as."""
@@ -425,6 +427,12 @@ class ETLMonitorFramework:
                                                                              max_length=MAX_LOG_MESSAGE))
 
     # ------------------------------------------------------------------------------------- helpers
+
+    def fold(self) -> FoldReport:
+        """Write every transition logged so far into ETLProcessingSteps, ETLconfigParameters and ETLsysLogs
+        (which trail the log until then) and remove the folded events from ETLEventLog. The API and the
+        views see every transition without it; Dagster runs fold when they end, maintenance runs too."""
+        return fold(self._store)
 
     def guide(self) -> None:
         """Print how to use the monitor: the steps of a run and every public method."""

@@ -23,7 +23,7 @@ def create_or_migrate(store: Store) -> None:
 
 def create_views(store: Store) -> None:
     """(Re)create the six monitoring views from their current definitions."""
-    for view, body in S.VIEWS.items():
+    for view, body in S.ALL_VIEWS.items():
         store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} AS {store.render(body)}")
 
 

@@ -2,6 +2,8 @@
 
 ``Maintenance.run`` does, in order:
 
+0. **Fold.** The event log is folded into the tables (``fold.fold``), so what is archived and compacted
+   is complete and the log stays as short as the runs still open.
 1. **Archive.** Receipts older than ``archive_after_days`` move from ETLsysLogs to ETLsysLogsArchive,
    except those of an execution that may still write (a step running, or its initiation row not
    ended). The move is a MERGE into the archive keyed on ``_ID`` (a repeat inserts nothing), then a
@@ -28,9 +30,10 @@ from ..errors import ValidationError
 from ..sql import fill
 from . import layout
 from . import statements as Q
+from .fold import fold
 from .store import Store
 
-MAINTAINED = (S.STEPS, S.SYSLOGS, S.ARCHIVE)  # the tables that grow with every run
+MAINTAINED = (S.STEPS, S.SYSLOGS, S.EVENTS, S.ARCHIVE)  # the tables that grow with every run
 
 # Delta's minimum safe retention (its default delta.deletedFileRetentionDuration, 7 days): VACUUM refuses
 # a shorter one while this session setting is true.
@@ -73,6 +76,7 @@ class MaintenanceReport:
     """What a maintenance run did. Files are live data files (DESCRIBE DETAIL numFiles) per table name;
     ``files_vacuumed`` the files VACUUM deleted, per table whose VACUUM END commit records them."""
 
+    events_folded: int = 0  # events folded into the tables and removed from ETLEventLog
     rows_archived: int = 0  # receipts removed from ETLsysLogs (now only in the archive)
     rows_copied: int = 0  # receipts this run inserted into the archive (less than archived after a crash)
     receipts_kept: int = 0  # receipts left in ETLsysLogs
@@ -86,7 +90,8 @@ class MaintenanceReport:
     def figures(self) -> dict[str, float | int]:
         """Flat numeric figures (``files_before_ETLsysLogs``, ...), e.g. for run metadata."""
         flat: dict[str, float | int] = {
-            "rows_archived": self.rows_archived, "rows_copied": self.rows_copied,
+            "events_folded": self.events_folded, "rows_archived": self.rows_archived,
+            "rows_copied": self.rows_copied,
             "receipts_kept": self.receipts_kept, "archive_rows": self.archive_rows,
             "append_only_restored": int(self.append_only_restored), "seconds": round(self.seconds, 3)}
         for prefix, counts in (("files_before", self.files_before), ("files_after", self.files_after),
@@ -115,6 +120,7 @@ class Maintenance:
             self._check_retention(settings.vacuum_retain_hours)
         report = MaintenanceReport()
         layout.create_or_migrate_table(self.store, S.ARCHIVE)  # a schema set up before the archive existed
+        report.events_folded = fold(self.store).events_removed
         report.append_only_restored = layout.restore_append_only(self.store)
         report.rows_copied = self._copy(datetime.now(UTC) - timedelta(days=settings.archive_after_days))
         report.rows_archived = self._delete_archived()

@@ -12,29 +12,7 @@ from ..sql import fill
 
 # -------------------------------------------------------------------------------------- fragments
 
-# One step row: the whole key, with the partition date as a literal so Delta prunes to one partition.
-_MATCH = """ON t.ProcessingDate = {day} AND t.ProcessingDate = s.ProcessingDate
-   AND t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad
-   AND t.ExecutionID = s.ExecutionID AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID
-   AND t.Attempts = s.Attempts"""
-
-# A running step: started, not ended, still queued.
-_RUNNING = "(t.StartTime IS NOT NULL AND t.EndTime IS NULL AND t.Status IN ('NQUE', 'RQUE'))"
-
-# Close a step (DONE, FAIL, or a failed try to retry as RQUE): end time, duration, log fields.
-_CLOSE = """UPDATE SET
-    t.Status = s.Status, t.EndTime = s.EndTime,
-    t.DurationSeconds = CAST(unix_timestamp(s.EndTime)
-                             - unix_timestamp(coalesce(t.StartTime, s.EndTime)) AS INT),
-    t.LogMessage = s.LogMessage, t.LogType = s.LogType, t.LogCode = s.LogCode,
-    t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy"""
-
 _STAMP = "t.LastUpdatedOn = s.LastUpdatedOn, t.LastUpdatedBy = s.LastUpdatedBy"
-
-
-def _step_merge(text: str) -> str:
-    return fill(text, match=_MATCH, running=_RUNNING, close=_CLOSE, stamp=_STAMP,
-                insert=insert_clause(S.STEPS))
 
 
 def insert_clause(table: S.Table) -> str:
@@ -75,17 +53,21 @@ WHEN NOT MATCHED THEN {insert}
 # The active value of the joined parameter ``p`` as a string (see schema.ACTIVE_VALUE).
 _WATERMARK = "CASE WHEN p.ParameterName IS NOT NULL THEN {active_value} END"
 
-# Step rows with their task's active flag and their watermark's type and active value.
-STEP_ROWS = fill("""
-SELECT s.*, t.IsActive AS TaskIsActive, p.ParameterType AS WatermarkType, {watermark} AS WatermarkValue
-  FROM {ETLProcessingSteps} s
+# Step rows with their task's active flag; their watermarks come from WATERMARKS, read at the same time.
+STEP_ROWS = """
+SELECT s.*, t.IsActive AS TaskIsActive
+  FROM {v_liveSteps} s
   LEFT JOIN {ETLconfigTasks} t
     ON t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad
    AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID
-  LEFT JOIN {ETLconfigParameters} p
-    ON p.ProjectCode = s.ProjectCode AND p.ProcessLoad = s.ProcessLoad
-   AND p.ParameterName = s.SourceSystemCode
-""", watermark=fill(_WATERMARK, active_value=S.ACTIVE_VALUE))
+"""
+
+# Each parameter's type and active value as a string (a step's WatermarkType and WatermarkValue).
+WATERMARKS = fill("""
+SELECT p.ProjectCode, p.ProcessLoad, p.ParameterName, p.ParameterType AS WatermarkType,
+       {active_value} AS WatermarkValue
+  FROM {v_liveParameters} p
+""", active_value=S.ACTIVE_VALUE)
 
 # A catalogue task with its stage code, effective frequency and watermark.
 CATALOGUE_TASK = fill("""
@@ -94,7 +76,7 @@ SELECT t.*, q.SequenceCode, coalesce(t.LoadFrequency, pr.LoadFrequency) AS Effec
   FROM {ETLconfigTasks} t
   JOIN {ETLconfigProcess} pr ON pr.ProjectCode = t.ProjectCode AND pr.ProcessLoad = t.ProcessLoad
   LEFT JOIN {ETLconfigSequence} q ON q.SequenceID = t.SequenceID
-  LEFT JOIN {ETLconfigParameters} p
+  LEFT JOIN {v_liveParameters} p
     ON p.ProjectCode = t.ProjectCode AND p.ProcessLoad = t.ProcessLoad
    AND p.ParameterName = t.SourceSystemCode
 """, watermark=fill(_WATERMARK, active_value=S.ACTIVE_VALUE))
@@ -109,7 +91,7 @@ SELECT ProjectCode, ProcessLoad, ProcessingDate, Attempts,
        CASE WHEN max(EndTime) IS NULL
             THEN 'Some tasks are not yet complete; run may still be active.' END AS Remark,
        max(ExecutionID) AS ExecutionID
-  FROM {ETLProcessingSteps}
+  FROM {v_liveSteps}
  GROUP BY ProjectCode, ProcessLoad, ProcessingDate, Attempts
 """
 
@@ -119,7 +101,7 @@ SELECT ProjectCode, ProcessLoad, ProcessingDate, Attempts,
 NEW_STEPS = """
 WITH a AS (SELECT * FROM {src}),
 day_rows AS (
-  SELECT s.* FROM {ETLProcessingSteps} s JOIN a
+  SELECT s.* FROM {v_liveSteps} s JOIN a
       ON s.ProjectCode = a.ProjectCode AND s.ProcessLoad = a.ProcessLoad
      AND s.ProcessingDate BETWEEN {year_start} AND {year_end}),
 run AS (
@@ -154,102 +136,65 @@ SELECT a.ProcessingDate, a.ProjectCode, a.ProcessLoad, a.ExecutionID, t.WorkFlow
             END)
 """
 
-# Keyed on the whole row key, so concurrent generations of one execution insert each row once.
-INSERT_NEW_STEPS = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-ON t.ProcessingDate = s.ProcessingDate AND t.ProjectCode = s.ProjectCode
-   AND t.ProcessLoad = s.ProcessLoad AND t.ExecutionID = s.ExecutionID
-   AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID AND t.Attempts = s.Attempts
-WHEN NOT MATCHED THEN {insert}
-""")
-
-# Start: a row already running is left alone (idempotent); a missing row is inserted.
-START_STEP = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND NOT {running} THEN UPDATE SET
-    t.Status = CASE WHEN t.Attempts > 0 OR t.Status IN ('FAIL', 'RQUE') THEN 'RQUE' ELSE 'NQUE' END,
-    t.StartTime = s.StartTime, t.EndTime = NULL, t.DurationSeconds = NULL,
-    t.LogMessage = NULL, t.LogType = NULL, t.LogCode = NULL,
-    t.SourceType = coalesce(s.SourceType, t.SourceType), t.SourceRunID = s.SourceRunID,
-    t.ClusterID = s.ClusterID, {stamp}
-WHEN NOT MATCHED THEN {insert}
-""")
-
-# End: recording the status the row already has is a no-op (idempotent). With s.ReadUpdatedOn (the row
-# as its start wrote it), only that version of the row is ended.
-END_STEP = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND t.Status <> s.Status AND (s.ReadUpdatedOn IS NULL OR t.LastUpdatedOn <=> s.ReadUpdatedOn)
-  THEN {close}
-""")
-
-# A failed try to be retried, or a lost or stale row: only a running row is ended, so a repeated
-# call (or a hook that got there first) leaves it alone.
-END_RUNNING_STEP = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND {running} THEN {close}
-""")
-
-# A run that ended unfinished: its running rows and its initiation row (the run's marker) become FAIL.
-END_RUN = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND ({running} OR (t.WorkFlowID = 0 AND t.TaskID = 0 AND t.Status <> 'FAIL')) THEN {close}
-""")
-
-# A mandatory failure puts the run's initiation row back to NQUE.
-REOPEN_RUN = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND t.Status IN ('DONE', 'FAIL', 'RQUE') THEN UPDATE SET t.Status = 'NQUE', {stamp}
-""")
-
-SOURCE_RUN_STEP = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND {running} AND NOT (t.SourceRunID <=> s.SourceRunID AND t.ClusterID <=> s.ClusterID)
-  THEN UPDATE SET t.SourceRunID = s.SourceRunID, t.ClusterID = s.ClusterID, {stamp}
-""")
-
-SET_FORCE_SKIP = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED AND NOT (t.ForceSkip <=> s.ForceSkip) THEN UPDATE SET t.ForceSkip = s.ForceSkip, {stamp}
-""")
-
-RESET_STEPS = _step_merge("""
-MERGE INTO {ETLProcessingSteps} t USING {src} s
-{match}
-WHEN MATCHED THEN UPDATE SET t.Status = s.Status, t.ForceSkip = false, t.LogMessage = s.LogMessage, {stamp}
-""")
-
-# -------------------------------------------------------------------------------------- parameters
-
-# Set value columns of parameters: each source row names (in Touch) which value columns it sets.
-SET_PARAMETERS = fill("""
-MERGE INTO {ETLconfigParameters} t USING {src} s
-ON t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad AND t.ParameterName = s.ParameterName
-WHEN MATCHED THEN UPDATE SET
-    t.ValueINT = if(array_contains(split(s.Touch, ','), 'ValueINT'), s.ValueINT, t.ValueINT),
-    t.ValueDateTime = if(array_contains(split(s.Touch, ','), 'ValueDateTime'), s.ValueDateTime, t.ValueDateTime),
-    t.ValueBIT = if(array_contains(split(s.Touch, ','), 'ValueBIT'), s.ValueBIT, t.ValueBIT),
-    {stamp}
-""", stamp=_STAMP)
-
 # ----------------------------------------------------------------------------------------- receipts
 
-APPEND_RECEIPTS = fill("INSERT INTO {ETLsysLogs} ({columns}) SELECT {columns} FROM {src}",
-                       columns=", ".join(c for c in S.SYSLOGS.column_names if c != "_ID"))
+# Every transition and receipt: one blind append, which never conflicts with another writer's.
+APPEND_EVENTS = fill("INSERT INTO {ETLEventLog} ({columns}) SELECT {columns} FROM {src}",
+                     columns=", ".join(S.EVENTS.column_names))
+
+# -------------------------------------------------------------------------------------------- folds
+# Folding writes the log's transitions into the tables readers outside the monitor use, then removes the
+# events folded ({src}: Through, the highest log row id that existed before the fold began). Every fold is
+# idempotent, so a fold cut short is finished by the next.
+
+LOG_HIGH_MARK = "SELECT max(_metadata.row_id) AS Through FROM {ETLEventLog}"
+
+FOLD_STEPS = fill("""
+MERGE INTO {ETLProcessingSteps} t
+USING (SELECT l.* FROM {v_liveSteps} l
+        WHERE EXISTS (SELECT 1 FROM {ETLEventLog} e CROSS JOIN {src} f
+                       WHERE e._metadata.row_id <= f.Through AND {on_le})) s
+ON {on_ts}
+WHEN MATCHED AND NOT (t.LastEventID <=> s.LastEventID AND t.ForceSkip <=> s.ForceSkip
+                      AND t.Status <=> s.Status AND t.SourceRunID <=> s.SourceRunID)
+  THEN UPDATE SET {sets}
+WHEN NOT MATCHED THEN {insert}
+""", on_le=" AND ".join(f"e.{c} = l.{c}" for c in S.STEPS.key),
+    on_ts=" AND ".join(f"t.{c} = s.{c}" for c in S.STEPS.key),
+    sets=", ".join(f"t.{c} = s.{c}" for c in S.STEPS.column_names if c not in S.STEPS.key),
+    insert=insert_clause(S.STEPS))
+
+FOLD_PARAMETERS = fill("""
+MERGE INTO {ETLconfigParameters} t
+USING (SELECT * FROM {v_liveParameters}) s
+ON t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad AND t.ParameterName = s.ParameterName
+WHEN MATCHED AND NOT (t.FoldedThrough <=> s.FoldedThrough) THEN UPDATE SET
+    t.ValueINT = s.ValueINT, t.ValueDateTime = s.ValueDateTime, t.ValueBIT = s.ValueBIT,
+    t.FoldedThrough = s.FoldedThrough, {stamp}
+""", stamp=_STAMP)
+
+# The receipts folded, in the order they were logged; a receipt ETLsysLogs holds already is skipped by the
+# view (a fold cut short between this and the delete).
+FOLD_RECEIPTS = fill("""
+INSERT INTO {ETLsysLogs} ({columns})
+SELECT {columns} FROM {v_liveLogs} l CROSS JOIN {src} f
+ WHERE l._ID IS NULL AND l.LogRowID <= f.Through
+ ORDER BY l.LogOrder
+""", columns=", ".join(c for c in S.SYSLOGS.column_names if c != "_ID"))
+
+DELETE_FOLDED = """
+MERGE INTO {ETLEventLog} t
+USING (SELECT e.EventID FROM {ETLEventLog} e CROSS JOIN {src} f WHERE e._metadata.row_id <= f.Through) s
+ON t.EventID = s.EventID
+WHEN MATCHED THEN DELETE
+"""
 
 # -------------------------------------------------------------------------------------- maintenance
 
 # Executions that may still write receipts: a step started and not ended, or an initiation row (the
 # run's marker) not ended or back in a queue. Their receipts are never archived, however old.
 _UNFINISHED_EXECUTIONS = """
-SELECT DISTINCT ExecutionID FROM {ETLProcessingSteps}
+SELECT DISTINCT ExecutionID FROM {v_liveSteps}
  WHERE (StartTime IS NOT NULL AND EndTime IS NULL)
     OR (WorkFlowID = 0 AND TaskID = 0 AND (EndTime IS NULL OR Status IN ('NQUE', 'RQUE')))"""
 

@@ -8,7 +8,8 @@ from .. import schema as S
 from ..enums import EventType
 from ..enums import Status as StepStatus
 from . import statements as Q
-from .steps import Steps, is_initiation, latest_attempt, step_receipt
+from .events import step_event
+from .steps import Steps, is_initiation, latest_attempt
 from .store import Store
 
 
@@ -46,11 +47,11 @@ class StatusQueries:
         execution_id = scope["ExecutionID"]
         scope = self.resolve_date(scope)
         if execution_id is None:
-            rows = self.store.rows(S.STEPS.name, scope)
+            rows = self.store.rows("v_liveSteps", scope)
         else:
             # One read of the whole execution: the rows in scope plus its initiation row.
             narrowing = {k: scope.pop(k) for k in ("WorkFlowID", "SequenceID", "TaskID")}
-            rows = [r for r in self.store.rows(S.STEPS.name, scope)
+            rows = [r for r in self.store.rows("v_liveSteps", scope)
                     if is_initiation(r) or all(val is None or r[k] == val for k, val in narrowing.items())]
 
         def replayed(row: dict[str, Any]) -> str:
@@ -59,13 +60,14 @@ class StatusQueries:
             return StepStatus.RQUE.value if finished or reopen else row["Status"]
 
         targets = [r for r in rows if replayed(r) != r["Status"] or r["ForceSkip"]]
-        new_rows = [self.store.stamp(r, Status=replayed(r), ForceSkip=False, LogMessage=remark or r["LogMessage"])
-                    for r in targets]
-        for day in sorted({r["ProcessingDate"] for r in new_rows}):
-            self.store.write(Q.RESET_STEPS, S.STEPS, [r for r in new_rows if r["ProcessingDate"] == day], day=day)
-        self.store.append_receipts([
-            step_receipt(EventType.STATUS_RESET, new, previous_status=old["Status"], status=new["Status"],
-                                remark=remark)
-            for old, new in zip(targets, new_rows, strict=True)
-        ])
-        return len(new_rows)
+        events = []
+        for old in targets:
+            new = self.store.stamp({c: old.get(c) for c in S.STEPS.column_names}, Status=replayed(old),
+                                   ForceSkip=False, LogMessage=remark or old["LogMessage"])
+            if new["Status"] == old["Status"]:  # only its ForceSkip clears: no transition, never races one
+                events.append(step_event(EventType.TASK_UNSKIP, new, basis=None, force_skip=False, remark=remark))
+                continue
+            events.append(step_event(EventType.STATUS_RESET, new, basis=old.get("LastEventID"),
+                                     previous_status=old["Status"], status=new["Status"], remark=remark))
+        self.store.append(events)
+        return len(events)

@@ -1,7 +1,8 @@
 """A run's steps: generating them, what is pending, and the NQUE/RQUE/DONE/FAIL transitions.
 
-Every transition is one guarded MERGE on the step's key (idempotent: repeating it changes
-nothing) followed by its receipts in one blind append.
+Every transition is one blind append to ETLEventLog (``events``), following the row its writer read
+(``Basis``). Races are decided by the log's order, never by a clock: of the transitions with one basis,
+the first not refused is the one that happened; a start that came second is told who holds the step.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .. import schema as S
+from ..engine import concurrently
 from ..enums import SKIP, EventType, LogLevel, LogType, ParameterType, SourceType, Status
 from ..error_class import ErrorClass, classify
-from ..errors import NotFoundError, ValidationError
+from ..errors import ClaimError, NotFoundError, ValidationError
 from ..receipts import receipt
+from ..scrub import scrub
 from . import statements as Q
+from .events import from_receipt, generated, step_event
 from .registration import Registry
 from .store import Store, now
 from .watermarks import Parameters
@@ -25,6 +29,8 @@ from .watermarks import Parameters
 MAX_LOG_MESSAGE = 2000
 MAX_REMEMBERED = 1000  # started rows kept for their end (a process that never ends its tasks stays bounded)
 INITIATION = {"WorkFlowID": 0, "SequenceID": 0, "TaskID": 0}
+_KEY_COLUMNS = S.STEPS.key
+_ROW_COLUMNS = S.STEPS.column_names
 
 
 class StepFacts:
@@ -61,6 +67,7 @@ class TaskGuard(StepFacts):
     step: dict[str, Any] = field(default_factory=dict)
     log_message: str | None = None
     log_code: str | None = None
+    held_by: str | None = None  # when another writer's start came first: who holds the step
 
 
 @dataclass(frozen=True)
@@ -83,21 +90,24 @@ class StepKey:
 
 
 class Steps:
-    """The rows of ETLProcessingSteps and their transitions."""
+    """The step rows as the log's transitions leave them (``v_liveSteps``), and those transitions."""
 
     def __init__(self, store: Store, registry: Registry, parameters: Parameters) -> None:
         self.store = store
         self.registry = registry
         self.parameters = parameters
-        # The rows this process started, as its START wrote them, until their end: the end of a task
-        # started here (a step and its hook, a notebook's start_task/end_task) needs no read. Every
-        # transition's MERGE still applies its guard to the row as it is in the table.
+        # The rows this process started, as its START left them, until their end: the end of a task started
+        # here (a step and its hook, a notebook's start_task/end_task) needs no read. Its basis is that START,
+        # so if another writer ended the step meanwhile, the end that came first is the one that happened.
         self._started: dict[StepKey, dict[str, Any]] = {}
 
     # ---------------------------------------------------------------------------- generation and reads
 
     def generate(self, execution_id: str, project_code: str, process_load: str, day: date | None) -> int:
-        """Queue one NQUE row per active task not DONE in its period; returns the rows added."""
+        """Queue one NQUE row per active task not DONE in its period; returns the rows added.
+
+        Of two executions generating the same Attempts of one date at once, the first logged is the one
+        generated: the other is refused with ClaimError naming it, and none of its rows counts."""
         process = self.registry.require_process(project_code, process_load)
         if process["IsActive"] is False:
             raise ValidationError("process_load", process_load, "the process is inactive")
@@ -110,23 +120,44 @@ class Steps:
         )
         text = self.store.render(Q.NEW_STEPS, year_start=date(day.year, 1, 1), year_end=date(day.year, 12, 31))
         rows = self.store.engine.query(text, src=args)
-        return self.store.write(Q.INSERT_NEW_STEPS, S.STEPS, rows) if rows else 0
+        if not rows:
+            return 0
+        self.store.append([generated(r) for r in rows])
+        if not self._run_rows(execution_id, project_code, process_load, day):
+            holders = self.store.rows("v_liveSteps", {"ProjectCode": project_code, "ProcessLoad": process_load,
+                                                      "ProcessingDate": day, "Attempts": rows[0]["Attempts"]})
+            raise ClaimError(f"execution {execution_id} of {project_code}/{process_load} for {day}",
+                             holders[0]["ExecutionID"] if holders else "another execution",
+                             f"generated attempt {rows[0]['Attempts']} of that date first; run again for the next")
+        return len(rows)
 
     def ensure(self, execution_id: str, project_code: str, process_load: str, day: date | None) -> bool:
         """Generate the execution's steps unless it has some already; True if it generated."""
-        steps = self.store.spark.table(self.store.names[S.STEPS.name])
-        frame = steps.where((steps["ExecutionID"] == execution_id) & (steps["ProjectCode"] == project_code)
-                            & (steps["ProcessLoad"] == process_load))
-        if day is not None:
-            frame = frame.where(frame["ProcessingDate"] == day)
-        if self.store.collect(frame.select("ExecutionID").limit(1)):
+        if self._run_rows(execution_id, project_code, process_load, day):
             return False
         self.generate(execution_id, project_code, process_load, day)
         return True
 
+    def _run_rows(self, execution_id: str, project_code: str, process_load: str,
+                  day: date | None) -> list[dict[str, Any]]:
+        """One row of the execution (as readers see it), or none."""
+        frame = self.store.spark.table(self.store.names["v_liveSteps"])
+        frame = frame.where((frame["ExecutionID"] == execution_id) & (frame["ProjectCode"] == project_code)
+                            & (frame["ProcessLoad"] == process_load))
+        if day is not None:
+            frame = frame.where(frame["ProcessingDate"] == day)
+        return self.store.collect(frame.select("ExecutionID", "ProcessingDate", "Attempts").limit(1))
+
     def rows(self, where: dict[str, Any]) -> list[dict[str, Any]]:
-        """Step rows with TaskIsActive, WatermarkType and WatermarkValue, in stage order."""
-        return self.store.query(Q.STEP_ROWS, where, ["WorkFlowID", "SequenceID", "TaskID"])
+        """Step rows with TaskIsActive, WatermarkType and WatermarkValue, in stage order: the rows and their
+        process's watermarks are two reads sent at once."""
+        process = {"ProjectCode": where["ProjectCode"], "ProcessLoad": where["ProcessLoad"]}
+        read = concurrently({"rows": lambda: self.store.query(Q.STEP_ROWS, where, ["WorkFlowID", "SequenceID",
+                                                                                   "TaskID"]),
+                             "watermarks": lambda: self.store.query(Q.WATERMARKS, process)})
+        watermarks = {w["ParameterName"]: w for w in read["watermarks"]}
+        none = {"WatermarkType": None, "WatermarkValue": None}
+        return [{**r, **{k: watermarks.get(r["SourceSystemCode"], none)[k] for k in none}} for r in read["rows"]]
 
     def pending(self, execution_id: str, project_code: str, process_load: str, day: date | None,
                 sequence_id: int | None, workflow_id: int | None) -> list[dict[str, Any]]:
@@ -163,79 +194,114 @@ class Steps:
         return row
 
     def to_end(self, key: StepKey, hint: str) -> dict[str, Any]:
-        """The row to end: as this process's START wrote it, else read (``end`` checks the former)."""
+        """The row to end: as this process's START left it, else read."""
         return self._started.get(key) or self.require(key, hint)
+
+    def outcomes(self, events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Whether each logged transition happened (Accepted) and, by its EventID, the transition that happened
+        with the same basis (``Holder``: who holds the step). One read of the steps' transitions."""
+        frame = self.store.spark.table(self.store.names["v_stepTransitions"]).select(
+            "EventID", "Accepted", "Basis", "EventType", "LastUpdatedBy", *_KEY_COLUMNS)
+        logged = []
+        for scope in {(e["ProjectCode"], e["ProcessLoad"], e["ProcessingDate"], e["ExecutionID"]) for e in events}:
+            logged += self.store.collect(frame, dict(zip(("ProjectCode", "ProcessLoad", "ProcessingDate",
+                                                          "ExecutionID"), scope, strict=True)))
+        happened = {(*(r[c] for c in _KEY_COLUMNS), r["Basis"]): r for r in logged if r["Accepted"]}
+        by_id = {r["EventID"]: r for r in logged}
+        result = {}
+        for e in events:
+            row = by_id.get(e["EventID"], {"Accepted": False, "Basis": e["Basis"]})
+            holder = happened.get((*(e[c] for c in _KEY_COLUMNS), e["Basis"]))
+            result[e["EventID"]] = {"Accepted": bool(row["Accepted"]), "Holder": holder}
+        return result
 
     # --------------------------------------------------------------------------------------- transitions
 
     def start(self, key: StepKey, row: dict[str, Any] | None, source_type: SourceType | None,
               source_run_id: str | None, cluster_id: str | None,
               timestamp: datetime | None) -> tuple[dict[str, Any], bool]:
-        """Mark the row running (NQUE on attempt 0, RQUE on a retry), inserting it if missing.
+        """Claim the step: mark it running (NQUE on attempt 0, RQUE on a retry), adding the row if missing.
 
-        Returns the row as it now is, and whether this call started it (False: it was running already).
+        Returns the row as it now is and whether this call started it. False: it was running already, or
+        another start came first; the row then names the holder under ``HeldBy``.
         """
+        events = []
         if row is None:
             row = self._new_step(key)
+            events.append(generated(self._full(row, Status=Status.NQUE.value)))
+            row["LastEventID"] = events[0]["EventID"]  # the start follows the row it adds
+        elif is_running(row):
+            return {**row, "HeldBy": f"{row.get('LastUpdatedBy')} (started {_iso(row.get('StartTime'))})"}, False
         start = timestamp or now()
-        # The same rule as START_STEP's, which applies it to the row's current state.
         retry = row["Attempts"] > 0 or row.get("Status") in (Status.FAIL.value, Status.RQUE.value)
         status = Status.RQUE.value if retry else Status.NQUE.value
         new = self._full(row, Status=status, StartTime=start, EndTime=None, DurationSeconds=None, LogMessage=None,
                          LogType=None, LogCode=None, SourceRunID=source_run_id, ClusterID=cluster_id,
                          SourceType=source_type.value if source_type else row.get("SourceType"))
-        if not self._write(Q.START_STEP, new):
-            return row, False
-        self.store.append_receipts([step_receipt(EventType.TASK_START, new, previous_status=row.get("Status"),
-                                                  status=status, start_time=start)])
-        started = {**row, **new}
+        event = step_event(EventType.TASK_START, new, basis=row.get("LastEventID"),
+                           previous_status=row.get("Status"), status=status, start_time=start)
+        self.store.append([*events, event])
+        outcome = self.outcomes([event])[event["EventID"]]
+        if not outcome["Accepted"]:
+            holder = outcome["Holder"]
+            held_by = (f"{holder['LastUpdatedBy']} ({holder['EventType']} {holder['EventID']})" if holder
+                       else "another writer")
+            return {**(self.read(key) or row), "HeldBy": held_by}, False
+        started = {**row, **new, "LastEventID": event["EventID"]}
         self._remember(key, started)
         return started, True
 
     def end(self, row: dict[str, Any], status: Status, log_message: str | None, log_type: LogType | None,
             log_code: str | None, timestamp: datetime | None, error_class: ErrorClass | None = None) -> bool:
-        """DONE (advancing its DELTA_DATE watermark) or FAIL (reopening the run when mandatory)."""
-        remembered = self._forget(row)
+        """DONE (advancing its DELTA_DATE watermark) or FAIL (reopening the run when mandatory).
+
+        The status the row has already is a no-op. The first end of a start wins: an end of a row already
+        DONE or FAIL is logged as refused and changes nothing. Returns whether this end was logged as
+        happening (a concurrent end with the same basis may still have come first)."""
+        self._forget(row)
+        if row.get("Status") == status.value:
+            return False
         end = timestamp or now()
         log_type = log_type or (LogType.INFO if status is Status.DONE else LogType.ERROR)
-        new = self.closed(row, status, end, log_message, log_type, log_code)
-        # A remembered row ends only if the table's row is still the version this process wrote; else
-        # another writer moved it since, and it is read and ended as it now is (receipts stay true).
-        if not self._write(Q.END_STEP, new, read_updated_on=row["LastUpdatedOn"] if remembered else None):
-            fresh = self.read(_key_of(row)) if remembered else None
-            return fresh is not None and self.end(fresh, status, log_message, log_type, log_code, timestamp,
-                                                  error_class)
+        refused = row.get("Status") in (Status.DONE.value, Status.FAIL.value)
         start = row.get("StartTime")
-        duration = None if start is None else int((_aware(end) - _aware(start)).total_seconds())
-        receipts = [step_receipt(
+        new = self.closed(row, status, end, log_message, log_type, log_code)
+        watermark = None
+        if (status is Status.DONE and not refused and row.get("SourceSystemCode")
+                and row.get("WatermarkType") == ParameterType.DELTA_DATE.value):
+            watermark = {"ParameterName": row["SourceSystemCode"], "ValueDateTime": start or end}
+        event = step_event(
             EventType.TASK_DONE if status is Status.DONE else EventType.TASK_FAIL, new,
+            basis=row.get("LastEventID"), refused=refused, parameter=watermark,
             level=LogLevel.INFO if status is Status.DONE else LogLevel.ERROR,
             previous_status=row.get("Status"), status=status.value, start_time=start, end_time=end,
-            duration_seconds=duration, log_type=log_type.value,
+            duration_seconds=new["DurationSeconds"], log_type=log_type.value,
             error={"message": new["LogMessage"], "code": log_code} if status is Status.FAIL else None,
             error_class=error_class.value if error_class and status is Status.FAIL else None,
-        )]
-        if status is Status.DONE and row.get("WatermarkType") == ParameterType.DELTA_DATE.value:
-            receipts += self.parameters.move(row["ProjectCode"], row["ProcessLoad"], row["SourceSystemCode"],
-                                             {"ValueDateTime": start or end}, previous=row.get("WatermarkValue"),
-                                             step=new)
-        if status is Status.FAIL and row.get("TaskMandatory") and not is_initiation(row):
-            receipts += self.reopen_run(row)
-        self.store.append_receipts(receipts)
-        return True
+        )
+        events = [event]
+        if watermark is not None:
+            events.append(self.parameters.move_receipt(
+                row["ProjectCode"], row["ProcessLoad"], row["SourceSystemCode"], watermark["ValueDateTime"],
+                previous=row.get("WatermarkValue"), step=new, cause=event["EventID"]))
+        if status is Status.FAIL and not refused and row.get("TaskMandatory") and not is_initiation(row):
+            events.append(reopen_receipt(new, event["EventID"]))
+        self.store.append(events)
+        return not refused
 
     def retry(self, row: dict[str, Any], log_message: str | None, log_code: str | None,
               timestamp: datetime | None, error_class: ErrorClass | None = None) -> bool:
-        """A failed try the orchestrator retries in the same execution: RQUE with EndTime and the error."""
+        """A failed try the orchestrator retries in the same execution: RQUE with EndTime and the error.
+        Only a running row is ended, so a repeated call (or a hook that got there first) does nothing."""
         self._forget(row)
+        if not is_running(row):
+            return False
         end = timestamp or now()
         new = self.closed(row, Status.RQUE, end, log_message, LogType.WARN, log_code)
-        if not self._write(Q.END_RUNNING_STEP, new):
-            return False
-        self.store.append_receipts([step_receipt(
-            EventType.TASK_RETRY, new, level=LogLevel.WARN, previous_status=row.get("Status"),
-            status=Status.RQUE.value, start_time=row.get("StartTime"), end_time=end,
-            error={"message": new["LogMessage"], "code": new["LogCode"]},
+        self.store.append([step_event(
+            EventType.TASK_RETRY, new, basis=row.get("LastEventID"), level=LogLevel.WARN,
+            previous_status=row.get("Status"), status=Status.RQUE.value, start_time=row.get("StartTime"),
+            end_time=end, error={"message": new["LogMessage"], "code": new["LogCode"]},
             error_class=error_class.value if error_class else None)])
         return True
 
@@ -244,37 +310,41 @@ class Steps:
         """Where a running task's work runs (a Databricks run id, its cluster); ``details`` go to the receipt."""
         new = self._full(row, SourceRunID=source_run_id or row.get("SourceRunID"),
                          ClusterID=cluster_id or row.get("ClusterID"))
-        if not self._write(Q.SOURCE_RUN_STEP, new):
+        if not is_running(row) or (new["SourceRunID"] == row.get("SourceRunID")
+                                   and new["ClusterID"] == row.get("ClusterID")):
             return False
-        for k in self._remembered(row):  # its version is now this one
-            self._started[k] = {**self._started[k], **new}
-        self.store.append_receipts([step_receipt(EventType.TASK_SOURCE_RUN, new, status=row.get("Status"),
-                                                  cluster_id=new["ClusterID"], **details)])
+        # Its basis is the start it belongs to; it is not a transition, so it never races one.
+        self.store.append([step_event(EventType.TASK_SOURCE_RUN, new, basis=row.get("LastEventID"),
+                                      status=row.get("Status"), cluster_id=new["ClusterID"], **details)])
+        for k in self._remembered(row):
+            self._started[k] = {**self._started[k], "SourceRunID": new["SourceRunID"], "ClusterID": new["ClusterID"]}
         return True
 
     def force_skip(self, key: StepKey, skip: bool) -> bool:
         self.ensure(key.execution_id, key.project_code, key.process_load, key.processing_date)
         row = self.require(key, "the task is not part of this execution")
+        if row.get("ForceSkip") is skip:
+            return False
         new = self._full(row, ForceSkip=skip)
-        changed = bool(self._write(Q.SET_FORCE_SKIP, new))
-        if changed:
-            event = EventType.TASK_SKIP if skip else EventType.TASK_UNSKIP
-            self.store.append_receipts([step_receipt(event, new, force_skip=skip)])
-        return changed
+        self.store.append([step_event(EventType.TASK_SKIP if skip else EventType.TASK_UNSKIP, new, basis=None,
+                                      force_skip=skip)])
+        return True
 
     @contextmanager
     def task(self, key: StepKey, source_type: SourceType | None, source_run_id: str | None,
              cluster_id: str | None, log_message: str | None, log_type: LogType | None,
              log_code: str | None) -> Iterator[TaskGuard]:
-        """Skip when the status is 'NULL'; else start, then DONE on a clean exit or FAIL (re-raised)."""
+        """Skip when the status is 'NULL', or when another writer holds the step (``held_by``); else start,
+        then DONE on a clean exit or FAIL (re-raised)."""
         step = self.pending_one(key)
         guard = TaskGuard(active=step["Status"] != SKIP, status=step["Status"], step=step,
                           log_message=log_message, log_code=log_code)
+        if guard.active:
+            step, guard.active = self.start(key, step, source_type, source_run_id, cluster_id, None)
+            guard.step, guard.held_by = step, step.get("HeldBy")
         if not guard.active:
             yield guard
             return
-        step, _ = self.start(key, step, source_type, source_run_id, cluster_id, None)
-        guard.step = step
         try:
             yield guard
         except BaseException as exc:
@@ -286,7 +356,7 @@ class Steps:
     # ------------------------------------------------------------------------------------------ helpers
 
     def _new_step(self, key: StepKey) -> dict[str, Any]:
-        """The row ``start`` inserts for a task the execution has no row for."""
+        """The row ``start`` adds for a task the execution has no row for."""
         tasks = self.store.query(Q.CATALOGUE_TASK, {"ProjectCode": key.project_code,
                                                     "ProcessLoad": key.process_load,
                                                     "WorkFlowID": key.workflow_id, "TaskID": key.task_id})
@@ -302,7 +372,7 @@ class Steps:
             raise ValidationError("sequence_id", key.sequence_id,
                                   f"task {key.task_id} of workflow {task['WorkFlowID']} is registered in stage "
                                   f"{task['SequenceID']}")
-        steps = self.store.spark.table(self.store.names[S.STEPS.name])
+        steps = self.store.spark.table(self.store.names["v_liveSteps"])
         run = self.store.collect(steps, {"ExecutionID": key.execution_id, "ProjectCode": key.project_code,
                                          "ProcessLoad": key.process_load, "ProcessingDate": key.processing_date})
         if run:
@@ -320,7 +390,7 @@ class Steps:
             "TaskMandatory": task["TaskMandatory"], "SourceSystemCode": task["SourceSystemCode"],
             "FullFileName": _full_file_name(task, day), "InFilePath": task["InFilePath"],
             "OutFilePath": task["OutFilePath"], "ForceSkip": False, "SourceType": task["SourceType"],
-            "WatermarkType": task["WatermarkType"], "WatermarkValue": task["WatermarkValue"],
+            "WatermarkType": task["WatermarkType"], "WatermarkValue": task["WatermarkValue"], "LastEventID": None,
         }
 
     def _remember(self, key: StepKey, row: dict[str, Any]) -> None:
@@ -330,51 +400,33 @@ class Steps:
         self._started[key] = row
 
     def _remembered(self, row: dict[str, Any]) -> list[StepKey]:
-        return [k for k, r in self._started.items() if all(r.get(c) == row.get(c) for c in S.STEPS.key)]
+        return [k for k, r in self._started.items() if all(r.get(c) == row.get(c) for c in _KEY_COLUMNS)]
 
-    def _forget(self, row: dict[str, Any]) -> bool:
-        """Drop the remembered start of ``row``'s step; True if ``row`` is that remembered row."""
-        keys = self._remembered(row)
-        remembered = any(self._started[k] is row for k in keys)
-        for k in keys:
+    def _forget(self, row: dict[str, Any]) -> None:
+        for k in self._remembered(row):
             del self._started[k]
-        return remembered
 
     def _full(self, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
-        """The full step row with ``changes``, stamped: what a step MERGE binds."""
-        return self.store.stamp({c: row.get(c) for c in S.STEPS.column_names}, **changes)
+        """The full step row with ``changes``, stamped: what a transition logs."""
+        return self.store.stamp({c: row.get(c) for c in _ROW_COLUMNS}, **changes)
 
     def closed(self, row: dict[str, Any], status: Status, end: datetime, log_message: str | None,
-                log_type: LogType, log_code: str | None) -> dict[str, Any]:
-        """The row as DONE, FAIL or (a try to retry) RQUE: end time and log fields, the message cut to size."""
+               log_type: LogType, log_code: str | None) -> dict[str, Any]:
+        """The row as DONE, FAIL or (a try to retry) RQUE: end time, duration and log fields, the message
+        scrubbed of credentials and cut to size."""
+        start = row.get("StartTime")
         return self._full(row, Status=status.value, EndTime=end, LogType=log_type.value, LogCode=log_code,
-                          LogMessage=None if log_message is None else log_message[:MAX_LOG_MESSAGE])
-
-    def _write(self, statement: str, new: dict[str, Any], read_updated_on: datetime | None = None) -> int:
-        """One step statement on ``new``; ``s.ReadUpdatedOn`` is the version the row was known at, if any."""
-        return self.store.write(statement, S.STEPS, [{**new, "ReadUpdatedOn": read_updated_on}],
-                                extra=[("ReadUpdatedOn", "TIMESTAMP")], day=new["ProcessingDate"])
-
-    def reopen_run(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        init = self._full(row, **INITIATION, Status=Status.NQUE.value)
-        if not self._write(Q.REOPEN_RUN, init):
-            return []
-        return [step_receipt(EventType.RUN_REOPEN, {**init, "TaskName": None}, status=Status.NQUE.value,
-                              reason=f"mandatory task {row['TaskName']!r} failed")]
+                          DurationSeconds=_seconds(end) - _seconds(start or end),
+                          LogMessage=None if log_message is None else scrub(log_message)[:MAX_LOG_MESSAGE])
 
 
-
-def _key_of(row: dict[str, Any]) -> StepKey:
-    return StepKey(row["ExecutionID"], row["ProjectCode"], row["ProcessLoad"], row["TaskID"], row["WorkFlowID"],
-                   row["SequenceID"], row["ProcessingDate"], row["Attempts"])
-
-
-def step_receipt(event: EventType, step: dict[str, Any], *, level: LogLevel = LogLevel.INFO,
-                 **details: Any) -> dict[str, Any]:
-    """The receipt of a transition of ``step``; ``row_updated_on`` names the row version it wrote."""
-    return receipt(event, project_code=step["ProjectCode"], process_load=step["ProcessLoad"],
-                   processing_date=step["ProcessingDate"], execution_id=step["ExecutionID"],
-                   step=step, level=level, row_updated_on=step.get("LastUpdatedOn"), **details)
+def reopen_receipt(step: dict[str, Any], cause: str) -> dict[str, Any]:
+    """The RUN_REOPEN receipt of a mandatory task's FAIL (``cause``): its run's initiation row is NQUE again."""
+    initiation = {**step, **INITIATION, "TaskName": None, "Status": Status.NQUE.value}
+    return from_receipt(receipt(EventType.RUN_REOPEN, project_code=step["ProjectCode"],
+                                process_load=step["ProcessLoad"], processing_date=step["ProcessingDate"],
+                                execution_id=step["ExecutionID"], step=initiation, status=Status.NQUE.value,
+                                reason=f"mandatory task {step['TaskName']!r} failed"), basis=cause)
 
 
 def latest_attempt(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -402,6 +454,15 @@ def _runnable(row: dict[str, Any]) -> bool:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch, as SQL's unix_timestamp counts them."""
+    return int(_aware(moment).timestamp() // 1)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else _aware(moment).isoformat()
 
 
 def _full_file_name(task: dict[str, Any], day: date) -> str | None:

@@ -11,6 +11,7 @@ from .. import schema as S
 from ..engine import Engine, collect
 from ..sql import date_literal, fill, quote_identifier
 from . import statements as Q
+from .events import from_receipt
 
 
 def now() -> datetime:
@@ -26,7 +27,7 @@ class Store:
     updated_by: str
 
     def __post_init__(self) -> None:
-        names = [t.name for t in S.ALL_TABLES] + list(S.VIEWS)
+        names = [t.name for t in S.ALL_TABLES] + list(S.ALL_VIEWS)
         self.names = {name: f"{self.prefix}.{quote_identifier(name)}" for name in names}
 
     @property
@@ -78,7 +79,12 @@ class Store:
         """``row`` with ``changes`` and a fresh LastUpdatedOn/By."""
         return {**row, **changes, "LastUpdatedOn": now(), "LastUpdatedBy": self.updated_by}
 
+    def append(self, events: list[dict[str, Any]]) -> None:
+        """One transition (its events, in order) in one blind append: it never conflicts with another writer."""
+        if events:
+            self.write(Q.APPEND_EVENTS, S.EVENTS,
+                       [{**e, "LastUpdatedBy": e.get("LastUpdatedBy") or self.updated_by} for e in events])
+
     def append_receipts(self, receipts: list[dict[str, Any]]) -> None:
-        """Blind appends: they never conflict with other writers."""
-        if receipts:
-            self.write(Q.APPEND_RECEIPTS, S.SYSLOGS, receipts)
+        """Receipts about no step (alerts, modes) as events of the log."""
+        self.append([from_receipt(r) for r in receipts])

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .. import schema as S
 from ..enums import EventType, ParameterType
 from ..errors import NotFoundError, ValidationError
 from ..receipts import receipt
-from . import statements as Q
+from .events import from_receipt
 from .registration import ACTIVE_COLUMN, SYSDT, Registry, check_value_matches_type
-from .store import Store, now
-
-_VALUES = ("ValueINT", "ValueDateTime", "ValueBIT")
+from .store import Store
 
 
 class Parameters:
@@ -24,8 +21,9 @@ class Parameters:
         self.registry = registry
 
     def of(self, project_code: str, process_load: str, name: str | None = None) -> list[dict[str, Any]]:
-        return self.store.rows(S.PARAMETERS.name, {"ProjectCode": project_code, "ProcessLoad": process_load,
-                                                   "ParameterName": name})
+        """The process's parameters with every logged move (``v_liveParameters``)."""
+        return self.store.rows("v_liveParameters", {"ProjectCode": project_code, "ProcessLoad": process_load,
+                                                    "ParameterName": name})
 
     def one(self, project_code: str, process_load: str, name: str) -> dict[str, Any]:
         rows = self.of(project_code, process_load, name)
@@ -49,37 +47,45 @@ class Parameters:
 
     def advance(self, project_code: str, process_load: str, name: str, new_datetime_value: datetime | None,
                 new_int_value: int | None) -> None:
-        """Move a DELTA_ID or override a DELTA_DATE (exactly one value given, of the parameter's type)."""
+        """Move a DELTA_ID or a DELTA_DATE forward (exactly one value given, of the parameter's type).
+
+        A watermark never moves backwards here: a value below the current one is logged as refused and
+        changes nothing (``set_processing_mode(parameter_name=...)`` rewinds deliberately)."""
         param = self.one(project_code, process_load, name)
         ptype = ParameterType(param["ParameterType"])
         if (new_int_value is None) == (new_datetime_value is None):
             raise ValidationError("new_datetime_value/new_int_value", None, "give exactly one of them")
+        value: int | datetime
         if ptype is ParameterType.DELTA_ID and new_int_value is not None:
-            values: dict[str, Any] = {"ValueINT": new_int_value}
+            column, value = "ValueINT", new_int_value
         elif ptype is ParameterType.DELTA_DATE and new_datetime_value is not None:
-            values = {"ValueDateTime": new_datetime_value}
+            column, value = "ValueDateTime", new_datetime_value
         else:
             given = "new_int_value" if new_int_value is not None else "new_datetime_value"
             raise ValidationError(given, new_int_value if new_int_value is not None else new_datetime_value,
                                   f"parameter {name!r} is {ptype.value}: DELTA_ID takes new_int_value, "
                                   "DELTA_DATE takes new_datetime_value")
-        self.store.append_receipts(self.move(project_code, process_load, name, values,
-                                             previous=param[ACTIVE_COLUMN[ptype]]))
+        current = param[column]
+        refused = current is not None and _comparable(value) < _comparable(current)
+        details: dict[str, Any] = {"refused": True, "reason": "a watermark never moves backwards: rewind it "
+                                   "with set_processing_mode(parameter_name=...)"} if refused else {}
+        row = receipt(EventType.WATERMARK_MOVE, project_code=project_code, process_load=process_load,
+                      parameter_name=name, previous_value=param[ACTIVE_COLUMN[ptype]], new_value=value, **details)
+        self.store.append([from_receipt(row, refused=refused, parameter={"ParameterName": name, column: value})])
 
-    def move(self, project_code: str, process_load: str, name: str, values: dict[str, Any], *,
-             previous: Any = None, step: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Set some value columns of one parameter; returns the WATERMARK_MOVE receipt to append."""
-        self._write(project_code, process_load, {name: values})
-        step = step or {}
-        return [receipt(EventType.WATERMARK_MOVE, project_code=project_code, process_load=process_load,
-                        processing_date=step.get("ProcessingDate"), execution_id=step.get("ExecutionID"),
-                        step=step, parameter_name=name, previous_value=previous,
-                        new_value=next(iter(values.values())))]
+    def move_receipt(self, project_code: str, process_load: str, name: str, value: datetime, *, previous: Any,
+                     step: dict[str, Any], cause: str) -> dict[str, Any]:
+        """The WATERMARK_MOVE receipt of a DONE (``cause``), which itself carries the move: who moved it
+        (execution, date, task), from what and to what."""
+        return from_receipt(receipt(EventType.WATERMARK_MOVE, project_code=project_code, process_load=process_load,
+                                    processing_date=step.get("ProcessingDate"), execution_id=step.get("ExecutionID"),
+                                    step=step, parameter_name=name, previous_value=previous, new_value=value),
+                            basis=cause)
 
     def set_mode(self, project_code: str, process_load: str, is_bulk_mode: bool, is_historic_mode: bool,
                  processing_date: date | None, parameter_name: str | None, values: dict[str, Any]) -> None:
         """Historic (SYSDT = date) or live (SYSDT = NULL); bulk resets every watermark; with
-        ``parameter_name``, set just that parameter's three values."""
+        ``parameter_name``, set just that parameter's three values (a deliberate rewind too)."""
         self.registry.require_process(project_code, process_load)
         if parameter_name is not None:
             param = self.one(project_code, process_load, parameter_name)
@@ -105,21 +111,18 @@ class Parameters:
                                                   "parameter_name": SYSDT},
                                     "historic mode sets SYSDT: register it (type SYSTEM) first")
             mode = {"historic": is_historic_mode, "bulk": is_bulk_mode, "processing_date": processing_date}
-        if changes:
-            self._write(project_code, process_load, changes)
-        self.store.append_receipts([receipt(
-            EventType.MODE_CHANGE, project_code=project_code, process_load=process_load, **mode,
-            parameters={name: {c: _iso(x) for c, x in vals.items()} for name, vals in changes.items()},
-        )])
+        row = receipt(EventType.MODE_CHANGE, project_code=project_code, process_load=process_load, **mode,
+                      parameters={name: {c: _iso(x) for c, x in vals.items()} for name, vals in changes.items()})
+        # One commit: the receipt, and one event per parameter set (the same event id prefix, no receipt).
+        events = [from_receipt(row)]
+        for i, (name, vals) in enumerate(changes.items()):
+            events.append(from_receipt({**row, "CorrelationID": f"{row['CorrelationID']}/{i}"}, receipt=False,
+                                       parameter={"ParameterName": name, **vals}, deliberate=True))
+        self.store.append(events)
 
-    def _write(self, project_code: str, process_load: str, changes: dict[str, dict[str, Any]]) -> None:
-        """One MERGE setting, per parameter, just the value columns named in ``changes``."""
-        moment = now()
-        rows = [{"ProjectCode": project_code, "ProcessLoad": process_load, "ParameterName": name,
-                 "LastUpdatedOn": moment, "LastUpdatedBy": self.store.updated_by, "Touch": ",".join(vals),
-                 **{c: vals.get(c) for c in _VALUES}} for name, vals in changes.items()]
-        columns = ["ProjectCode", "ProcessLoad", "ParameterName", *_VALUES, "LastUpdatedOn", "LastUpdatedBy"]
-        self.store.write(Q.SET_PARAMETERS, S.PARAMETERS, rows, columns=columns, extra=[("Touch", "STRING")])
+
+def _comparable(value: Any) -> Any:
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 def _midnight(day: date | None) -> datetime | None:
