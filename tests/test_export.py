@@ -17,7 +17,9 @@ from etl_monitor_dagster.core.catalogue import CatalogueErrors, dagster_name, lo
 from etl_monitor_dagster.core.export import _file_names, export_catalogue
 
 REPO = Path(__file__).resolve().parents[1]
-AUDIT = {"CreatedOn", "CreatedBy", "LastUpdatedOn", "LastUpdatedBy"}
+# Set aside when rows are compared: the audit stamps, and CatalogueActive (what the last catalogue
+# registration said of IsActive: a registration of the exported files records it, IsActive is compared).
+SET_ASIDE = {"CreatedOn", "CreatedBy", "LastUpdatedOn", "LastUpdatedBy", "CatalogueActive"}
 REGISTRY = ("ETLconfigProcess", "ETLconfigTasks", "ETLconfigParameters")
 CUSTOM_STAGE = 77  # no other test uses it: tests share one schema
 # Quotes, YAML syntax, newlines, a tab, NEL (which PyYAML's single quotes lose), non-Latin text.
@@ -30,9 +32,9 @@ def _project() -> str:
 
 
 def _rows(monitor, table: str, project: str) -> list[dict]:
-    """The project's rows of one registry table, audit columns aside, in key order."""
+    """The project's rows of one registry table, SET_ASIDE columns aside, in key order."""
     frame = monitor.spark.table(monitor.table_name(table))
-    rows = [{k: v for k, v in r.asDict().items() if k not in AUDIT}
+    rows = [{k: v for k, v in r.asDict().items() if k not in SET_ASIDE}
             for r in frame.where(frame["ProjectCode"] == project).collect()]
     return sorted(rows, key=lambda r: (r["ProcessLoad"], r.get("WorkFlowID", 0), r.get("TaskID", 0),
                                        r.get("ParameterName", "")))

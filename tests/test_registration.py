@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+
 import pytest
 
 from etl_monitor_dagster import NotFoundError, ValidationError
+from etl_monitor_dagster.core.catalogue import ProcessSpec
+from etl_monitor_dagster.core.policy import initiate
 
 
 def _process_row(process):
@@ -146,3 +151,98 @@ def test_re_registering_what_is_registered_writes_nothing_and_a_change_writes_on
     assert (monitor.engine.stats - before).commits == 1
     slas = {r["TaskID"]: r["SlaSeconds"] for r in process.rows("ETLconfigTasks") if r["TaskID"]}
     assert slas == {1: 60, 2: 90}
+
+
+# ------------------------------------------------ IsActive: the operator's word (docs/OWNERSHIP.md)
+
+def _spec(project: str, active: bool = True, **task_active: bool) -> ProcessSpec:
+    """A catalogue process with tasks 1 and 2; ``t1=False`` sets ``active: false`` on task 1."""
+    return ProcessSpec.model_validate({
+        "project": project, "process": "OWNED", "owner": "QA", "active": active,
+        "tasks": [
+            {"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE", "mandatory": True},
+            *({"id": t, "workflow": 1, "stage": 2, "name": f"Load {t}", "source_type": "PYTHON",
+               "source": "tests.tasks:succeed", "active": task_active.get(f"t{t}", True)} for t in (1, 2)),
+        ]})
+
+
+def _initiate(monitor, spec: ProcessSpec, day: str) -> set[int]:
+    """A run's initiation (registration of the catalogue process, then its steps); the tasks it queued."""
+    execution = monitor.generate_execution_id()
+    initiate(monitor, spec, execution, date.fromisoformat(day))
+    return {r["TaskID"] for r in monitor.status_rows(spec.project, spec.process, execution_id=execution)}
+
+
+def _active(monitor, table: str, spec: ProcessSpec) -> dict:
+    """IsActive by TaskID (ETLconfigTasks) or of the process (ETLconfigProcess)."""
+    frame = monitor.spark.table(monitor.table_name(table))
+    rows = frame.where(frame["ProjectCode"] == spec.project).collect()
+    return {r.TaskID: r.IsActive for r in rows} if table == "ETLconfigTasks" else rows[0].IsActive
+
+
+def _operator_sets(monitor, table: str, spec: ProcessSpec, task_id: int | None = None, **columns) -> None:
+    """An operator's hand edit of one task's (or the process's) row, values bound: ``IsActive=False``."""
+    key = {"ProjectCode": spec.project, "ProcessLoad": spec.process} | ({} if task_id is None else {"TaskID": task_id})
+    row = key | columns
+    types = dict(monitor.spark.table(monitor.table_name(table)).dtypes)
+    frame = monitor.spark.createDataFrame([tuple(row.values())], ", ".join(f"`{c}` {types[c]}" for c in row))
+    on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in key)
+    sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+    monitor.spark.sql(f"MERGE INTO {monitor.table_name(table)} t USING {{src}} s ON {on} "
+                      f"WHEN MATCHED THEN UPDATE SET {sets}", src=frame).collect()
+
+
+def test_a_task_an_operator_stopped_stays_stopped_until_the_catalogue_changes_its_active(monitor):
+    project = f"OWN{uuid.uuid4().hex[:8]}"
+    assert _initiate(monitor, _spec(project), "2026-04-01") == {0, 1, 2}
+    _operator_sets(monitor, "ETLconfigTasks", _spec(project), task_id=2, IsActive=False)
+
+    assert _initiate(monitor, _spec(project), "2026-04-02") == {0, 1}  # the same catalogue: stopped
+    assert _active(monitor, "ETLconfigTasks", _spec(project)) == {0: True, 1: True, 2: False}
+
+    # the catalogue's own active changes: it switches the task (1 off; 2 was off already)
+    assert _initiate(monitor, _spec(project, t1=False, t2=False), "2026-04-03") == {0}
+    _operator_sets(monitor, "ETLconfigTasks", _spec(project), task_id=1, IsActive=True)  # the operator's word again
+    assert _initiate(monitor, _spec(project, t1=False, t2=False), "2026-04-04") == {0, 1}
+    assert _initiate(monitor, _spec(project), "2026-04-05") == {0, 1, 2}  # both back on in the catalogue
+
+
+def test_a_process_an_operator_stopped_stays_stopped_until_the_catalogue_changes_its_active(monitor):
+    project = f"OWN{uuid.uuid4().hex[:8]}"
+    assert _initiate(monitor, _spec(project), "2026-04-01") == {0, 1, 2}
+    _operator_sets(monitor, "ETLconfigProcess", _spec(project), IsActive=False)
+
+    with pytest.raises(ValidationError, match="the process is inactive"):  # the same catalogue: stopped
+        _initiate(monitor, _spec(project), "2026-04-02")
+    assert _active(monitor, "ETLconfigProcess", _spec(project)) is False
+
+    with pytest.raises(ValidationError, match="the process is inactive"):  # the catalogue stops it too
+        _initiate(monitor, _spec(project, active=False), "2026-04-03")
+    assert _initiate(monitor, _spec(project), "2026-04-04") == {0, 1, 2}  # and starts it: its value changed
+    assert _active(monitor, "ETLconfigProcess", _spec(project)) is True
+
+
+def test_a_row_registered_before_catalogue_active_existed_keeps_its_is_active(monitor):
+    """An upgrade: the first catalogue registration of a row with CatalogueActive NULL keeps its IsActive
+    and records the catalogue's value, which a later change of the catalogue then moves from."""
+    project = f"OWN{uuid.uuid4().hex[:8]}"
+    _initiate(monitor, _spec(project), "2026-04-01")
+    _operator_sets(monitor, "ETLconfigTasks", _spec(project), task_id=2, IsActive=False, CatalogueActive=None)
+
+    assert _initiate(monitor, _spec(project), "2026-04-02") == {0, 1}
+    tasks = monitor.spark.table(monitor.table_name("ETLconfigTasks"))
+    (recorded,) = tasks.where((tasks["ProjectCode"] == project) & (tasks["TaskID"] == 2)).collect()
+    assert (recorded.IsActive, recorded.CatalogueActive) == (False, True)
+    _initiate(monitor, _spec(project, t2=False), "2026-04-03")
+    assert _initiate(monitor, _spec(project), "2026-04-04") == {0, 1, 2}
+
+
+def test_an_explicit_is_active_applies_its_value_whatever_the_catalogue_said(monitor):
+    project = f"OWN{uuid.uuid4().hex[:8]}"
+    spec = _spec(project, t2=False)
+    _initiate(monitor, spec, "2026-04-01")
+    monitor.register_task(project, "OWNED", 2, 1, 2, "Load 2", "PYTHON", is_active=True)
+    assert _active(monitor, "ETLconfigTasks", spec)[2] is True
+    assert _initiate(monitor, spec, "2026-04-02") == {0, 1, 2}  # the catalogue's unchanged false: kept on
+    monitor.register_task(project, "OWNED", 2, 1, 2, "Load 2", "PYTHON", is_active=False)
+    assert _active(monitor, "ETLconfigTasks", spec)[2] is False

@@ -212,7 +212,7 @@ class ProcessSpec(_Spec):
         owner = {"project_code": self.project, "process_load": self.process}
         return {
             "processes": [{**owner, "name": self.name, "description": self.description, "owner": self.owner,
-                           "load_frequency": self.frequency, "is_active": self.active}],
+                           "load_frequency": self.frequency, "catalogue_active": self.active}],
             "parameters": [{**owner, "parameter_name": p.name, "parameter_type": p.type,
                             "description": p.description} for p in self.parameters],
             "tasks": [{**owner, "task_id": t.id, "workflow_id": t.workflow, "sequence_id": t.stage,
@@ -221,7 +221,7 @@ class ProcessSpec(_Spec):
                        "load_frequency": t.frequency, "task_mandatory": t.mandatory,
                        "file_name_mask": t.file_name_mask, "file_extension": t.file_extension,
                        "in_file_path": t.in_file_path, "out_file_path": t.out_file_path,
-                       "sla_seconds": t.sla_seconds, "is_active": t.active} for t in self.tasks],
+                       "sla_seconds": t.sla_seconds, "catalogue_active": t.active} for t in self.tasks],
         }
 
     def stage_groups(self) -> list[Stage]:

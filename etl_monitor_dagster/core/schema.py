@@ -99,6 +99,8 @@ PROCESS = Table(
         ("ProcessOwner", "STRING"),
         ("LoadFrequency", "STRING"),
         ("IsActive", "BOOLEAN"),
+        # Ours: the active flag the catalogue registered last (NULL: never registered from a catalogue).
+        ("CatalogueActive", "BOOLEAN"),
         *AUDIT,
     ),
     key=("ProjectCode", "ProcessLoad"),
@@ -126,6 +128,8 @@ TASKS = Table(
         ("TaskMandatory", "BOOLEAN"),
         ("IsActive", "BOOLEAN"),
         ("SlaSeconds", "INT"),
+        # Ours: the active flag the catalogue registered last (NULL: never registered from a catalogue).
+        ("CatalogueActive", "BOOLEAN"),
         *AUDIT,
     ),
     key=("ProjectCode", "ProcessLoad", "WorkFlowID", "TaskID"),

@@ -3,6 +3,12 @@
 A first registration inserts; a later one updates only the descriptive columns given (None or ''
 leaves a column as it is); CreatedOn/CreatedBy never change and parameter values never move here.
 Every entry of a batch is checked before anything is written.
+
+IsActive of a process or task is the operator's word after its first registration. ``is_active``
+(the API's explicit value) always applies. ``catalogue_active`` (what a catalogue registers) applies
+only to a new row, or when it differs from the CatalogueActive the row recorded from the previous
+catalogue registration (the catalogue itself changed it); it is recorded in CatalogueActive either way,
+so a row registered before that column existed (NULL) keeps its IsActive (docs/OWNERSHIP.md).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ ACTIVE_COLUMN = {
 _DESCRIPTIVE = {
     S.ORGANISATION.name: ["OrganisationName", "OrganisationDescription", "IsActive"],
     S.PROJECT.name: ["OrganisationCode", "ProjectName", "ProjectDescription", "IsActive"],
-    S.PROCESS.name: ["ProcessName", "ProcessDescription", "ProcessOwner", "LoadFrequency", "IsActive"],
+    S.PROCESS.name: ["ProcessName", "ProcessDescription", "ProcessOwner", "LoadFrequency", "IsActive",
+                     "CatalogueActive"],
     S.TASKS.name: [c for c in S.TASKS.column_names if c not in S.TASKS.key and c not in dict(S.AUDIT)],
     S.PARAMETERS.name: ["ParameterDescription"],
 }
@@ -75,7 +82,7 @@ def project_row(project_code: Any, project_name: Any, project_description: Any =
 
 
 def process_row(project_code: Any, process_load: Any, name: Any = "", description: Any = "", owner: Any = "",
-                load_frequency: Any = "D", is_active: Any = None) -> dict[str, Any]:
+                load_frequency: Any = "D", is_active: Any = None, *, catalogue_active: Any = None) -> dict[str, Any]:
     return {
         "ProjectCode": v.text("project_code", project_code),
         "ProcessLoad": v.text("process_load", process_load),
@@ -84,6 +91,7 @@ def process_row(project_code: Any, process_load: Any, name: Any = "", descriptio
         "ProcessOwner": given("owner", owner),
         "LoadFrequency": _optional_member("load_frequency", load_frequency, LoadFrequency),
         "IsActive": _optional_boolean("is_active", is_active),
+        "CatalogueActive": _optional_boolean("catalogue_active", catalogue_active),
     }
 
 
@@ -91,7 +99,7 @@ def task_row(project_code: Any, process_load: Any, task_id: Any, workflow_id: An
              task_name: Any, source_type: Any = "", source_identifier: Any = "", source_system_code: Any = "",
              task_description: Any = "", load_frequency: Any = "D", task_mandatory: Any = True,
              file_name_mask: Any = "", file_extension: Any = "", in_file_path: Any = "", out_file_path: Any = "",
-             sla_seconds: Any = None, is_active: Any = None) -> dict[str, Any]:
+             sla_seconds: Any = None, is_active: Any = None, *, catalogue_active: Any = None) -> dict[str, Any]:
     row = {
         "ProjectCode": v.text("project_code", project_code),
         "ProcessLoad": v.text("process_load", process_load),
@@ -111,6 +119,7 @@ def task_row(project_code: Any, process_load: Any, task_id: Any, workflow_id: An
         "TaskMandatory": v.boolean("task_mandatory", task_mandatory),
         "IsActive": _optional_boolean("is_active", is_active),
         "SlaSeconds": v.optional_integer("sla_seconds", sla_seconds, minimum=1),
+        "CatalogueActive": _optional_boolean("catalogue_active", catalogue_active),
     }
     if row["WorkFlowID"] == 0 and (row["TaskID"], row["SequenceID"]) != (0, 0):
         raise ValidationError(
@@ -187,7 +196,8 @@ class Registry:
         self._check_parameter_types(batches[S.PARAMETERS], found.get(S.PARAMETERS.name, []))
         audit = self.store.audit()
         for table, rows in batches.items():
-            rows = _changing(table, rows, found.get(table.name, []))
+            rows = _changing(table, _catalogue_active(rows, table, found.get(table.name, [])),
+                             found.get(table.name, []))
             if rows:
                 self.store.write(Q.upsert(table, _DESCRIPTIVE[table.name]), table, [{**r, **audit} for r in rows])
 
@@ -233,6 +243,25 @@ class Registry:
             if registered not in (None, row["ParameterType"]):
                 raise ValidationError("parameter_type", row["ParameterType"],
                                       f"parameter {row['ParameterName']!r} is already registered as {registered}")
+
+
+def _catalogue_active(rows: list[dict[str, Any]], table: S.Table,
+                      registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the IsActive a catalogue's ``catalogue_active`` sets: the catalogue's value for a new
+    row or one whose recorded CatalogueActive differs from it; else None (the row's IsActive is kept).
+    An explicit ``is_active`` is left as given."""
+    if "CatalogueActive" not in table.column_names:
+        return rows
+    by_key = {tuple(r[c] for c in table.key): r for r in registered}
+    resolved = []
+    for row in rows:
+        said = row["CatalogueActive"]
+        if said is not None and row["IsActive"] is None:
+            old = by_key.get(tuple(row[c] for c in table.key))
+            if old is None or old["CatalogueActive"] not in (None, said):
+                row = {**row, "IsActive": said}
+        resolved.append(row)
+    return resolved
 
 
 def _changing(table: S.Table, rows: list[dict[str, Any]], registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
