@@ -56,7 +56,9 @@ bench: install
 	$(BIN)/python benchmarks/round_trip.py
 	$(BIN)/python benchmarks/seed_ratio.py
 	$(BIN)/python benchmarks/read_cost.py
+	$(BIN)/python benchmarks/log_growth.py
 	$(BIN)/python benchmarks/catalogue_load.py
 	$(BIN)/python benchmarks/databricks_overhead.py
 	$(BIN)/python benchmarks/engine_profile.py
 	$(BIN)/python benchmarks/demo_run.py
+	$(BIN)/python benchmarks/wide_stage.py

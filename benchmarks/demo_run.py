@@ -21,8 +21,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
 
@@ -61,24 +64,53 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def one_run(url: str, day: date, start_method: str | None) -> tuple[float, str]:
-    params: dict = {"selector": {"repositoryLocationName": "etl_monitor", "repositoryName": "__repository__",
-                                 "jobName": "sales_daily"},
-                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day.isoformat()}]}}
-    if start_method:  # else the job's default run config
-        params["runConfigData"] = {"execution": {"config": {"multiprocess": {"start_method": start_method}}}}
+@contextmanager
+def dagster_dev(env: dict[str, str], workspace: Path, output: Any = subprocess.DEVNULL) -> Iterator[str]:
+    """`dagster dev` on a free port over ``workspace``; yields its GraphQL URL once every location loaded,
+    and stops it (its whole process group) on exit."""
+    port = free_port()
+    command = [str(BIN / "dagster"), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
+    dev = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        wait("dagster dev", lambda: all(e["loadStatus"] == "LOADED" for e in
+                                        graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]), 300, 1)
+        yield url
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+
+
+def launch(url: str, location: str, job: str, tags: dict[str, str],
+           run_config: dict | None = None) -> tuple[float, str]:
+    """Launch ``job`` through GraphQL and wait for its end: the seconds from launch to run end, and its run id."""
+    params: dict = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
+                                 "jobName": job},
+                    "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
+    if run_config:  # else the job's default run config
+        params["runConfigData"] = run_config
     started = time.perf_counter()
     launched = graphql(url, LAUNCH, params=params)["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
+
     def ended() -> str | None:
         status = graphql(url, STATUS, id=run_id)["runOrError"]["status"]
         return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-    status = wait("the run's end", ended, 900, 0.25)
+    status = wait(f"the end of {job}", ended, 1800, 0.25)
     seconds = time.perf_counter() - started
-    assert status == "SUCCESS", f"run {run_id} ended {status}"
+    assert status == "SUCCESS", f"{job} run {run_id} ended {status}"
     return seconds, run_id
+
+
+def one_run(url: str, day: date, start_method: str | None) -> tuple[float, str]:
+    config = {"execution": {"config": {"multiprocess": {"start_method": start_method}}}} if start_method else None
+    return launch(url, "etl_monitor", "sales_daily", {"dagster/partition": day.isoformat()}, config)
 
 
 def breakdown(url: str, run_id: str) -> str:
@@ -103,14 +135,7 @@ def main() -> None:
                "ETL_MONITOR_SPARK_PORT": str(server.port)}
         subprocess.run([str(BIN / "python"), "-m", "etl_monitor_dagster", "setup", "catalogue"], cwd=REPO, env=env,
                        check=True, stdout=subprocess.DEVNULL)
-        port = free_port()
-        command = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-        dev = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-        url = f"http://127.0.0.1:{port}/graphql"
-        try:
-            wait("dagster dev", lambda: all(e["loadStatus"] == "LOADED" for e in
-                                            graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]), 300, 1)
+        with dagster_dev(env, REPO / "workspace.yaml") as url:
             seconds = []
             for i in range(args.runs):
                 took, run_id = one_run(url, date(2026, 4, 1) + timedelta(days=i), args.start_method)
@@ -119,12 +144,6 @@ def main() -> None:
             print(f"demo partition, GraphQL launch to run end: median {statistics.median(seconds):.1f} s "
                   f"(min {min(seconds):.1f}, max {max(seconds):.1f}, {len(seconds)} runs)")
             print(f"last run: {breakdown(url, run_id)}")
-        finally:
-            os.killpg(dev.pid, signal.SIGTERM)
-            try:
-                dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

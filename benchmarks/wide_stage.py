@@ -15,22 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
 import textwrap
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from demo_run import BIN, LOCATIONS, REPO, free_port, graphql, wait
+from demo_run import BIN, REPO, dagster_dev, launch
 
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
 
-LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
-  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
-STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 CONFLICTS = ("DELTA_CONCURRENT_APPEND", "ConcurrentAppendException", "MetadataChangedException",
              "DELTA_METADATA_CHANGED", "ConcurrentDeleteReadException")
 
@@ -69,65 +64,33 @@ def _plain(folder: Path, tasks: int, url: str) -> None:
     """))
 
 
-def _run(url: str, location: str, job: str, tags: list[dict]) -> float:
-    params = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__", "jobName": job},
-              "executionMetadata": {"tags": tags}}
-    started = time.perf_counter()
-    launched = graphql(url, LAUNCH, params=params)["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-
-    def ended() -> str | None:
-        status = graphql(url, STATUS, id=run_id)["runOrError"]["status"]
-        return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
-
-    status = wait(f"the end of {job}", ended, 1800, 0.25)
-    assert status == "SUCCESS", f"{job} run {run_id} ended {status}"
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=24)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with LocalSparkServer.temporary() as server, tempfile.TemporaryDirectory() as home, \
-            tempfile.TemporaryDirectory() as folder:
+            tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory() as plain_folder:
         shutil.copy(REPO / "instance" / "dagster.yaml", Path(home) / "dagster.yaml")
-        _catalogue(Path(folder), args.tasks)
-        _plain(Path(folder), args.tasks, server.url)
+        _catalogue(Path(folder), args.tasks)  # a folder of its own: every YAML file there is a process
+        _plain(Path(plain_folder), args.tasks, server.url)
         env = {**os.environ, "DAGSTER_HOME": home, "ETL_MONITOR_HOME": str(server.home),
                "ETL_MONITOR_SPARK_PORT": str(server.port), "ETL_MONITOR_CATALOGUE": folder}
         subprocess.run([str(BIN / "python"), "-m", "etl_monitor_dagster", "setup", folder], cwd=REPO, env=env,
                        check=True, stdout=subprocess.DEVNULL)
-        port, log = free_port(), Path(folder) / "dagster_dev.log"
-        command = [str(BIN / "dagster"), "dev", "-w", str(Path(folder) / "workspace.yaml"), "-h", "127.0.0.1",
-                   "-p", str(port)]
-        with log.open("w") as out:
-            dev = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        url = f"http://127.0.0.1:{port}/graphql"
-        try:
-            wait("dagster dev", lambda: all(e["loadStatus"] == "LOADED" for e in
-                                            graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]), 300, 1)
+        log = Path(plain_folder) / "dagster_dev.log"
+        with log.open("w") as output, dagster_dev(env, Path(plain_folder) / "workspace.yaml", output) as url:
             monitored, plain = [], []
             for i in range(args.runs):
                 day = (date(2026, 4, 1) + timedelta(days=i)).isoformat()
-                monitored.append(_run(url, "etl_monitor", "wide", [{"key": "dagster/partition", "value": day}]))
-                plain.append(_run(url, "plain", "plain_wide", []))
+                monitored.append(launch(url, "etl_monitor", "wide", {"dagster/partition": day})[0])
+                plain.append(launch(url, "plain", "plain_wide", {})[0])
                 print(f"run {i + 1}: monitored {monitored[-1]:.1f} s, plain {plain[-1]:.1f} s", flush=True)
-            ours, theirs = statistics.median(monitored), statistics.median(plain)
-            text = log.read_text(errors="replace")
-            conflicts = sum(text.count(name) for name in CONFLICTS)
-            print(f"{args.tasks} parallel tasks, launch to run end, median of {args.runs}: monitored {ours:.1f} s, "
-                  f"plain Dagster {theirs:.1f} s, ratio {ours / theirs:.2f}; the monitor's seconds per task "
-                  f"{(ours - theirs) / args.tasks:.2f}; Delta conflicts in the runs' logs: {conflicts}")
-        finally:
-            os.killpg(dev.pid, signal.SIGTERM)
-            try:
-                dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
+        ours, theirs = statistics.median(monitored), statistics.median(plain)
+        conflicts = sum(log.read_text(errors="replace").count(name) for name in CONFLICTS)
+        print(f"{args.tasks} parallel tasks, launch to run end, median of {args.runs}: monitored {ours:.1f} s, "
+              f"plain Dagster {theirs:.1f} s, ratio {ours / theirs:.2f}; the monitor's seconds per task "
+              f"{(ours - theirs) / args.tasks:.2f}; Delta conflicts in the runs' logs: {conflicts}")
 
 
 if __name__ == "__main__":
