@@ -1,7 +1,7 @@
 """Races between real OS processes on the shared engine: every one is decided by the log's order.
 
 Each process has its own Spark Connect client and waits at a barrier with the others, so their calls
-reach the engine together. Whatever the timing, the rule of ``schema.LIVE_VIEWS`` decides: of the
+reach the engine together. Whatever the timing, the rule of ``live_views`` decides: of the
 transitions that follow one state of a step, the first logged happened and the others changed nothing.
 """
 

@@ -1,7 +1,7 @@
 """The rows of ETLEventLog: every transition and receipt of the monitor, built here and nowhere else.
 
 A step transition carries the whole step row after it and its ``Basis``: the ``LastEventID`` of the row
-its writer read (or started). The views of ``schema.LIVE_VIEWS`` fold these rows into what readers see.
+its writer read (or started). The views of ``live_views`` fold these rows into what readers see.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reach
 from ..enums import SKIP, LogType, SourceType, Status
 from ..error_class import ErrorClass
 from ..errors import EngineError, ValidationError
+from ..live_views import ALL_VIEWS
 from ..scrub import scrub
 from ..sql import quote_identifier, validate_identifier
 from . import layout
@@ -124,8 +125,8 @@ class ETLMonitorFramework:
 
         >>> monitor.read_view("v_mandatoryBlockers", ExecutionID=run_id, SequenceID=2)  # doctest: +SKIP
         """
-        if view not in S.ALL_VIEWS:
-            raise ValidationError("view", view, f"is not one of the monitoring views {sorted(S.ALL_VIEWS)}")
+        if view not in ALL_VIEWS:
+            raise ValidationError("view", view, f"is not one of the monitoring views {sorted(ALL_VIEWS)}")
         frame = self.spark.table(self._store.names[view])
         try:
             return self._store.collect(frame, equals, order_by or [])

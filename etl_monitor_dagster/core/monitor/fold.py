@@ -1,6 +1,6 @@
 """Folding ETLEventLog into the tables that readers outside the monitor use.
 
-Readers of the API and the views see every transition at once (``schema.LIVE_VIEWS``). The tables
+Readers of the API and the views see every transition at once (``live_views``). The tables
 ETLProcessingSteps, ETLconfigParameters and ETLsysLogs trail the log until a fold: at the end of every
 Dagster run (the run status sensors) and in every maintenance run. A fold takes the log's highest row
 id first, writes what the views show into the three tables (one statement each: the receipts, the

@@ -8,6 +8,7 @@ row: missing columns are added, nothing is dropped or retyped. Views are replace
 from __future__ import annotations
 
 from .. import schema as S
+from ..live_views import ALL_VIEWS
 from ..sql import quote_identifier, quote_string
 from . import statements as Q
 from .store import Store
@@ -23,7 +24,7 @@ def create_or_migrate(store: Store) -> None:
 
 def create_views(store: Store) -> None:
     """(Re)create the six monitoring views from their current definitions."""
-    for view, body in S.ALL_VIEWS.items():
+    for view, body in ALL_VIEWS.items():
         store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} AS {store.render(body)}")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import schema as S
 from ..engine import Engine, collect
+from ..live_views import ALL_VIEWS
 from ..sql import date_literal, fill, quote_identifier
 from . import statements as Q
 from .events import from_receipt
@@ -27,7 +28,7 @@ class Store:
     updated_by: str
 
     def __post_init__(self) -> None:
-        names = [t.name for t in S.ALL_TABLES] + list(S.ALL_VIEWS)
+        names = [t.name for t in S.ALL_TABLES] + list(ALL_VIEWS)
         self.names = {name: f"{self.prefix}.{quote_identifier(name)}" for name in names}
 
     @property
