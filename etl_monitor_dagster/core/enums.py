@@ -81,6 +81,9 @@ class EventType(StrEnum):
     ALERT_SENT = "ALERT_SENT"  # a failure alert went out for a run (the process is alerting until it recovers)
     ALERT_RECOVERED = "ALERT_RECOVERED"  # the "recovered" message went out on the first complete run after it
     ALERT_SUPPRESSED = "ALERT_SUPPRESSED"  # a failure alert was held back: within the suppression window
+    SLA_AT_RISK = "SLA_AT_RISK"  # a running task passed its SLA's warning share (once per start; no state change)
+    ALERT_AT_RISK = "ALERT_AT_RISK"  # the "at risk" message of an SLA_AT_RISK went out (once per start)
+    HEARTBEAT = "HEARTBEAT"  # a remote task's poller is alive, with the remote state (no state change)
 
 
 class LogCode(StrEnum):
