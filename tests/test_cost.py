@@ -123,3 +123,21 @@ def test_the_billing_schema_is_one_or_two_plain_names(name):
 def test_the_billing_tables_are_quoted_under_their_schema():
     assert BillingTables().table("usage") == "`system`.`billing`.`usage`"
     assert BillingTables(schema_name="finops").table("list_prices") == "`finops`.`list_prices`"
+
+
+def test_the_views_asset_figures_carry_the_dates_cost_and_earlier_unsettled_dates(make_process, billing):
+    from datetime import date
+
+    from etl_monitor_dagster.dagster.views import unsettled_costs, view_figures
+
+    p = make_process(tasks=[{"task_id": 1, "source_type": "DBX_JOB", "task_name": "Load orders"}])
+    execution = _dbx_run(p, 1, "9006", at(9, 6), at(9, 7))
+    billing.usage(JOBS, "2", at(9, 6), at(9, 7), job_run_id="9006")
+    costs = RunCosts(p.monitor.store, BillingTables(schema_name=billing.schema, settle_hours=24 * 366))
+    costs.create_view()
+    summary = view_figures(p.monitor, p.project, p.load, execution, date(2026, 4, 9), costs)["v_runSummary"]
+    assert (summary["cost_dbus"], summary["cost_list"], summary["cost_currency"]) == (2.0, 0.3, "USD")
+    assert summary["Load orders list_cost"] == 0.3 and summary["cost_settled"] is False
+    later = unsettled_costs(costs, p.project, p.load, date(2026, 4, 10))
+    assert list(later) == [date(2026, 4, 9)] and later[date(2026, 4, 9)]["cost_list"] == 0.3
+    assert unsettled_costs(costs, p.project, p.load, date(2026, 4, 9)) == {}

@@ -14,6 +14,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from ..core.cost import DEFAULT_SETTLE_HOURS, BillingTables
 from ..core.engine import DEFAULT_UNREACHABLE_TIMEOUT, EngineInfo
 from ..core.errors import ValidationError
 from ..core.local_spark import DEFAULT_HOME, DEFAULT_PORT, LocalSparkServer
@@ -80,6 +81,17 @@ class ETLMonitorResource(ConfigurableResource):
         description="DONE runs a task's duration baseline covers in its health checks (p90, mean + 3 sigma).",
     )
 
+    billing_schema: str | None = Field(
+        default=None,
+        description="Schema of Databricks' billing tables (usage, list_prices): 'system.billing', or a copy's "
+        "'catalog.schema'. Set, the views asset keeps v_runCost and reports each partition's cost; None: no cost.",
+    )
+    cost_settle_hours: int = Field(
+        default=DEFAULT_SETTLE_HOURS, ge=0, le=24 * 366,
+        description="Hours after a run ended after which its cost counts as final; until then the views asset "
+        "reports it again at every materialisation of a later partition.",
+    )
+
     _monitor: ETLMonitorFramework | None = PrivateAttr(default=None)
 
     def spark_session(self) -> Any:
@@ -105,6 +117,12 @@ class ETLMonitorResource(ConfigurableResource):
         if active is None:
             raise ValidationError("engine", self.engine.value, "no SparkSession is active in this process")
         return active
+
+    def billing_tables(self) -> BillingTables | None:
+        """Where v_runCost reads billing from (ValidationError naming billing_schema), or None: no cost view."""
+        if not self.billing_schema:
+            return None
+        return BillingTables(schema_name=self.billing_schema, settle_hours=self.cost_settle_hours)
 
     def _remote_url(self) -> str:
         url = self.spark_remote or ""

@@ -1,12 +1,20 @@
-"""The monitoring views (SPEC.md's six and v_taskHealth) as downstream assets of each process, with figures."""
+"""The monitoring views (SPEC.md's six and v_taskHealth) as downstream assets of each process, with figures.
+
+With ``billing_schema`` set on the monitor resource the asset also keeps ``v_runCost`` and puts the partition's
+cost on ``v_runSummary``'s metadata (numbers, so the UI plots them over partitions). Late billing records
+change a run's cost until it settles, so each materialisation also reports again, as observations of
+``v_runSummary``, the cost of earlier partitions of the process that are not settled yet.
+"""
 
 from collections.abc import Iterator
+from datetime import date
 from functools import partial
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
@@ -15,6 +23,7 @@ from dagster import (
 )
 
 from ..core.catalogue import ProcessSpec, dagster_name
+from ..core.cost import RunCosts, cost_figures
 from ..core.engine import concurrently
 from ..core.monitor import ETLMonitorFramework
 from ..core.schema import VIEWS
@@ -31,20 +40,38 @@ def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, a
 
     @multi_asset(name=f"{dagster_name(process.process)}__monitoring_views", specs=list(specs.values()),
                  partitions_def=partitions)
-    def monitoring_views(context: AssetExecutionContext, monitor: ETLMonitorResource) -> Iterator[MaterializeResult]:
+    def monitoring_views(context: AssetExecutionContext,
+                         monitor: ETLMonitorResource) -> Iterator[MaterializeResult | AssetObservation]:
         m = monitor.get_monitor()
         m.create_views()
+        billing = monitor.billing_tables()
+        costs = RunCosts(m.store, billing) if billing is not None else None
+        if costs is not None:
+            costs.create_view()
         day = processing_date(partitions, context.partition_key)
-        figures = view_figures(m, process.project, process.process, context.run.run_id, day)
+        figures = view_figures(m, process.project, process.process, context.run.run_id, day, costs)
         for view, metadata in figures.items():
             yield MaterializeResult(asset_key=specs[view].key, metadata=metadata)
+        if costs is not None:
+            for earlier, metadata in unsettled_costs(costs, process.project, process.process, day).items():
+                # the key of the partition a processing date stands for (the first day of its period)
+                yield AssetObservation(asset_key=specs["v_runSummary"].key, partition=earlier.strftime(partitions.fmt),
+                                       metadata=metadata)
 
     return monitoring_views
 
 
+def unsettled_costs(costs: RunCosts, project: str, process: str, day: date) -> dict[date, dict[str, Any]]:
+    """Per earlier processing date of the process whose cost is not settled yet: its cost figures now."""
+    rows = costs.rows({"ProjectCode": project, "ProcessLoad": process})
+    dates = {r["ProcessingDate"] for r in rows if not r["CostSettled"] and r["ProcessingDate"] != day}
+    return {d: cost_figures([r for r in rows if r["ProcessingDate"] == d]) for d in sorted(dates)}
+
+
 def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execution_id: str,
-                 day: Any) -> dict[str, dict[str, Any]]:
-    """Per view: this run's figures as numbers Dagster can plot, and a small preview table."""
+                 day: Any, costs: RunCosts | None = None) -> dict[str, dict[str, Any]]:
+    """Per view: this run's figures as numbers Dagster can plot, and a small preview table; with ``costs``, the
+    cost of the date's runs on ``v_runSummary`` (``cost_figures``, and each task's list cost)."""
     run: dict[str, Any] = {"ExecutionID": execution_id}
     date_scope: dict[str, Any] = {"ProjectCode": project, "ProcessLoad": process, "ProcessingDate": day}
     process_scope: dict[str, Any] = {"ProjectCode": project, "ProcessLoad": process}
@@ -57,8 +84,10 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
         "v_watermarks": (["ParameterName"], process_scope),
         "v_taskHealth": (["WorkFlowID", "TaskID"], process_scope),
     }
-    rows = concurrently({view: partial(monitor.read_view, view, order_by, **where)
-                         for view, (order_by, where) in reads.items()})
+    read = {view: partial(monitor.read_view, view, order_by, **where) for view, (order_by, where) in reads.items()}
+    if costs is not None:
+        read["v_runCost"] = partial(costs.rows, date_scope, ["WorkFlowID", "TaskID"])
+    rows = concurrently(read)
     summary, status, detail = rows["v_runSummary"], rows["v_processStatus"], rows["v_taskDetail"]
     blockers, failures, watermarks = rows["v_mandatoryBlockers"], rows["v_currentFailures"], rows["v_watermarks"]
     health = rows["v_taskHealth"]
@@ -82,10 +111,17 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
                                ("failure_streak", "FailureStreak")):
             if row[column] is not None:
                 per_task[f"{row['TaskName']} {figure}"] = round(float(row[column]), 3)
+    cost: dict[str, Any] = {}
+    if costs is not None:
+        cost = cost_figures(rows["v_runCost"])
+        for row in rows["v_runCost"]:
+            if row["ListCost"] is not None:
+                key = f"{row['TaskName']} list_cost"
+                cost[key] = round(cost.get(key, 0.0) + float(row["ListCost"]), 6)
     return {
         "v_runSummary": {**(numbers(summary[0], ["Attempts", "TotalTasks", "Done", "Failed", "Pending",
                                                  "TotalDurationSeconds", "WallClockSeconds"]) if summary else {}),
-                         "OverallStatus": summary[0]["OverallStatus"] if summary else "NOT STARTED"},
+                         "OverallStatus": summary[0]["OverallStatus"] if summary else "NOT STARTED", **cost},
         "v_processStatus": {**(numbers(status[0], ["LatestAttempt", "TotalRuns", "Done", "Failed", "Pending",
                                                    "WallClockSeconds"]) if status else {}),
                             **preview(status, ["ProcessingDate", "LatestAttempt", "Done", "Failed", "Pending",
