@@ -18,6 +18,7 @@ _DAGSTER = {
     "DagsterETLMonitorTranslator": "translator",
     "DatabricksResource": "databricks",
     "ETLMonitorAlerts": "alerts",
+    "ETLMonitorComponent": "component",
     "ETLMonitorResource": "resource",
     "HealthSettings": "sensors",
     "MaintenanceSchedule": "maintenance",
@@ -32,6 +33,7 @@ __all__ = [
     "DagsterETLMonitorTranslator",
     "DatabricksResource",
     "ETLMonitorAlerts",
+    "ETLMonitorComponent",
     "ETLMonitorError",
     "ETLMonitorFramework",
     "ETLMonitorResource",
@@ -63,3 +65,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f".dagster.{_DAGSTER[name]}", __name__), name)
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    # dg finds components through dir() of the registered module: list the component, not every lazy
+    # name, so that listing components does not import the Databricks and Azure SDKs.
+    return sorted({*globals(), "ETLMonitorComponent"})

@@ -4,11 +4,13 @@ Stage groups run in (WorkFlowID, SequenceID) order: every task of a stage depend
 stage's gate (``gates.py``). A task asset hands its work to the core's run policy and turns the
 outcome into a ``MaterializeResult``; the hooks (``hooks.py``) record DONE/FAIL from it. A task's
 ``maximum_retries`` is its step's RetryPolicy; each failed try before the last is recorded as RQUE.
+The step's work is ``execute_task`` unless the builder is given another ``TaskExecute`` (the component's
+``execute``); its pool is the translator's ``get_pool``.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from dagster import (
     AssetCheckResult,
@@ -62,6 +64,25 @@ class InitiationConfig(Config):
     )
 
 
+@dataclass(frozen=True)
+class TaskRun:
+    """What a task's step hands to its execute function: the catalogue entries, the monitor and, for DBX and
+    ADF tasks, their workspace or factory client; ``mode`` is the initiation's processing mode."""
+
+    process: ProcessSpec
+    stage: Stage
+    task: TaskSpec
+    monitor: ETLMonitorResource
+    initiation_step: str  # the step key of the process's initiation task
+    mode: RunMode | None = None
+    databricks: Optional["Databricks"] = None
+    adf: Optional["DataFactory"] = None
+
+
+TaskExecute = Callable[[AssetExecutionContext, TaskRun], MaterializeResult]
+"""A task step's work: ``execute_task``, or a wrapper of it."""
+
+
 @dataclass
 class ProcessAssets:
     """Everything Dagster gets for one process."""
@@ -75,17 +96,21 @@ class ProcessAssets:
     health_checks: AssetChecksDefinition | None = None  # not run by the job: the run sensors report them
 
 
-def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTranslator | None = None) -> ProcessAssets:
-    """Task assets, stage gates and view assets of one process."""
+def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTranslator | None = None,
+                         execute: TaskExecute | None = None) -> ProcessAssets:
+    """Task assets, stage gates and view assets of one process; each task's step runs ``execute``
+    (default ``execute_task``)."""
     translator = translator or DagsterETLMonitorTranslator()
     built = ProcessAssets(spec, partitions_for(spec), translator)
-    initiation = next(t for t in spec.tasks if t.workflow == 0)
-    initiation_step = translator.get_asset_key(spec, initiation).to_python_identifier()
+    stages = spec.stage_groups()
+    initiation = next(t for t in stages[0].tasks if t.workflow == 0)
+    # from the spec, not get_asset_key: an override of get_asset_spec may key the task differently
+    initiation_step = translator.get_asset_spec(spec, stages[0], initiation).key.to_python_identifier()
     previous_gate: AssetKey | None = None
-    for stage in spec.stage_groups():
+    for stage in stages:
         keys, steps = [], {}
         for task in stage.tasks:
-            definition = _task_asset(built, stage, task, previous_gate, initiation_step)
+            definition = _task_asset(built, stage, task, previous_gate, initiation_step, execute or execute_task)
             built.assets.append(definition)
             steps[definition.op.name] = task
             built.task_keys[(task.workflow, task.id)] = definition.key
@@ -101,7 +126,7 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
 
 
 def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: AssetKey | None,
-                initiation_step: str) -> AssetsDefinition:
+                initiation_step: str, execute: TaskExecute) -> AssetsDefinition:
     spec = built.spec
     asset_spec = built.translator.get_asset_spec(spec, stage, task).replace_attributes(
         deps=[after] if after else [])
@@ -117,39 +142,18 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         retry_policy=RetryPolicy(max_retries=task.maximum_retries, delay=task.retry_delay_seconds)
         if task.maximum_retries else None,
         op_tags={**process_tags(spec.project, spec.process), TASK_TAG: f"{task.workflow}/{task.id}"},
+        pool=built.translator.get_pool(spec, task),
     )
 
-    def execute(context: AssetExecutionContext, monitor: ETLMonitorResource, mode: RunMode | None = None,
-                databricks: "Databricks | None" = None, adf: "DataFactory | None" = None) -> MaterializeResult:
-        day = processing_date(built.partitions, context.partition_key)
-        try:
-            outcome = run_task(
-                monitor.get_monitor(), spec, task, context.run.run_id, day, tasks.run,
-                try_number=context.retry_number, initiated=runs_step(context.run, initiation_step), mode=mode,
-                record_end_status=False,  # the hooks record the end once Dagster has accepted the step
-                log=context.log, context=context, databricks=databricks, adf=adf,
-                check_stop=_stop_when_terminated(context))
-        except (RetryRequested, DagsterError):
-            raise  # Dagster's own control flow, in Dagster's words
-        except Exception as exc:
-            error, retried = failure_of(exc, task, context.retry_number)
-            # Dagster stores the text of the exception a step raises, and of its cause: it gets a Failure
-            # with the scrubbed message (and the original's traceback, code without values), not the
-            # exception. Retried by the RetryPolicy, or not (its last try, or not retried for its class:
-            # the policy is bypassed). The outcome rides in the metadata, so the failure hook and the
-            # reconciliation record its own LogCode and class, not "Failure".
-            failed = TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code,
-                                 facts={Key.PROCESSING_DATE: day.isoformat(), Key.TRY: context.retry_number + 1},
-                                 error_class=error.error_class)
-            raise Failure(description=error.message, metadata=dagster_metadata(failed.metadata()),
-                          allow_retries=retried).with_traceback(exc.__traceback__) from None
-        return _result(task, outcome)
+    def run(monitor: ETLMonitorResource, mode: RunMode | None = None, databricks: "Databricks | None" = None,
+            adf: "DataFactory | None" = None) -> TaskRun:
+        return TaskRun(spec, stage, task, monitor, initiation_step, mode, databricks, adf)
 
     if task.workflow == 0:
         @decorate
         def initiation(context: AssetExecutionContext, config: InitiationConfig,
                        monitor: ETLMonitorResource) -> MaterializeResult:
-            return execute(context, monitor, config.mode or _tagged_mode(context.run.tags.get(MODE_TAG)))
+            return execute(context, run(monitor, mode=config.mode or _tagged_mode(context.run.tags.get(MODE_TAG))))
 
         return initiation
 
@@ -159,7 +163,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         @decorate
         def databricks_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
                             databricks: DatabricksResource) -> MaterializeResult:
-            return execute(context, monitor, databricks=databricks.target())
+            return execute(context, run(monitor, databricks=databricks.target()))
 
         return databricks_task
 
@@ -169,15 +173,46 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
         @decorate
         def adf_task(context: AssetExecutionContext, monitor: ETLMonitorResource,
                      adf: AzureDataFactoryResource) -> MaterializeResult:
-            return execute(context, monitor, adf=adf.target())
+            return execute(context, run(monitor, adf=adf.target()))
 
         return adf_task
 
     @decorate
     def task_asset(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
-        return execute(context, monitor)
+        return execute(context, run(monitor))
 
     return task_asset
+
+
+def execute_task(context: AssetExecutionContext, run: TaskRun) -> MaterializeResult:
+    """A task's step: the core's run policy runs the task and records its start; the outcome becomes the
+    materialisation's metadata (the hooks record its end), a failure a ``Failure`` carrying the outcome."""
+    spec, task = run.process, run.task
+    partitions = context.assets_def.partitions_def
+    assert isinstance(partitions, TimeWindowPartitionsDefinition)  # every task asset is time-partitioned
+    day = processing_date(partitions, context.partition_key)
+    try:
+        outcome = run_task(
+            run.monitor.get_monitor(), spec, task, context.run.run_id, day, tasks.run,
+            try_number=context.retry_number, initiated=runs_step(context.run, run.initiation_step), mode=run.mode,
+            record_end_status=False,  # the hooks record the end once Dagster has accepted the step
+            log=context.log, context=context, databricks=run.databricks, adf=run.adf,
+            check_stop=_stop_when_terminated(context))
+    except (RetryRequested, DagsterError):
+        raise  # Dagster's own control flow, in Dagster's words
+    except Exception as exc:
+        error, retried = failure_of(exc, task, context.retry_number)
+        # Dagster stores the text of the exception a step raises, and of its cause: it gets a Failure
+        # with the scrubbed message (and the original's traceback, code without values), not the
+        # exception. Retried by the RetryPolicy, or not (its last try, or not retried for its class:
+        # the policy is bypassed). The outcome rides in the metadata, so the failure hook and the
+        # reconciliation record its own LogCode and class, not "Failure".
+        failed = TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code,
+                             facts={Key.PROCESSING_DATE: day.isoformat(), Key.TRY: context.retry_number + 1},
+                             error_class=error.error_class)
+        raise Failure(description=error.message, metadata=dagster_metadata(failed.metadata()),
+                      allow_retries=retried).with_traceback(exc.__traceback__) from None
+    return _result(task, outcome)
 
 
 def _tagged_mode(tag: str | None) -> RunMode | None:

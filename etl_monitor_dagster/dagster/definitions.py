@@ -16,7 +16,7 @@ from ..core.catalogue import DATA_FACTORY, DATABRICKS, CatalogueError, Catalogue
 from ..core.enums import LoadFrequency
 from ..core.monitor.maintenance import MaintenanceSettings
 from .alerts import ETLMonitorAlerts, alerts_from_env, alerts_sensor
-from .assets import build_process_assets
+from .assets import TaskExecute, build_process_assets
 from .maintenance import MaintenanceSchedule, maintenance_job, maintenance_schedule
 from .resource import ETLMonitorResource
 from .schedules import process_job, process_schedule
@@ -38,6 +38,7 @@ def build_definitions(
     health: HealthSettings | None = None,
     alerts: ETLMonitorAlerts | None = None,
     maintenance: MaintenanceSettings | MaintenanceSchedule | None = None,
+    execute: TaskExecute | None = None,
 ) -> Definitions:
     """Assets, one job and (unless ad hoc) one schedule per process, the reconciliation and health sensors.
 
@@ -50,6 +51,7 @@ def build_definitions(
     ETL_MONITOR_ALERTS_* channel variable is set) adds the ``etl_monitor_alerts`` sensor.
     ``maintenance`` sets the defaults (MaintenanceSettings) or also the cron (MaintenanceSchedule) of the
     ``etl_monitor_maintenance`` job and its schedule (stopped until turned on): one for the monitor schema.
+    ``execute`` replaces each task step's work (default ``assets.execute_task``; a wrapper calls it).
     """
     specs = load_catalogue(catalogue) if isinstance(catalogue, Path | str) else list(catalogue)
     _check_runners(specs)
@@ -62,7 +64,7 @@ def build_definitions(
         from .adf import AzureDataFactoryResource
 
         resources["adf"] = adf or AzureDataFactoryResource()
-    processes = [build_process_assets(spec, translator) for spec in specs]
+    processes = [build_process_assets(spec, translator, execute) for spec in specs]
     process_jobs = [process_job(p) for p in processes]
     alerts = alerts or alerts_from_env()
     alerting = []
@@ -79,7 +81,8 @@ def build_definitions(
         jobs=[*process_jobs, *jobs, upkeep],
         schedules=[*(process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)
                      if p.spec.frequency is not LoadFrequency.AD_HOC), maintenance_schedule(upkeep, plan)],
-        sensors=[*reconciliation_sensors(process_jobs, index), health_sensor(specs, health or HealthSettings()),
+        sensors=[*reconciliation_sensors(process_jobs, index),
+                 health_sensor(specs, health or HealthSettings(), alerting=alerts is not None),
                  *alerting],
         resources=resources,
     )

@@ -5,18 +5,26 @@
 ...         return dagster_name(process.owner or "unowned")
 >>> defs = build_definitions("catalogue", translator=ByTeam())  # doctest: +SKIP
 
-Every method is pure: it sees the catalogue, never the monitor tables or a run.
+Every method is pure: it sees the catalogue, never the monitor tables or a run. The constructor's
+options turn freshness policies and pools off (``freshness=False``, ``pools=False``), add a grace to
+every deadline and name the Databricks pool; docs/COMPONENT.md says how deadlines and pools are derived.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from dagster import AssetKey, AssetSpec
+from dagster import AssetKey, AssetSpec, FreshnessPolicy
 
-from ..core.catalogue import ProcessSpec, Stage, TaskSpec, dagster_name
+from ..core.catalogue import DATA_FACTORY, DATABRICKS, ProcessSpec, Stage, TaskSpec, dagster_name
 from ..core.enums import SourceType
+from ..core.errors import ValidationError
 from ..core.schema import VIEWS
+from .freshness import deadline_policy
+
+DATABRICKS_POOL = "databricks"
+ADF_POOL_PREFIX = "adf/"
 
 _KINDS = {SourceType.SPARK_SQL: {"spark", "sql"}, SourceType.PYTHON: {"python"},
           SourceType.DBX_NOTEBOOK: {"databricks", "notebook"}, SourceType.DBX_JOB: {"databricks", "job"},
@@ -25,7 +33,17 @@ _KINDS = {SourceType.SPARK_SQL: {"spark", "sql"}, SourceType.PYTHON: {"python"},
 
 class DagsterETLMonitorTranslator:
     """Turns a process, its stages, tasks and views into asset keys, groups, kinds, descriptions,
-    metadata, owners and tags."""
+    metadata, owners, tags, freshness policies and pools."""
+
+    def __init__(self, *, freshness: bool = True, freshness_grace: timedelta = timedelta(0), pools: bool = True,
+                 databricks_pool: str = DATABRICKS_POOL) -> None:
+        if freshness_grace < timedelta(0):
+            raise ValidationError("freshness_grace", freshness_grace, "must not be negative")
+        if not databricks_pool or any(c.isspace() for c in databricks_pool):
+            raise ValidationError("databricks_pool", databricks_pool, "must be a non-empty name without spaces "
+                                  "(a Dagster pool name)")
+        self.freshness, self.freshness_grace, self.pools = freshness, freshness_grace, pools
+        self.databricks_pool = databricks_pool
 
     # ------------------------------------------------------------------------------------ tasks
 
@@ -61,6 +79,26 @@ class DagsterETLMonitorTranslator:
         return {"etl_monitor/source_type": task.source_type.value,
                 "etl_monitor/mandatory": str(task.mandatory).lower()}
 
+    def get_freshness_policy(self, process: ProcessSpec, stage: Stage, task: TaskSpec) -> FreshnessPolicy | None:
+        """Late unless materialised between ``schedule_at`` and ``schedule_at`` + the largest SLA of each stage
+        up to this one's (+ ``freshness_grace``); None for an ad hoc process, one whose stages up to this one
+        give no SLA nor ``max_runtime_minutes``, or when ``freshness=False``."""
+        if not self.freshness:
+            return None
+        return deadline_policy(process, stage, self.freshness_grace)
+
+    def get_pool(self, process: ProcessSpec, task: TaskSpec) -> str | None:
+        """The concurrency pool of the task's step: DBX tasks share ``databricks_pool`` (the one workspace the
+        ``databricks`` resource names), ADF tasks ``adf/<factory name>``; other tasks, or ``pools=False``: None."""
+        if not self.pools:
+            return None
+        if task.source_type in DATABRICKS:
+            return self.databricks_pool
+        factory = task.factory or process.factory
+        if task.source_type in DATA_FACTORY and factory is not None:
+            return f"{ADF_POOL_PREFIX}{factory.name}"  # factory names are unique in Azure
+        return None
+
     def get_asset_spec(self, process: ProcessSpec, stage: Stage, task: TaskSpec) -> AssetSpec:
         """The task's spec, from the methods above (dependencies are the builder's: the previous gate)."""
         return AssetSpec(
@@ -71,6 +109,7 @@ class DagsterETLMonitorTranslator:
             metadata=self.get_metadata(process, task),
             owners=self.get_owners(process),
             tags=self.get_tags(process, task),
+            freshness_policy=self.get_freshness_policy(process, stage, task),
         )
 
     # ------------------------------------------------------------------------- gates and views
