@@ -30,7 +30,16 @@ def _described(spec: AssetSpec) -> dict:
     return {"key": spec.key.to_user_string(), "group": spec.group_name, "kinds": sorted(spec.kinds),
             "description": spec.description, "metadata": {k: v for k, v in spec.metadata.items()},
             "owners": list(spec.owners), "deps": [d.asset_key.to_user_string() for d in spec.deps],
-            "tags": {k: v for k, v in spec.tags.items() if not k.startswith("dagster/kind/")}}
+            "tags": {k: v for k, v in spec.tags.items() if not k.startswith("dagster/kind/")},
+            "freshness": _freshness(spec)}
+
+
+def _freshness(spec: AssetSpec) -> dict | None:
+    policy = spec.freshness_policy
+    if policy is None:
+        return None
+    return {"deadline_cron": policy.deadline_cron, "timezone": policy.timezone,  # type: ignore[attr-defined]
+            "lower_bound_seconds": policy.lower_bound_delta.total_seconds()}  # type: ignore[attr-defined]
 
 
 def test_the_demo_asset_specs_match_the_snapshot():
