@@ -17,6 +17,7 @@ from etl_monitor_dagster import ETLMonitorResource
 from etl_monitor_dagster.core.catalogue import ProcessSpec, TaskSpec
 from etl_monitor_dagster.core.enums import LogCode
 from etl_monitor_dagster.core.monitor.health import StaleLimits
+from etl_monitor_dagster.dagster.metadata import PROCESS_TAG
 from etl_monitor_dagster.dagster.sensors import HealthSettings, health_sensor
 from tests.conftest import DAY
 
@@ -107,7 +108,8 @@ def test_a_writer_that_started_a_task_and_died_leaves_a_row_the_health_sensor_fa
         spark_server, make_process, instance, health):
     process = make_process(tasks=[{"task_id": 1}, {"task_id": 2}, {"task_id": 3, "sla_seconds": 600}])
     dead, live = process.new_run(), process.new_run("2026-04-10")
-    instance.add_run(DagsterRun(job_name="checkout", run_id=live, status=DagsterRunStatus.STARTED))
+    instance.add_run(DagsterRun(job_name="checkout", run_id=live, status=DagsterRunStatus.STARTED,
+                                tags={PROCESS_TAG: process.load}))  # a run of the process keeps the sensor awake
     started = (datetime.now(UTC) - 2 * HOUR).isoformat()
     writer = _writer(spark_server, process, f"""
         monitor.start_task({dead!r}, project, load, 1, 2, 1, "{DAY}", source_type="PYTHON", timestamp={started!r})

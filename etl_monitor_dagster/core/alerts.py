@@ -11,6 +11,9 @@
 - Routed to ETLconfigProcess.ProcessOwner (an e-mail address or a name), else a default recipient.
 - A run that failed before the monitor held any row of it (its initiation never generated the steps) is
   failed too: the alert says why the run failed (``run_failure``) instead of listing failed tasks.
+- SLA at risk: a running task past its SLA's warning share (an SLA_AT_RISK event) gets one "at risk" message
+  per start of the task (``at_risk_alert``), to the same recipient; its ALERT_AT_RISK receipt, keyed on that
+  start, keeps it from going twice and changes nothing of the failure alerts' state.
 
 The state lives in ETLsysLogs: every alert sent is an ALERT_SENT or ALERT_RECOVERED receipt whose
 CorrelationID is derived from (execution, kind), so "already sent?" is one lookup and the process is
@@ -43,10 +46,11 @@ _NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4b8e-9a57-1f0c4a7e2b19")  # alert event id
 
 
 class AlertKind(StrEnum):
-    """What an alert says: the run failed, or the process recovered."""
+    """What an alert says: the run failed, the process recovered, or a running task is near its SLA."""
 
     FAILED = "FAILED"
     RECOVERED = "RECOVERED"
+    AT_RISK = "AT_RISK"
 
 
 EVENTS = {AlertKind.FAILED: EventType.ALERT_SENT, AlertKind.RECOVERED: EventType.ALERT_RECOVERED}
@@ -126,6 +130,8 @@ class Alert:
     run_url: str | None = None
     since_execution_id: str | None = None  # RECOVERED: the run whose failure alert it closes
     run_error: str | None = None  # FAILED with no step rows: why the run itself failed
+    at_risk: str | None = None  # AT_RISK: which task, how long it has run, its SLA
+    at_risk_key: str | None = None  # AT_RISK: the task's start (its SLA_AT_RISK event id), what the receipt is keyed on
 
     @property
     def process(self) -> str:
@@ -136,6 +142,8 @@ class Alert:
         day = self.processing_date.isoformat() if self.processing_date else "no processing date"
         if self.kind is AlertKind.FAILED:
             return f"ETL run failed: {self.process} ({day})"
+        if self.kind is AlertKind.AT_RISK:
+            return f"ETL task at risk of breaching its SLA: {self.process} ({day})"
         return f"ETL process recovered: {self.process} ({day})"
 
     def lines(self) -> list[str]:
@@ -149,6 +157,8 @@ class Alert:
         elif self.kind is AlertKind.FAILED:
             lines.append(f"Failed tasks ({len(self.failed_tasks)}):")
             lines += [t.line() for t in self.failed_tasks]
+        elif self.kind is AlertKind.AT_RISK:
+            lines.append(self.at_risk or "")
         else:
             lines.append("First complete run since the failure alert"
                          + (f" of execution {self.since_execution_id}." if self.since_execution_id else "."))
@@ -241,6 +251,25 @@ def decide(rows: Sequence[Mapping[str, Any]], state: AlertState, process: Mappin
                            f"{alert.recipient or '(no recipient)'}")
 
 
+def at_risk_alert(event: Mapping[str, Any], process: Mapping[str, Any] | None, policy: AlertPolicy,
+                  run_url: str | None = None) -> Alert:
+    """The "at risk" message of one SLA_AT_RISK event (its JSON as a dict, with its ``event_id``)."""
+    owner = (process or {}).get("ProcessOwner") or None
+    name = event.get("task_name") or f"task {event.get('workflow_id')}.{event.get('task_id')}"
+    running, sla = event.get("running_seconds"), event.get("sla_seconds")
+    line = (f"- {event.get('workflow_id')}.{event.get('task_id')} {name} (attempt {event.get('attempt')}) has run "
+            f"{running} s of its SLA of {sla} s and is still running")
+    day = event.get("processing_date")
+    return Alert(
+        kind=AlertKind.AT_RISK, project_code=event["project_code"], process_load=event["process_load"],
+        process_name=(process or {}).get("ProcessName") or None,
+        processing_date=date.fromisoformat(day) if isinstance(day, str) else day,
+        execution_id=event["execution_id"], owner=owner, recipient=owner or policy.default_recipient,
+        run_ended_at=datetime.fromisoformat(event["logged_at"]) if event.get("logged_at") else datetime.now(UTC),
+        run_url=run_url, at_risk=trim(scrub(line, policy.secrets), policy.message_chars),
+        at_risk_key=event["event_id"])
+
+
 class AlertLedger:
     """Alert receipts (``v_liveLogs``): a process's alert state, and the receipt of an alert sent."""
 
@@ -269,13 +298,30 @@ class AlertLedger:
         rows = self.store.rows(S.PROCESS.name, {"ProjectCode": project_code, "ProcessLoad": process_load})
         return rows[0] if rows else None
 
+    def at_risk_pending(self, execution_ids: set[str]) -> list[dict[str, Any]]:
+        """The SLA_AT_RISK events (their JSON) of these executions whose "at risk" message has no receipt yet."""
+        if not execution_ids:
+            return []
+        frame = self.store.spark.table(self.store.names["v_liveLogs"])
+        frame = frame.where(frame["ExecutionID"].isin(sorted(execution_ids)) & frame["OperationName"].isin(
+            EventType.SLA_AT_RISK.value, EventType.ALERT_AT_RISK.value))
+        found = self.store.collect(frame.select("OperationName", "CorrelationID", "Message"), order_by=["LogOrder"])
+        sent = {json.loads(r["Message"]).get("at_risk_key") for r in found
+                if r["OperationName"] == EventType.ALERT_AT_RISK.value}
+        events = {r["CorrelationID"]: json.loads(r["Message"]) for r in found
+                  if r["OperationName"] == EventType.SLA_AT_RISK.value}
+        return [e for key, e in events.items() if key not in sent]
+
     def record(self, alert: Alert, channels: Sequence[str], *, held: bool = False, **details: Any) -> dict[str, Any]:
         """Append the receipt of ``alert`` sent on ``channels``, or with ``held`` of it held back; returns it."""
+        if alert.kind is AlertKind.AT_RISK:  # keyed on the task's start, outside the failure alerts' state
+            details.update(at_risk_key=alert.at_risk_key, at_risk=alert.at_risk)
         row = receipt(
-            _HELD if held else EVENTS[alert.kind], project_code=alert.project_code, process_load=alert.process_load,
-            processing_date=alert.processing_date, execution_id=alert.execution_id,
-            level=LogLevel.ERROR if alert.kind is AlertKind.FAILED and not held else LogLevel.INFO,
-            event_id=alert_event_id(alert.execution_id, alert.kind, held=held),
+            _HELD if held else EVENTS.get(alert.kind, EventType.ALERT_AT_RISK), project_code=alert.project_code,
+            process_load=alert.process_load, processing_date=alert.processing_date, execution_id=alert.execution_id,
+            level=(LogLevel.ERROR if alert.kind is AlertKind.FAILED and not held
+                   else LogLevel.WARN if alert.kind is AlertKind.AT_RISK else LogLevel.INFO),
+            event_id=alert_event_id(alert.at_risk_key or alert.execution_id, alert.kind, held=held),
             kind=alert.kind.value, channels=list(channels), recipient=alert.recipient, owner=alert.owner,
             run_ended_at=alert.run_ended_at, failed_tasks=[
                 {"workflow_id": t.workflow_id, "task_id": t.task_id, "task_name": t.name, "log_code": t.log_code}

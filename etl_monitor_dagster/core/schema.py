@@ -365,17 +365,23 @@ SELECT ProcessingDate, ProjectCode, ProcessLoad, ExecutionID, Attempts,
 """,
     "v_taskDetail": """
 -- What happened to each task in each run, and did it breach its SLA? Grain: one ETLProcessingSteps row.
+-- SlaAtRisk: the health sensor found this start of the task past its SLA's warning share (an SLA_AT_RISK
+-- event, in the log or folded into ETLsysLogs).
 SELECT {task_detail_columns},
        t.SlaSeconds,
        CASE WHEN t.SlaSeconds IS NULL THEN false
             WHEN s.DurationSeconds IS NOT NULL THEN s.DurationSeconds > t.SlaSeconds
             WHEN s.StartTime IS NOT NULL AND s.EndTime IS NULL
               THEN unix_timestamp(current_timestamp()) - unix_timestamp(s.StartTime) > t.SlaSeconds
-            ELSE false END AS SlaBreached
+            ELSE false END AS SlaBreached,
+       r.ExecutionID IS NOT NULL AS SlaAtRisk
   FROM {v_liveSteps} s
   LEFT JOIN {ETLconfigTasks} t
     ON t.ProjectCode = s.ProjectCode AND t.ProcessLoad = s.ProcessLoad
    AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID
+  LEFT JOIN ({sla_risks}) r
+    ON r.ExecutionID = s.ExecutionID AND r.WorkFlowID = s.WorkFlowID AND r.TaskID = s.TaskID
+   AND r.Attempts = s.Attempts AND r.StartTime = s.StartTime
 """,
     "v_mandatoryBlockers": """
 -- Which mandatory tasks of the latest attempt stop later stages? Grain: one step row (FAIL, NQUE or RQUE).
@@ -466,9 +472,18 @@ def task_health(baseline_runs: int) -> str:
     return fill(_TASK_HEALTH, baseline_runs=str(baseline_runs))
 
 
+# The task starts an SLA_AT_RISK event names: logged, or folded into ETLsysLogs (the event's JSON).
+_SLA_RISKS = """SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime
+    FROM {ETLEventLog} WHERE EventType = 'SLA_AT_RISK'
+  UNION
+  SELECT ExecutionID, CAST(get_json_object(Message, '$.workflow_id') AS INT),
+         CAST(get_json_object(Message, '$.task_id') AS INT), CAST(get_json_object(Message, '$.attempt') AS INT),
+         CAST(get_json_object(Message, '$.start_time') AS TIMESTAMP)
+    FROM {ETLsysLogs} WHERE OperationName = 'SLA_AT_RISK'"""
+
 VIEWS: dict[str, str] = {  # what dashboards, ADF and the Dagster view assets read
     **{name: fill(body, task_detail_columns=_TASK_DETAIL_COLUMNS, latest_attempt=_LATEST_ATTEMPT,
-                  active_value=ACTIVE_VALUE)
+                  active_value=ACTIVE_VALUE, sla_risks=_SLA_RISKS)
        for name, body in _VIEWS.items()},
     "v_taskHealth": task_health(BASELINE_RUNS),  # ours: seed 003's baselines
 }

@@ -40,10 +40,11 @@ from dagster_slack import SlackResource
 from pydantic import Field, ModelWrapValidatorHandler, model_validator
 from slack_sdk import WebClient
 
-from ..core.alerts import Alert, AlertLedger, AlertPolicy, RunVerdict, decide, run_verdict, trim
+from ..core.alerts import Alert, AlertLedger, AlertPolicy, RunVerdict, at_risk_alert, decide, run_verdict, trim
 from ..core.catalogue import ProcessSpec
 from ..core.enums import Status
 from ..core.errors import ValidationError
+from ..core.monitor import ETLMonitorFramework
 from ..core.scrub import scrub
 from .resource import ETLMonitorResource
 
@@ -343,3 +344,27 @@ def _ended_in_monitor(rows: Sequence[Mapping[str, object]], failed_run: bool) ->
     if failed_run:
         return any(r["WorkFlowID"] == 0 and r["TaskID"] == 0 and r["Status"] == Status.FAIL.value for r in rows)
     return run_verdict(rows) is not RunVerdict.PENDING
+
+
+def send_at_risk_alerts(context: SensorEvaluationContext, alerts: ETLMonitorAlerts, monitor: ETLMonitorFramework,
+                        execution_ids: set[str], projects: Mapping[str, str]) -> int:
+    """Send the "at risk" message of every SLA_AT_RISK event of ``execution_ids`` that has none yet (one per
+    task start, to the process owner); returns how many went out. A message that reached no channel for a
+    reason that may pass gets no receipt, so the next tick tries it again."""
+    if not alerts.channels():
+        return 0
+    ledger, policy, sent = AlertLedger(monitor.store), alerts.policy(), 0
+    for event in ledger.at_risk_pending(execution_ids):
+        if projects.get(event["process_load"]) != event["project_code"]:
+            continue
+        alert = at_risk_alert(event, ledger.process(event["project_code"], event["process_load"]), policy,
+                              alerts.run_url(event["execution_id"]))
+        delivery = alerts.send(alert)
+        for channel, problem in delivery.problems.items():
+            context.log.warning(f"at-risk alert of {alert.process} {alert.execution_id} not sent on {channel}: "
+                                f"{problem}")
+        if not delivery.sent and delivery.retry:
+            continue
+        ledger.record(alert, delivery.sent, undelivered=delivery.problems or None)
+        sent += 1
+    return sent

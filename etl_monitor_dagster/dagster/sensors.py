@@ -10,12 +10,16 @@ that ended FAILURE or CANCELED then ends in the monitor too: rows still running 
 cursor, so runs that ended while the daemon was down are handled when it is back.
 
 Health: rows running past their limit whose execution is not a live run (a notebook or pipeline
-that died after ``start_task``) become FAIL (STALE); transitions a crash cut short are finished.
+that died after ``start_task``) become FAIL (STALE); transitions a crash cut short are finished; a running
+task past its SLA's warning share is reported at risk once per start (an SLA_AT_RISK event, and with alerts
+configured one message to its owner). The health sensor asks the engine only while a run of a process is in
+progress or ended within ``lookback_minutes``: otherwise it sends no statement, so an all-purpose Databricks
+cluster serving the monitor can auto-terminate.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from dagster import (
@@ -24,6 +28,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunsFilter,
     RunStatusSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
@@ -32,12 +37,15 @@ from dagster import (
     sensor,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from ..core.catalogue import ProcessSpec, TaskSpec
 from ..core.enums import LogCode
+from ..core.errors import ValidationError
 from ..core.monitor import ETLMonitorFramework
-from ..core.monitor.health import StaleLimits
+from ..core.monitor.health import DEFAULT_AT_RISK_SHARE, StaleLimits
 from ..core.outcome import Outcome, TaskOutcome, record_end
+from .alerts import send_at_risk_alerts
 from .metadata import PROCESS_TAG
 from .resource import ETLMonitorResource
 from .task_health import report_run
@@ -144,26 +152,55 @@ def _ended_at(context: RunStatusSensorContext) -> datetime:
 
 @dataclass(frozen=True)
 class HealthSettings:
-    """The health sensor: how often it runs, when a running row is stale, when a transition is cut short."""
+    """The health sensor: how often it runs, when a running row is stale or at risk, when it may stay idle."""
 
     interval_seconds: int = 60
     sla_factor: float = 3.0  # a task with SlaSeconds is stale after SlaSeconds x this
     default_max_runtime_minutes: int = 360  # ... without SlaSeconds nor its process's max_runtime_minutes
+    at_risk_share: float = DEFAULT_AT_RISK_SHARE  # a running task past this share of its SlaSeconds is at risk
+    lookback_minutes: int = 60  # after the last run of a process ended, the engine is asked this long still
+
+    def __post_init__(self) -> None:
+        if not 0 < self.at_risk_share <= 1:
+            raise ValidationError("at_risk_share", self.at_risk_share, "is a share of SlaSeconds above 0 and at most 1")
+        if self.lookback_minutes < 0:
+            raise ValidationError("lookback_minutes", self.lookback_minutes, "is a number of minutes, 0 or more")
 
 
-def health_sensor(specs: Sequence[ProcessSpec], settings: HealthSettings) -> SensorDefinition:
-    """Fails stale rows (never one of a live run)."""
+def active_processes(instance: DagsterInstance, processes: Sequence[str], lookback: timedelta) -> list[str]:
+    """Of ``processes``, those with a run in progress or one that ended within ``lookback``: the sensor asks the
+    engine only for them, so an idle Databricks cluster can auto-terminate."""
+    if not processes:
+        return []
+    tags = {PROCESS_TAG: list(processes)}
+    found = [*instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES), tags=tags), limit=100),
+             *instance.get_runs(RunsFilter(updated_after=datetime.now(UTC) - lookback, tags=tags), limit=100)]
+    return sorted({r.tags[PROCESS_TAG] for r in found if r.tags.get(PROCESS_TAG) in processes})
+
+
+def health_sensor(specs: Sequence[ProcessSpec], settings: HealthSettings, alerting: bool = False) -> SensorDefinition:
+    """Fails stale rows (never one of a live run) and reports tasks at risk of breaching their SLA (with
+    ``alerting``, the ``alerts`` resource tells their owner); idle while no run of ``specs`` is recent."""
     limits = StaleLimits(settings.sla_factor, settings.default_max_runtime_minutes * 60,
                          {(s.project, s.process): s.max_runtime_minutes * 60 for s in specs if s.max_runtime_minutes})
+    processes = sorted({s.process for s in specs})
+    projects = {s.process: s.project for s in specs}
 
     @sensor(
         name="etl_monitor_health",
         minimum_interval_seconds=settings.interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Rows running past their limit whose execution is not a live run become FAIL (STALE).",
+        required_resource_keys={"monitor", "alerts"} if alerting else {"monitor"},
+        description="While a process runs or ran lately: rows running past their limit whose execution is not a "
+        "live run become FAIL (STALE); running tasks past their SLA's warning share are reported at risk.",
     )
-    def etl_monitor_health(context: SensorEvaluationContext, monitor: ETLMonitorResource) -> SkipReason:
+    def etl_monitor_health(context: SensorEvaluationContext) -> SkipReason:
+        active = active_processes(context.instance, processes, timedelta(minutes=settings.lookback_minutes))
+        if not active:  # not a statement to the engine: nothing of ours ran lately
+            return SkipReason(f"idle: no run of {len(processes)} process(es) in progress or ended in the last "
+                              f"{settings.lookback_minutes} minutes")
         now = datetime.now(UTC)
+        monitor: ETLMonitorResource = context.resources.monitor
         health = monitor.get_monitor().health
         running = health.running()
         live = {e for e in {r["ExecutionID"] for r in running}
@@ -171,6 +208,17 @@ def health_sensor(specs: Sequence[ProcessSpec], settings: HealthSettings) -> Sen
         stale = health.fail_stale([r for r in running if r["ExecutionID"] not in live], limits, now)
         for row in stale:
             context.log.info(f"stale {row['ProcessLoad']}/{row['TaskName']} ({row['ExecutionID']}): FAIL STALE")
-        return SkipReason(f"{len(running)} rows running ({len(live)} live runs), {len(stale)} stale rows failed")
+        ended = {(r["ExecutionID"], r["WorkFlowID"], r["TaskID"], r["Attempts"]) for r in stale}
+        still = [r for r in running if (r["ExecutionID"], r["WorkFlowID"], r["TaskID"], r["Attempts"]) not in ended]
+        at_risk = health.sla_at_risk(still, settings.at_risk_share)
+        for row in at_risk:
+            context.log.warning(f"at risk {row['ProcessLoad']}/{row['TaskName']} ({row['ExecutionID']}): "
+                                f"{row['RunningSeconds']} s of its SLA of {row['SlaSeconds']} s")
+        sent = 0
+        if alerting:
+            sent = send_at_risk_alerts(context, context.resources.alerts, monitor.get_monitor(),
+                                       {r["ExecutionID"] for r in still}, projects)
+        return SkipReason(f"{', '.join(active)} active: {len(running)} rows running ({len(live)} live runs), "
+                          f"{len(stale)} stale rows failed, {len(at_risk)} at risk, {sent} at-risk alert(s) sent")
 
     return etl_monitor_health

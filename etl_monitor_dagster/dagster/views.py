@@ -127,6 +127,7 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
                             **preview(status, ["ProcessingDate", "LatestAttempt", "Done", "Failed", "Pending",
                                                "OverallStatus"])},
         "v_taskDetail": {"SlaBreaches": sum(bool(r["SlaBreached"]) for r in detail),
+                         "SlaAtRisk": sum(bool(r["SlaAtRisk"]) for r in detail),
                          "MaxDurationSeconds": max(durations, default=0),
                          **preview(detail, ["WorkFlowID", "SequenceID", "TaskName", "Status", "DurationSeconds",
                                             "SlaBreached"])},

@@ -9,9 +9,10 @@ logged first is the one that happened.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import schema as S
@@ -24,6 +25,9 @@ from .steps import Steps, is_initiation, is_running, latest_attempt
 from .store import Store
 
 _TASK_KEY = ("ProjectCode", "ProcessLoad", "WorkFlowID", "TaskID")
+_START_KEY = ("ExecutionID", "WorkFlowID", "TaskID", "Attempts", "StartTime")  # one start of one step
+_NAMESPACE = uuid.UUID("0b8f6f0e-52c4-4d0c-9f0e-6a1d2c3b4a59")  # SLA_AT_RISK event ids: uuid5 of the start
+DEFAULT_AT_RISK_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,27 @@ class Health:
         return self.store.collect(steps.join(tasks, list(_TASK_KEY), "left").selectExpr(
             "*", "unix_timestamp(current_timestamp()) - unix_timestamp(StartTime) AS RunningSeconds"))
 
+    def sla_at_risk(self, rows: list[dict[str, Any]], share: float = DEFAULT_AT_RISK_SHARE) -> list[dict[str, Any]]:
+        """Log one SLA_AT_RISK event (WARN, in one append) for each of ``rows`` (from ``running``) that has run
+        ``share`` of its SlaSeconds or more and has none for this start yet; returns the rows it logged.
+
+        The event's id comes from the start, so two sensors that find one start at once log the same event
+        and ``v_taskDetail.SlaAtRisk`` counts it once."""
+        if not 0 < share <= 1:
+            raise ValidationError("share", share, "is a share of SlaSeconds above 0 and at most 1")
+        due = [r for r in rows if r.get("SlaSeconds") and r["RunningSeconds"] >= share * r["SlaSeconds"]]
+        if not due:
+            return []
+        frame = self.store.spark.table(self.store.names["v_taskDetail"])
+        frame = frame.where(frame["ExecutionID"].isin(sorted({r["ExecutionID"] for r in due})) & frame["SlaAtRisk"])
+        logged = {tuple(r[c] for c in _START_KEY) for r in self.store.collect(frame.select(*_START_KEY))}
+        new = [r for r in due if tuple(r[c] for c in _START_KEY) not in logged]
+        self.store.append([step_event(
+            EventType.SLA_AT_RISK, {c: r.get(c) for c in S.STEPS.column_names}, basis=r.get("LastEventID"),
+            level=LogLevel.WARN, event_id=at_risk_event_id(r), status=r["Status"], start_time=r["StartTime"],
+            sla_seconds=r["SlaSeconds"], running_seconds=r["RunningSeconds"], at_risk_share=share) for r in new])
+        return new
+
     def end_run(self, execution_id: str, code: LogCode, message: str, at: datetime) -> list[dict[str, Any]]:
         """A run that ended unfinished (``code`` RUN_FAILED or RUN_CANCELED): its running rows become FAIL
         (RUN_LOST, or RUN_CANCELED), its initiation row FAIL with ``code``; rows never started stay
@@ -123,3 +148,11 @@ class Health:
         self.store.append(events)
         outcomes = self.steps.outcomes(events)
         return [n for n, e in zip(rows, events, strict=True) if outcomes[e["EventID"]]["Accepted"]]
+
+
+def at_risk_event_id(row: Mapping[str, Any]) -> str:
+    """The SLA_AT_RISK event id of the row's start: the same for every writer that finds it."""
+    started = row["StartTime"]
+    started = started if started.tzinfo else started.replace(tzinfo=UTC)
+    key = "/".join(str(row[c]) for c in _START_KEY[:-1]) + "/" + started.isoformat()
+    return str(uuid.uuid5(_NAMESPACE, key))
