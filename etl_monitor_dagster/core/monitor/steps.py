@@ -18,6 +18,7 @@ from ..engine import concurrently
 from ..enums import SKIP, EventType, LogLevel, LogType, ParameterType, SourceType, Status
 from ..error_class import ErrorClass, classify
 from ..errors import ClaimError, NotFoundError, ValidationError
+from ..live_views import TRANSITIONS
 from ..receipts import receipt
 from ..scrub import scrub
 from . import statements as Q
@@ -31,6 +32,7 @@ MAX_REMEMBERED = 1000  # started rows kept for their end (a process that never e
 INITIATION = {"WorkFlowID": 0, "SequenceID": 0, "TaskID": 0}
 _KEY_COLUMNS = S.STEPS.key
 _ROW_COLUMNS = S.STEPS.column_names
+_CANDIDATE = f"EventType IN ({', '.join(repr(t) for t in TRANSITIONS)}) AND NOT coalesce(Refused, false)"
 
 
 class StepFacts:
@@ -215,6 +217,17 @@ class Steps:
             result[e["EventID"]] = {"Accepted": bool(row["Accepted"]), "Holder": holder}
         return result
 
+    def _first_on_basis(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The transition that happened with ``event``'s basis, or None when a fold took the log's rows.
+
+        The basis was read live, so it happened itself; by the rule of ``v_events`` the transition that
+        happened is then the first logged with that basis that is not refused: one read of the log's rows
+        for the step, without the fold."""
+        frame = self.store.spark.table(self.store.names["ETLEventLog"]).where(_CANDIDATE).selectExpr(
+            "EventID", "EventType", "LastUpdatedBy", "_metadata.row_id AS RowID", *_KEY_COLUMNS, "Basis")
+        rows = self.store.collect(frame, {**{c: event[c] for c in _KEY_COLUMNS}, "Basis": event["Basis"]}, ["RowID"])
+        return rows[0] if rows else None
+
     # --------------------------------------------------------------------------------------- transitions
 
     def start(self, key: StepKey, row: dict[str, Any] | None, source_type: SourceType | None,
@@ -241,12 +254,15 @@ class Steps:
         event = step_event(EventType.TASK_START, new, basis=row.get("LastEventID"),
                            previous_status=row.get("Status"), status=status, start_time=start)
         self.store.append([*events, event])
-        outcome = self.outcomes([event])[event["EventID"]]
-        if not outcome["Accepted"]:
-            holder = outcome["Holder"]
-            held_by = (f"{holder['LastUpdatedBy']} ({holder['EventType']} {holder['EventID']})" if holder
-                       else "another writer")
-            return {**(self.read(key) or row), "HeldBy": held_by}, False
+        holder = self._first_on_basis(event)
+        if holder is None or holder["EventID"] != event["EventID"]:
+            now_row = self.read(key) or row
+            if holder is None and now_row.get("LastEventID") == event["EventID"]:
+                holder = event  # a fold took the log's rows: the row it left holds this start
+            else:
+                held_by = (f"{holder['LastUpdatedBy']} ({holder['EventType']} {holder['EventID']})" if holder
+                           else f"{now_row.get('LastUpdatedBy')} ({now_row.get('LastEventID')})")
+                return {**now_row, "HeldBy": held_by}, False
         started = {**row, **new, "LastEventID": event["EventID"]}
         self._remember(key, started)
         return started, True
