@@ -32,6 +32,7 @@ from pydantic import Field, PrivateAttr
 from ..core.catalogue import ProcessSpec, Stage, TaskSpec
 from ..core.errors import ValidationError
 from ..core.local_spark import DEFAULT_PORT
+from ..samples.starter import STARTER_PROCESS, STARTER_SQL
 from .assets import TaskRun, execute_task
 from .definitions import build_definitions
 from .resource import ETLMonitorResource, SparkEngine
@@ -117,10 +118,8 @@ class ETLMonitorComponentScaffolder(Scaffolder):
         (folder / "catalogue" / "sql").mkdir(parents=True, exist_ok=True)
         process = "".join(c if c.isalnum() else "_" for c in folder.name.upper()) + "_DAILY"
         (folder / "defs.yaml").write_text(_DEFS_YAML.format(type=request.type_name), encoding="utf-8")
-        (folder / "catalogue" / "starter.yaml").write_text(_STARTER.format(process=process), encoding="utf-8")
-        (folder / "catalogue" / "sql" / "starter.sql").write_text(
-            "-- A task's SQL runs on the monitor's engine; replace it with the load.\nSELECT 1 AS loaded\n",
-            encoding="utf-8")
+        (folder / "catalogue" / "starter.yaml").write_text(STARTER_PROCESS.format(process=process), encoding="utf-8")
+        (folder / "catalogue" / "sql" / "starter.sql").write_text(STARTER_SQL, encoding="utf-8")
 
 
 _DEFS_YAML = textwrap.dedent("""\
@@ -140,23 +139,6 @@ _DEFS_YAML = textwrap.dedent("""\
         pools: true
         databricks_pool: databricks
     """)
-
-_STARTER = textwrap.dedent("""\
-    # A process of the catalogue: docs/CATALOGUE.md lists every key.
-    project: STARTER
-    process: {process}
-    name: Starter daily load
-    frequency: D
-    start_date: 2026-11-01
-    schedule_at: "06:00"
-    parameters:
-      - {{name: SYSDT, type: SYSTEM}}
-    tasks:
-      - {{id: 0, workflow: 0, stage: 0, name: Initiation, source_type: NONE, mandatory: true}}
-      - {{id: 1, workflow: 1, stage: 2, name: Load starter, source_type: SPARK_SQL, source: sql/starter.sql,
-         mandatory: true, sla_seconds: 300}}
-    """)
-
 
 @scaffold_with(ETLMonitorComponentScaffolder)
 class ETLMonitorComponent(Component, Resolvable, Model):

@@ -2,12 +2,18 @@
 layout in place.
 
 An existing table (ours from an earlier version, or one the seed package created) keeps every
-row: missing columns are added, nothing is dropped or retyped. Views are replaced by ours.
+row: missing columns are added, nothing is dropped or retyped. Views are replaced by ours, but only
+when their text changed: each carries the hash of its text as a table property (``VIEW_HASH_PROPERTY``).
 """
 
 from __future__ import annotations
 
+import hashlib
+from functools import partial
+
 from .. import schema as S
+from ..engine import concurrently
+from ..errors import EngineError
 from ..live_views import ALL_VIEWS
 from ..sql import quote_identifier, quote_string
 from . import statements as Q
@@ -22,10 +28,45 @@ def create_or_migrate(store: Store) -> None:
     create_views(store)
 
 
-def create_views(store: Store) -> None:
-    """(Re)create the six monitoring views from their current definitions."""
+# The property on each view holding the hash of the text it was created from. On the view, not in a table of
+# ours: a view replaced or dropped by anyone else loses it and is created again, and no second write can drift
+# from the view it describes. Reading it is one SHOW TBLPROPERTIES per view, sent at once.
+VIEW_HASH_PROPERTY = "etl_monitor.view_sha256"
+
+
+def view_hashes(store: Store) -> dict[str, tuple[str, str]]:
+    """Each view's rendered text and its hash: of the text and of the hashes of the earlier views it reads,
+    so that a view is created again when a view it reads changed (its stored columns may have)."""
+    found: dict[str, tuple[str, str]] = {}
     for view, body in ALL_VIEWS.items():
-        store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} AS {store.render(body)}")
+        text = store.render(body)
+        reads = "".join(found[other][1] for other in found if store.names[other] in text)
+        found[view] = text, hashlib.sha256(f"{text}\n{reads}".encode()).hexdigest()
+    return found
+
+
+def create_views(store: Store) -> list[str]:
+    """Create each monitoring view that is missing or whose text changed since it was created; returns
+    those views, in creation order. An unchanged view is left as it is: no DDL, no new owner on Unity Catalog."""
+    wanted = view_hashes(store)
+    current = concurrently({view: partial(stored_view_hash, store, view) for view in wanted})
+    changed = [view for view, (_, digest) in wanted.items() if current[view] != digest]
+    for view in changed:
+        text, digest = wanted[view]
+        store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} "
+                             f"TBLPROPERTIES ({quote_string(VIEW_HASH_PROPERTY)} = {quote_string(digest)}) AS {text}")
+    return changed
+
+
+def stored_view_hash(store: Store, view: str) -> str | None:
+    """The hash a view was created with; None when it is missing or was not created by ``create_views``."""
+    try:
+        rows = store.engine.query(f"SHOW TBLPROPERTIES {store.names[view]}")
+    except EngineError:
+        raise  # the engine is gone: not a missing view
+    except Exception:
+        return None  # no such view (TABLE_OR_VIEW_NOT_FOUND): it is created
+    return next((str(r["value"]) for r in rows if r.get("key") == VIEW_HASH_PROPERTY), None)
 
 
 def seed_stages(store: Store) -> None:
