@@ -313,13 +313,13 @@ def test_an_address_or_a_team_is_an_owner(tmp_path, owner):
 
 def test_a_process_named_as_dagster_reserves_and_a_task_named_as_a_gate_are_refused(tmp_path):
     _write(tmp_path, "reserved.yaml", _process(process="Class", tasks=_process()["tasks"] + [
-        _task(stage=6, name="S06 Process data gate")]))
+        _task(stage=6, name="S06 gate")]))
     assert _problems(tmp_path) == [
         ("reserved.yaml", "process", "'Class' becomes the Dagster job name 'class', a name Dagster reserves (Python "
                                      "keywords, context, config, input, output, type...): rename the process, or "
                                      "name its job with a translator's get_job_name"),
-        ("reserved.yaml", "tasks[3] (S06 Process data gate)",
-         "its Dagster name 's06_process_data_gate' is the asset key of a stage gate: rename the task"),
+        ("reserved.yaml", "tasks[3] (S06 gate)",
+         "its Dagster name 's06_gate' is the asset key of a stage gate: rename the task"),
     ]
 
 

@@ -92,12 +92,12 @@ def test_stages_follow_workflow_then_sequence_and_a_stage_runs_in_parallel(demo)
     key = lambda name: AssetKey(["retail", "sales_daily", name])  # noqa: E731
     # the three staging tasks share stage 2: each waits only for stage 1's gate
     for task in ("stage_customers", "stage_orders", "stage_web_sessions"):
-        assert graph.get(key(task)).parent_keys == {key("s01_load_db_config_gate")}
-    assert graph.get(key("s02_load_db_tran_gate")).parent_keys == {
+        assert graph.get(key(task)).parent_keys == {key("s01_gate")}
+    assert graph.get(key("s02_gate")).parent_keys == {
         key("stage_customers"), key("stage_orders"), key("stage_web_sessions")}
     # workflow 2 starts after the last stage of workflow 1
-    assert graph.get(key("convert_amounts_to_eur")).parent_keys == {key("s04_load_tran_gate")}
-    assert graph.get(key("v_runSummary")).parent_keys == {key("w2_s06_process_data_gate")}
+    assert graph.get(key("convert_amounts_to_eur")).parent_keys == {key("s04_gate")}
+    assert graph.get(key("v_runSummary")).parent_keys == {key("w2_s06_gate")}
 
 
 def test_each_gate_carries_a_blocking_check_and_optional_tasks_a_warning_check(demo):

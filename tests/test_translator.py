@@ -83,7 +83,7 @@ def test_a_subclass_changes_keys_groups_and_kinds_and_the_stage_order_follows():
     specs = {s.key: s for a in defs.assets for s in a.specs}
     task = specs[AssetKey(["etl", "sales_daily", "load_fx_rates"])]
     assert (task.group_name, set(task.kinds)) == ("etl_sales_daily", {"delta"})
-    gate = AssetKey(["etl", "sales_daily", "s01_load_db_config_gate"])
+    gate = AssetKey(["etl", "sales_daily", "s01_gate"])
     assert gate in {d.asset_key for d in specs[AssetKey(["etl", "sales_daily", "stage_customers"])].deps}
     assert AssetKey(["etl", "sales_daily", "v_runSummary"]) in specs
     assert not [k for k in specs if k.path[0] != "etl"]

@@ -247,6 +247,13 @@ class Stage:
         stage = f"s{self.sequence:02d}_{dagster_name(self.code)}"
         return stage if self.workflow <= 1 else f"w{self.workflow}_{stage}"
 
+    @property
+    def gate_name(self) -> str:
+        """``s02_gate``; from the second workflow pass on, ``w2_s05_gate``: short enough that Dagster's graph
+        and run timeline show it whole (the stage code is in the gate's group and description)."""
+        gate = f"s{self.sequence:02d}_gate"
+        return gate if self.workflow <= 1 else f"w{self.workflow}_{gate}"
+
 
 def registration(processes: list[ProcessSpec]) -> dict[str, list[dict[str, Any]]]:
     """``register_many`` arguments for a whole catalogue: ``monitor.register_many(**registration(c))``."""
@@ -524,7 +531,7 @@ def _check(spec: ProcessSpec, document: dict[Any, Any], kept: dict[str, list[int
                            "keywords, context, config, input, output, type...): rename the process, or name its job "
                            "with a translator's get_job_name")
     codes = {**_STAGE_CODES, **{s.id: s.code for s in spec.stages}}
-    gates = {f"{Stage(t.workflow, t.stage, codes[t.stage], ()).name}_gate" for t in spec.tasks if t.stage in codes}
+    gates = {Stage(t.workflow, t.stage, codes[t.stage], ()).gate_name for t in spec.tasks if t.stage in codes}
     keys: set[tuple[int, int]] = set()
     names: dict[str, str] = {}
     for index, task in enumerate(spec.tasks):

@@ -119,8 +119,9 @@ class DagsterETLMonitorTranslator:
         return AssetKey([dagster_name(process.project), dagster_name(process.process)])
 
     def get_gate_spec(self, process: ProcessSpec, stage: Stage) -> AssetSpec:
+        """``s02_gate`` (``w2_s05_gate`` in a later workflow pass) in the stage's group."""
         return AssetSpec(
-            key=AssetKey([*self.get_process_key_prefix(process).path, f"{stage.name}_gate"]),
+            key=AssetKey([*self.get_process_key_prefix(process).path, stage.gate_name]),
             group_name=self.get_group_name(process, stage),
             kinds={"etl_monitor"},
             owners=self.get_owners(process),
