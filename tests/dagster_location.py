@@ -128,7 +128,11 @@ class RecordedRun:
     receipts: list[dict]  # ETLsysLogs messages of the run, in order
 
     def receipts_of(self, task_id: int) -> list[dict]:
-        return [r for r in self.receipts if r.get("task_id") == task_id]
+        """The task's receipts but its heartbeats (``heartbeats_of``), which come as often as it polls."""
+        return [r for r in self.receipts if r.get("task_id") == task_id and r.get("event_type") != "HEARTBEAT"]
+
+    def heartbeats_of(self, task_id: int) -> list[dict]:
+        return [r for r in self.receipts if r.get("task_id") == task_id and r.get("event_type") == "HEARTBEAT"]
 
 
 def launch_and_record(job, instance: DagsterInstance, monitor: ETLMonitorFramework, process: str,

@@ -122,3 +122,91 @@ def test_a_task_below_its_warning_share_or_without_an_sla_is_not_at_risk(make_pr
     assert _events(process, run, "SLA_AT_RISK") == []
     assert [r["SlaAtRisk"] for r in m.read_view("v_taskDetail", ExecutionID=run, order_by=["TaskID"])] == [
         False, False, False]
+
+
+# ---------------------------------------------------------------------------------------------- heartbeats
+
+def _notebook_run(process, api, execution: str, path: str, heartbeat_seconds: float):
+    """The DBX_NOTEBOOK runner on the fake Jobs API, for task 1 of ``process`` (started an hour ago, SLA 1 s:
+    without heartbeats its row is long past the stale limit of 3 s)."""
+    from databricks.sdk import WorkspaceClient
+
+    from etl_monitor_dagster.core.runs import TaskRun
+    from etl_monitor_dagster.tasks.databricks import Databricks, run_notebook
+
+    m = process.monitor
+    m.start_task(execution, process.project, process.load, **TASK, source_type="DBX_NOTEBOOK",
+                 timestamp=datetime.now(UTC) - timedelta(hours=1))
+    spec = ProcessSpec(project=process.project, process=process.load, tasks=())
+    task = TaskSpec(id=1, workflow=1, stage=2, name="Score", source_type="DBX_NOTEBOOK", source=path, sla_seconds=1)
+    client = WorkspaceClient(host=api.host, token=HEARTBEAT_TOKEN)
+    return run_notebook(TaskRun(execution, spec, task, datetime(2026, 4, 9).date(), {"Attempts": 0}, m,
+                                databricks=Databricks(client, 0.05, heartbeat_seconds)))
+
+
+HEARTBEAT_TOKEN = "dapi-heartbeat-test-token"
+
+
+@pytest.fixture
+def api():
+    from tests.fake_databricks import FakeDatabricks
+
+    with FakeDatabricks(token=HEARTBEAT_TOKEN) as fake:
+        yield fake
+
+
+def test_heartbeats_keep_a_slow_remote_task_alive_and_a_stopped_one_is_found_stale(
+        make_process, instance, resource, api):
+    from tests.fake_databricks import Script
+
+    process = make_process(tasks=[{"task_id": 1, "sla_seconds": 1, "source_type": "DBX_NOTEBOOK"}])
+    _live(instance, f"another-run-{process.load}-{process.project}", process.load)  # the sensor is awake
+    spec = _spec(process, 1)
+    settings = HealthSettings(sla_factor=3.0)
+
+    slow = process.new_run()
+    api.script("/Repos/qa/slow_but_alive", Script(polls=3))
+    _notebook_run(process, api, slow, "/Repos/qa/slow_but_alive", heartbeat_seconds=600)
+    beats = _events(process, slow, "HEARTBEAT")
+    assert beats and beats[0]["interval_seconds"] == 600 and beats[0]["remote_state"].startswith(("PENDING",
+                                                                                                    "RUNNING"))
+    assert beats[0]["source_run_id"] == process.steps(slow)[(1, 1)]["SourceRunID"]
+    _tick(instance, [spec], resource, settings)
+    # an hour past its 3 s limit, but its heartbeat is fresh: never failed as stale
+    assert (process.steps(slow)[(1, 1)]["Status"], process.steps(slow)[(1, 1)]["EndTime"]) == ("NQUE", None)
+
+    stopped = process.new_run("2026-04-10")
+    api.script("/Repos/qa/poller_dies", Script(polls=2))
+    task_10 = {**TASK, "processing_date": "2026-04-10"}
+    m = process.monitor
+    m.start_task(stopped, process.project, process.load, **task_10, source_type="DBX_NOTEBOOK",
+                 timestamp=datetime.now(UTC) - timedelta(minutes=1))
+    from etl_monitor_dagster.core.monitor.steps import StepKey
+    key = StepKey(stopped, process.project, process.load, 1, 1, 2, datetime(2026, 4, 10).date(), 0)
+    assert m.health.heartbeat(key, "RUNNING", 0.5) is not None  # then its poller is killed: no more heartbeats
+    import time
+    time.sleep(1.5)  # past two intervals of 0.5 s
+    _tick(instance, [spec], resource, settings)
+    row = process.steps(stopped)[(1, 1)]
+    assert (row["Status"], row["LogCode"]) == ("FAIL", "STALE") and "no heartbeat for" in row["LogMessage"]
+    # the slow one still beats within its interval: untouched by the same tick
+    assert process.steps(slow)[(1, 1)]["Status"] == "NQUE"
+
+
+def test_heartbeats_change_no_step_row_and_fold_into_receipts(make_process):
+    from etl_monitor_dagster.core.monitor.steps import StepKey
+
+    process = make_process(tasks=[{"task_id": 1}])
+    m, run = process.monitor, process.new_run()
+    m.start_task(run, process.project, process.load, **TASK)
+    before = process.steps(run)[(1, 1)]
+    key = StepKey(run, process.project, process.load, 1, 1, 2, datetime(2026, 4, 9).date(), 0)
+    row = m.health.heartbeat(key, "RUNNING", 60)
+    assert row is not None and m.health.heartbeat(key, "RUNNING", 60, row=row) == row
+    assert process.steps(run)[(1, 1)] == before  # status, times, LastEventID: as the START left them
+    m.fold()
+    assert len(_events(process, run, "HEARTBEAT")) == 2  # folded into ETLsysLogs as receipts
+    (beat,) = [r for r in m.health.running() if r["ExecutionID"] == run]
+    assert beat["HeartbeatInterval"] == 60 and beat["HeartbeatAgeSeconds"] < 120  # read back after the fold
+    m.end_task(run, process.project, process.load, **TASK)
+    assert m.health.heartbeat(StepKey(run, process.project, process.load, 1, 1, 2, None, None), "RUNNING", 60) is None

@@ -19,6 +19,7 @@ from .catalogue import ProcessSpec, TaskSpec
 from .error_class import ErrorClass, classify
 from .errors import ETLMonitorError
 from .monitor import ETLMonitorFramework, StepFacts
+from .monitor.steps import StepKey
 from .scrub import scrub
 
 
@@ -48,6 +49,11 @@ class TaskRun(StepFacts):
     adf: Any = None  # a tasks.adf.DataFactory, for ADF_PIPELINE and DATAFLOW tasks
     try_number: int = 0  # the orchestrator's retry of this task in this execution: 0 first, 1 first retry...
     check_stop: Callable[[], None] | None = None  # raises once the orchestrator asked the run to stop
+
+    def key(self) -> StepKey:
+        """The monitor's key of this task's row in this run."""
+        return StepKey(self.execution_id, self.process.project, self.process.process, self.task.id,
+                       self.task.workflow, self.task.stage, self.processing_date, self.attempts)
 
     def stop_if_asked(self) -> None:
         """Raise if the run is being stopped (remote runners ask at every poll: an interrupt signal can be lost)."""

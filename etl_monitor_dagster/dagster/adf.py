@@ -9,6 +9,7 @@ from azure.core.credentials import TokenCredential
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from ..core.monitor.health import DEFAULT_HEARTBEAT_SECONDS
 from ..tasks.adf import PUBLIC_CLOUD, DataFactory
 
 
@@ -26,9 +27,13 @@ class AzureDataFactoryResource(ConfigurableResource):
                                        "AZURE_AUTHORITY_HOST variable, else the public cloud's.")
     poll_interval_seconds: float = Field(default=15.0, gt=0, description="Seconds between two pipeline-run reads "
                                          "while an ADF task's run is going.")
+    heartbeat_interval_seconds: float = Field(
+        default=DEFAULT_HEARTBEAT_SECONDS, ge=0, description="Seconds between two HEARTBEATs of a running ADF "
+        "task's row; the health sensor fails the row as stale when two intervals pass without one.")
 
     def target(self) -> DataFactory:
-        return DataFactory(self._credential(), self.management_endpoint, self.poll_interval_seconds)
+        return DataFactory(self._credential(), self.management_endpoint, self.poll_interval_seconds,
+                           self.heartbeat_interval_seconds)
 
     def _credential(self) -> TokenCredential:
         from azure.identity import ClientSecretCredential, DefaultAzureCredential

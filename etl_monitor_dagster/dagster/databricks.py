@@ -9,6 +9,7 @@ from dagster_databricks import DatabricksClientResource
 from dagster_databricks.resources import OauthCredentials
 from pydantic import Field
 
+from ..core.monitor.health import DEFAULT_HEARTBEAT_SECONDS
 from ..tasks.databricks import Databricks
 
 
@@ -22,8 +23,13 @@ class DatabricksResource(DatabricksClientResource):
     poll_interval_seconds: float = Field(default=10.0, gt=0, description="Seconds between two runs/get calls "
                                          "while a DBX task's Databricks run is going.")
 
+    heartbeat_interval_seconds: float = Field(
+        default=DEFAULT_HEARTBEAT_SECONDS, ge=0, description="Seconds between two HEARTBEATs of a running DBX "
+        "task's row; the health sensor fails the row as stale when two intervals pass without one.")
+
     def target(self) -> Databricks:
-        return Databricks(self.get_client().workspace_client, self.poll_interval_seconds)
+        return Databricks(self.get_client().workspace_client, self.poll_interval_seconds,
+                          self.heartbeat_interval_seconds)
 
 
 def databricks_from_env(poll_interval_seconds: float = 10.0) -> DatabricksResource:

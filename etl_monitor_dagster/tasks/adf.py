@@ -10,7 +10,8 @@ The run's context goes as pipeline parameters, named like the fields of SPARK_SQ
 variable (execution_id, project_code, process_load, task_id, workflow_id, processing_date,
 attempts, watermark_value, watermark_type, full_file_name, in_file_path, out_file_path), but only
 those the pipeline declares. The ADF run id becomes SourceRunID (with a receipt) as soon as ADF
-names it. A run that ends other than Succeeded raises ``TaskFailed`` with ADF's error code and
+names it; while the run is going its row gets a HEARTBEAT with the run's status every
+``heartbeat_interval_seconds``. A run that ends other than Succeeded raises ``TaskFailed`` with ADF's error code and
 message and the failed activities' errors; past ``timeout_minutes``, or on an interrupt (Dagster
 terminating the run), the pipeline run is cancelled first.
 """
@@ -29,6 +30,7 @@ from azure.mgmt.datafactory.models import ActivityRun, PipelineRun, RunFilterPar
 
 from ..core.catalogue import FactorySpec
 from ..core.error_class import ErrorClass, classify_adf, classify_code
+from ..core.monitor.health import DEFAULT_HEARTBEAT_SECONDS, Heartbeat
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 PUBLIC_CLOUD = "https://management.azure.com"
@@ -44,6 +46,7 @@ class DataFactory:
     credential: TokenCredential
     endpoint: str = PUBLIC_CLOUD
     poll_interval_seconds: float = 15.0
+    heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS  # how often a polled run's row gets a HEARTBEAT
 
     def client(self, subscription_id: str) -> DataFactoryManagementClient:
         return DataFactoryManagementClient(self.credential, subscription_id, base_url=self.endpoint,
@@ -121,7 +124,9 @@ def _follow(run: TaskRun, target: DataFactory, pipeline: _Pipeline, run_id: str,
                                       task_id=run.task.id, sequence_id=run.task.stage, workflow_id=run.task.workflow,
                                       processing_date=run.processing_date, source_run_id=run_id, run_page_url=url)
         info, polls = pipeline.client.pipeline_runs.get(f.resource_group, f.name, run_id), 1
+        beat = Heartbeat(run.monitor.health, run.key(), target.heartbeat_interval_seconds, run.log)
         while info.status in _RUNNING or info.status is None:
+            beat(info.status or "Unknown", source_run_id=run_id)
             if deadline is not None and time.monotonic() - started > deadline:
                 raise TaskFailed(f"ADF pipeline run {run_id} did not end within {round(deadline)} s "
                                  f"(timeout_minutes={run.task.timeout_minutes}); cancelled. "

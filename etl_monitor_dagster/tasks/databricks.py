@@ -14,7 +14,9 @@ them as notebook parameters when it declares none. A notebook may report figures
     exit_with_result(dbutils, rows_written=120, new_watermark=48_213)
 
 As soon as Databricks names the run (and later its cluster) the monitor row gets them as
-SourceRunID and ClusterID. A run that ends other than SUCCESS raises ``TaskFailed`` carrying its
+SourceRunID and ClusterID. While it runs, the row gets a HEARTBEAT with the run's state every
+``heartbeat_interval_seconds``: the health sensor finds a row whose heartbeats stopped, however long
+it ran. A run that ends other than SUCCESS raises ``TaskFailed`` carrying its
 state message and the tasks' errors; an interrupt while waiting (Dagster terminating the run)
 cancels the Databricks run first.
 """
@@ -32,6 +34,7 @@ from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service import compute, jobs
 
 from ..core.error_class import ErrorClass, classify_code, classify_text
+from ..core.monitor.health import DEFAULT_HEARTBEAT_SECONDS, Heartbeat
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _TERMINAL = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
@@ -42,10 +45,12 @@ _GRACE_SECONDS = 120
 
 @dataclass(frozen=True)
 class Databricks:
-    """Where DBX tasks run: an SDK client and how often their runs are polled."""
+    """Where DBX tasks run: an SDK client, how often their runs are polled, how often a polled run's row
+    gets a HEARTBEAT (its remote state) while it runs."""
 
     client: WorkspaceClient
     poll_interval_seconds: float = 10.0
+    heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
 
 
 def run_notebook(run: TaskRun) -> TaskResult:
@@ -115,6 +120,8 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
         run.log.info(f"{run.task.name}: Databricks run {run_id} {_state(info)} {info.run_page_url or ''}")
         cluster = _cluster_id(info)
         _record(run, run_id, cluster, info.run_page_url)
+        beat = Heartbeat(run.monitor.health, run.key(), target.heartbeat_interval_seconds, run.log)
+        beat(_state(info), source_run_id=str(run_id))
         while info.state is None or info.state.life_cycle_state not in _TERMINAL:
             if deadline_seconds is not None and time.monotonic() - started > deadline_seconds:
                 raise TaskFailed(f"Databricks run {run_id} did not end within {deadline_seconds} s "
@@ -127,6 +134,8 @@ def _follow(run: TaskRun, target: Databricks, run_id: int, deadline_seconds: int
                 run.log.info(f"{run.task.name}: Databricks run {run_id} {_state(info)}")
             if cluster is None and (cluster := _cluster_id(info)):
                 _record(run, run_id, cluster, info.run_page_url)
+            if info.state is None or info.state.life_cycle_state not in _TERMINAL:
+                beat(_state(info), source_run_id=str(run_id))
     except BaseException:  # past the deadline, an interrupt (Dagster terminating the run), a lost connection
         # bounded by the client's http and retry timeouts
         run.cancel_remote(f"Databricks run {run_id}", lambda: client.jobs.cancel_run(run_id))

@@ -9,6 +9,7 @@ logged first is the one that happened.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,13 +22,29 @@ from ..error_class import classify_code
 from ..errors import ValidationError
 from ..scrub import scrub
 from .events import step_event
-from .steps import Steps, is_initiation, is_running, latest_attempt
+from .steps import StepKey, Steps, is_initiation, is_running, latest_attempt
 from .store import Store
 
 _TASK_KEY = ("ProjectCode", "ProcessLoad", "WorkFlowID", "TaskID")
 _START_KEY = ("ExecutionID", "WorkFlowID", "TaskID", "Attempts", "StartTime")  # one start of one step
 _NAMESPACE = uuid.UUID("0b8f6f0e-52c4-4d0c-9f0e-6a1d2c3b4a59")  # SLA_AT_RISK event ids: uuid5 of the start
 DEFAULT_AT_RISK_SHARE = 0.8
+DEFAULT_HEARTBEAT_SECONDS = 60.0
+
+# Per start of a step: its last HEARTBEAT and the interval it announced, logged or folded into ETLsysLogs.
+_LAST_HEARTBEATS = """
+SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime, max(LogTimeUTC) AS LastHeartbeat,
+       max_by(BeatInterval, LogTimeUTC) AS HeartbeatInterval
+  FROM (SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime, LogTimeUTC,
+               CAST(get_json_object(Message, '$.interval_seconds') AS DOUBLE) AS BeatInterval
+          FROM {ETLEventLog} WHERE EventType = 'HEARTBEAT'
+        UNION ALL
+        SELECT ExecutionID, CAST(get_json_object(Message, '$.workflow_id') AS INT),
+               CAST(get_json_object(Message, '$.task_id') AS INT), CAST(get_json_object(Message, '$.attempt') AS INT),
+               CAST(get_json_object(Message, '$.start_time') AS TIMESTAMP), LogTimeUTC,
+               CAST(get_json_object(Message, '$.interval_seconds') AS DOUBLE)
+          FROM {ETLsysLogs} WHERE OperationName = 'HEARTBEAT')
+ GROUP BY ExecutionID, WorkFlowID, TaskID, Attempts, StartTime"""
 
 
 @dataclass(frozen=True)
@@ -78,8 +95,25 @@ class Health:
         steps = steps.where(steps["StartTime"].isNotNull() & steps["EndTime"].isNull()
                             & steps["Status"].isin(Status.NQUE.value, Status.RQUE.value))
         tasks = self.store.spark.table(self.store.names[S.TASKS.name]).select(*_TASK_KEY, "SlaSeconds")
-        return self.store.collect(steps.join(tasks, list(_TASK_KEY), "left").selectExpr(
-            "*", "unix_timestamp(current_timestamp()) - unix_timestamp(StartTime) AS RunningSeconds"))
+        beats = self.store.spark.sql(self.store.render(_LAST_HEARTBEATS))
+        return self.store.collect(steps.join(tasks, list(_TASK_KEY), "left").join(beats, list(_START_KEY), "left")
+                                  .selectExpr("*", "unix_timestamp(current_timestamp()) - unix_timestamp(StartTime) "
+                                              "AS RunningSeconds", "(unix_micros(current_timestamp()) - "
+                                              "unix_micros(LastHeartbeat)) / 1e6 AS HeartbeatAgeSeconds"))
+
+    def heartbeat(self, key: StepKey, remote_state: str, interval_seconds: float, *,
+                  row: dict[str, Any] | None = None, **details: Any) -> dict[str, Any] | None:
+        """Log a HEARTBEAT of the task's running row (one blind append, DEBUG): its poller is alive and the remote
+        run is in ``remote_state``; ``interval_seconds`` is how often the next ones come. ``row``: the row as a
+        previous heartbeat returned it (no read). Returns that row, or None when the row is not running."""
+        row = row or self.steps.to_end(key, "call start_task first")
+        if not is_running(row):
+            return None
+        self.store.append([step_event(
+            EventType.HEARTBEAT, {c: row.get(c) for c in S.STEPS.column_names}, basis=row.get("LastEventID"),
+            level=LogLevel.DEBUG, status=row["Status"], start_time=row["StartTime"], remote_state=remote_state,
+            interval_seconds=interval_seconds, **details)])
+        return row
 
     def sla_at_risk(self, rows: list[dict[str, Any]], share: float = DEFAULT_AT_RISK_SHARE) -> list[dict[str, Any]]:
         """Log one SLA_AT_RISK event (WARN, in one append) for each of ``rows`` (from ``running``) that has run
@@ -117,10 +151,18 @@ class Health:
         return self._fail(targets, at)
 
     def fail_stale(self, rows: list[dict[str, Any]], limits: StaleLimits, at: datetime) -> list[dict[str, Any]]:
-        """FAIL (STALE) those of ``rows`` (from ``running``) that ran past their limit; the caller has
-        excluded the rows of live runs. Returns the rows it ended."""
+        """FAIL (STALE) those of ``rows`` (from ``running``) that are dead: a row whose start sent heartbeats
+        when none came for two of their intervals (however long it has run), any other row when it ran past
+        its limit. The caller has excluded the rows of live runs. Returns the rows it ended."""
         targets = []
         for row in rows:
+            interval = row.get("HeartbeatInterval")
+            if interval is not None:
+                if row["HeartbeatAgeSeconds"] > 2 * interval:
+                    message = (f"no heartbeat for {row['HeartbeatAgeSeconds']:.0f} s, two intervals of "
+                               f"{interval:g} s, and its execution is not a live run: its poller died")
+                    targets.append((row, LogCode.STALE, message, EventType.TASK_FAIL))
+                continue
             limit, source = limits.limit(row)
             if row["RunningSeconds"] > limit:
                 message = (f"running for {row['RunningSeconds']} s, past its limit of {limit} s ({source}), "
@@ -156,3 +198,28 @@ def at_risk_event_id(row: Mapping[str, Any]) -> str:
     started = started if started.tzinfo else started.replace(tzinfo=UTC)
     key = "/".join(str(row[c]) for c in _START_KEY[:-1]) + "/" + started.isoformat()
     return str(uuid.uuid5(_NAMESPACE, key))
+
+
+class Heartbeat:
+    """A remote task's heartbeats while its runner polls: the first call logs one, later calls log one when
+    ``interval_seconds`` have passed since the last (this process's monotonic clock). A heartbeat that cannot
+    be written is logged and skipped: a missed one only brings the row nearer to being found stale."""
+
+    def __init__(self, health: Health, key: StepKey, interval_seconds: float, log: Any) -> None:
+        if not interval_seconds >= 0:
+            raise ValidationError("heartbeat_interval_seconds", interval_seconds, "is a number of seconds, 0 or more")
+        self.health, self.key, self.interval, self.log = health, key, interval_seconds, log
+        self._last: float | None = None
+        self._row: dict[str, Any] | None = None  # the running row, read at the first heartbeat
+        self.sent = 0
+
+    def __call__(self, remote_state: str, **details: Any) -> None:
+        moment = time.monotonic()
+        if self._last is not None and moment - self._last < self.interval:
+            return
+        self._last = moment
+        try:
+            self._row = self.health.heartbeat(self.key, remote_state, self.interval, row=self._row, **details)
+            self.sent += self._row is not None
+        except Exception as exc:  # the engine unreachable: the remote run goes on, and so does its poller
+            self.log.warning(f"heartbeat not written: {scrub(str(exc))[:300]}")
