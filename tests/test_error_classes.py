@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 from datetime import date
 
@@ -22,11 +23,11 @@ from etl_monitor_dagster import (
     classify,
     tasks,
 )
-from etl_monitor_dagster.core.catalogue import ProcessSpec
+from etl_monitor_dagster.core.catalogue import ProcessSpec, TaskSpec
 from etl_monitor_dagster.core.enums import LogCode
 from etl_monitor_dagster.core.error_class import classify_adf, classify_code, classify_text
 from etl_monitor_dagster.core.outcome import Key, Outcome, TaskOutcome
-from etl_monitor_dagster.core.policy import run_task
+from etl_monitor_dagster.core.policy import failure_of, run_task
 from etl_monitor_dagster.core.runs import task_error
 from etl_monitor_dagster.dagster.sensors import run_outcomes
 from etl_monitor_dagster.tasks import TaskFailed, TaskResult, TaskRun
@@ -203,6 +204,62 @@ def test_sql_that_does_not_parse_is_a_code_error(spark):
     exc = _spark_error(spark, "SELEC 1")
     assert (exc.getCondition(), exc.getSqlState()) == ("PARSE_SYNTAX_ERROR", "42601")
     assert classify(exc) is ErrorClass.CODE_ERROR
+
+
+def test_two_merges_racing_into_one_partition_conflict_and_the_conflict_is_retried(monitor):
+    """The error Spark Connect raises when two MERGEs commit into one partition of a Delta table: a class
+    the policy retries, whether read from the exception, from its condition alone or from its text."""
+    spark = monitor.spark
+    table = f"{monitor.schema}.conflict_{uuid.uuid4().hex[:8]}"
+    spark.sql(f"CREATE TABLE {table} (p INT, k INT, v INT) USING DELTA PARTITIONED BY (p)")
+    try:
+        spark.sql(f"INSERT INTO {table} VALUES (1, 1, 0), (1, 2, 0)")
+        errors: list[Exception] = []
+
+        def merge(key: int, barrier: threading.Barrier) -> None:
+            source = spark.createDataFrame([(1, key, key)], "p INT, k INT, v INT")
+            barrier.wait(timeout=60)
+            try:
+                spark.sql(f"MERGE INTO {table} t USING {{source}} s ON t.p = s.p AND t.k = s.k "
+                          "WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT *", source=source)
+            except Exception as exc:
+                errors.append(exc)
+
+        for _ in range(8):  # both read the partition before either commits: usually the first round
+            barrier = threading.Barrier(2)
+            threads = [threading.Thread(target=merge, args=(key, barrier)) for key in (1, 2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=180)
+            if errors:
+                break
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {table}")
+    assert errors, "eight rounds of two racing MERGEs never conflicted"
+    exc = errors[0]
+    condition = exc.getCondition()
+    assert condition.split(".")[0] in {"DELTA_CONCURRENT_APPEND", "DELTA_CONCURRENT_DELETE_READ",
+                                       "DELTA_CONCURRENT_DELETE_DELETE", "DELTA_CONCURRENT_WRITE"}
+    assert exc.getSqlState() == "2D521"
+    assert classify(exc) is ErrorClass.RESOURCE_EXHAUSTED and ErrorClass.RESOURCE_EXHAUSTED.retryable
+    assert classify_code(condition) is ErrorClass.RESOURCE_EXHAUSTED  # the LogCode a SPARK_SQL task records
+    assert classify_text(str(exc)) is ErrorClass.RESOURCE_EXHAUSTED
+    # as the SPARK_SQL runner reports it: the condition as LogCode, retried while the task has retries left
+    failed = TaskFailed(f"statement 1: {exc}", condition, error_class=classify(exc))
+    task = TaskSpec(id=1, workflow=1, stage=2, name="Merge", source_type="SPARK_SQL", source="x.sql",
+                    maximum_retries=2)
+    assert failure_of(failed, task, 0)[1] is True
+    assert failure_of(failed, task, 2)[1] is False  # the last try fails the task
+
+
+@pytest.mark.parametrize("condition", ["DELTA_CONCURRENT_APPEND", "DELTA_CONCURRENT_APPEND.WITH_PARTITION_HINT",
+                                       "DELTA_CONCURRENT_DELETE_READ", "DELTA_CONCURRENT_DELETE_DELETE",
+                                       "DELTA_CONCURRENT_WRITE", "DELTA_CONCURRENT_TRANSACTION",
+                                       "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED"])
+def test_every_delta_concurrent_modification_condition_is_retryable_by_its_name_alone(condition):
+    assert classify_code(condition) is ErrorClass.RESOURCE_EXHAUSTED
+    assert classify_code(condition).retryable
 
 
 # --------------------------------------------------------------------------------- the run policy

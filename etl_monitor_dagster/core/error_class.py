@@ -124,6 +124,16 @@ _CODES: dict[str, ErrorClass] = {
     "DELTA_VIOLATE_CONSTRAINT_WITH_VALUES": ErrorClass.DATA_QUALITY,
     "OPERATION_CANCELED": ErrorClass.CANCELED,
     "SPARK_JOB_CANCELLED": ErrorClass.CANCELED,
+    # Delta's concurrent-modification conflicts (SQLSTATE 2D521, which two commit-invariant errors share too):
+    # the commit did not happen and the same statement can succeed once the other writer is done. Named
+    # here so a LogCode read alone (a receipt, a notebook's error text) is classified like the exception.
+    "DELTA_CONCURRENT_APPEND": ErrorClass.RESOURCE_EXHAUSTED,
+    "DELTA_CONCURRENT_DELETE_READ": ErrorClass.RESOURCE_EXHAUSTED,
+    "DELTA_CONCURRENT_DELETE_DELETE": ErrorClass.RESOURCE_EXHAUSTED,
+    "DELTA_CONCURRENT_WRITE": ErrorClass.RESOURCE_EXHAUSTED,
+    "DELTA_CONCURRENT_TRANSACTION": ErrorClass.RESOURCE_EXHAUSTED,
+    "DELTA_METADATA_CHANGED": ErrorClass.RESOURCE_EXHAUSTED,
+    "DELTA_PROTOCOL_CHANGED": ErrorClass.RESOURCE_EXHAUSTED,
 }
 
 # ADF activity errors name who failed: the user's side (settings, data, credentials) or the service.

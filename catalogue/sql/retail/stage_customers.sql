@@ -1,4 +1,5 @@
 -- Customers changed after the DELTA_DATE watermark (1900-01-01 in bulk mode), up to the processing date.
+-- Safe to re-run: the MERGE on customer_id rewrites a customer only for a newer change.
 CREATE SCHEMA IF NOT EXISTS retail_demo;
 CREATE TABLE IF NOT EXISTS retail_demo.stg_customers (
   customer_id INT, name STRING, country STRING, currency STRING, updated_at TIMESTAMP, execution_id STRING)
@@ -10,5 +11,5 @@ USING (SELECT CAST(customer_id AS INT) AS customer_id, name, country, currency,
         WHERE CAST(updated_at AS TIMESTAMP) > CAST(etl.watermark_value AS TIMESTAMP)
           AND CAST(updated_at AS DATE) <= etl.processing_date) s
    ON t.customer_id = s.customer_id
- WHEN MATCHED THEN UPDATE SET *
+ WHEN MATCHED AND s.updated_at > t.updated_at THEN UPDATE SET *
  WHEN NOT MATCHED THEN INSERT *;

@@ -1,4 +1,6 @@
 -- Orders above the DELTA_ID watermark up to the processing date; the last query moves the watermark.
+-- Safe to re-run: the MERGE on order_id loads each order once and rewrites it only when it changed, and the
+-- new watermark is the highest id the target holds, so a load an interrupted attempt committed still counts.
 CREATE SCHEMA IF NOT EXISTS retail_demo;
 CREATE TABLE IF NOT EXISTS retail_demo.stg_orders (
   order_id BIGINT, customer_id INT, order_date DATE, amount DECIMAL(12, 2), currency STRING, status STRING,
@@ -12,7 +14,8 @@ USING (SELECT CAST(order_id AS BIGINT) AS order_id, CAST(customer_id AS INT) AS 
         WHERE order_id > CAST(etl.watermark_value AS BIGINT)
           AND CAST(order_date AS DATE) <= etl.processing_date) s
    ON t.order_id = s.order_id
- WHEN MATCHED THEN UPDATE SET *
+ WHEN MATCHED AND NOT (t.customer_id <=> s.customer_id AND t.order_date <=> s.order_date AND t.amount <=> s.amount
+                      AND t.currency <=> s.currency AND t.status <=> s.status) THEN UPDATE SET *
  WHEN NOT MATCHED THEN INSERT *;
-SELECT max(order_id) AS new_watermark, count(*) AS rows_read
-  FROM retail_demo.stg_orders WHERE execution_id = etl.execution_id;
+SELECT max(order_id) AS new_watermark, count_if(execution_id = etl.execution_id) AS rows_read
+  FROM retail_demo.stg_orders;
