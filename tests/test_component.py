@@ -130,7 +130,7 @@ def test_a_subclass_overrides_get_asset_spec_and_execute():
     assert "audited" not in specs[AssetKey(["retail", "sales_daily", "s00_gate"])].tags  # gates keep theirs
     step = next(a for a in defs.assets if initiation in a.keys)  # type: ignore[union-attr]
     # this step is Audited.execute alone: no outcome in its metadata, so no hook writes to the monitor
-    result = materialize([step], partition_key="2026-11-01", resources=defs.resources,
+    result = materialize([step], partition_key="2026-04-10", resources=defs.resources,
                          instance=DagsterInstance.ephemeral())
     (event,) = result.get_asset_materialization_events()
     metadata = event.step_materialization_data.materialization.metadata

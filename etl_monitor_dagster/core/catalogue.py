@@ -56,6 +56,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .enums import LoadFrequency, ParameterType, SourceType
 from .errors import ETLMonitorError
+from .periods import end_date_problem
 from .schema import SEEDED_STAGES
 from .secrets import CREDENTIALS, SECRET_REFERENCE, credential_in, is_credential_key, is_secret_reference
 
@@ -194,6 +195,8 @@ class ProcessSpec(_Spec):
     frequency: LoadFrequency = LoadFrequency.DAILY
     active: bool = True
     start_date: date = Field(default=date(2026, 1, 1), description="First processing date (partition).")
+    end_date: date | None = Field(default=None, description="Last processing date: the last partition is the "
+                                  "period that holds it. None: a new period every day, week, month or year.")
     schedule_at: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              description="HH:MM (UTC) at which a D/W/M/Y schedule launches the last period.")
     max_runtime_minutes: int | None = Field(
@@ -504,8 +507,8 @@ def _sql_source(spec: ProcessSpec, task: TaskSpec) -> tuple[Path, str | None]:
 
 
 def _check(spec: ProcessSpec, document: dict[Any, Any], kept: dict[str, list[int]]) -> list[CatalogueError]:
-    """The rules a schema cannot say: keys, the initiation task, stages, watermarks, names, sources, the
-    owner. ``kept`` maps each entry of ``spec`` to its place in ``document``; the entries set aside
+    """The rules a schema cannot say: keys, the end date, the initiation task, stages, watermarks, names,
+    sources, the owner. ``kept`` maps each entry of ``spec`` to its place in ``document``; the entries set aside
     (with a problem already) raise no second one, e.g. an undeclared watermark."""
     path = spec.path
     problems: list[CatalogueError] = []
@@ -526,6 +529,10 @@ def _check(spec: ProcessSpec, document: dict[Any, Any], kept: dict[str, list[int
                     f"parameter {name!r} is declared twice")
     if spec.owner is not None and (owner := _owner_problem(spec.owner)):
         problem("owner", owner)
+    # a start_date set aside (its own problem) leaves the default, which says nothing about this end
+    if spec.end_date is not None and ("start_date" in spec.model_fields_set or "start_date" not in document) and (
+            ended := end_date_problem(spec.frequency, spec.start_date, spec.end_date)):
+        problem("end_date", ended)
     if (job := dagster_name(spec.process)) in _DAGSTER_RESERVED:
         problem("process", f"{spec.process!r} becomes the Dagster job name {job!r}, a name Dagster reserves (Python "
                            "keywords, context, config, input, output, type...): rename the process, or name its job "

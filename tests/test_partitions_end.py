@@ -1,0 +1,200 @@
+"""A process's ``end_date``: checked at the catalogue, the last partition of its job, and the demo's dates in
+the launch dialog, asked of a real webserver."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import build_schedule_context
+
+from etl_monitor_dagster.core.catalogue import CatalogueError, CatalogueErrors, load_catalogue
+from etl_monitor_dagster.core.enums import LoadFrequency
+from etl_monitor_dagster.core.periods import first_period, next_period, period_of
+from etl_monitor_dagster.dagster.definitions import build_definitions
+from etl_monitor_dagster.dagster.partitions import partitions_for
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+APRIL = [(date(2026, 4, 1) + timedelta(days=i)).isoformat() for i in range(30)]  # the demo's sample data
+# What the launch dialog lists: the time dimension's partition keys of the job's assets
+DIALOG_KEYS = """query($assetKey: AssetKeyInput!) { assetNodeOrError(assetKey: $assetKey) {
+  ... on AssetNode { partitionKeysByDimension { partitionKeys } } } }"""
+LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+
+
+def _process(directory: Path, frequency: str = "D", **keys) -> Path:
+    doc = {"project": "GEN", "process": "ENDING", "frequency": frequency, "schedule_at": "05:30", **keys,
+           "tasks": [{"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE",
+                      "mandatory": True},
+                     {"id": 1, "workflow": 1, "stage": 2, "name": "Load", "source_type": "PYTHON",
+                      "source": "tests.tasks:succeed", "mandatory": True}]}
+    path = directory / "ending.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _problems(directory: Path) -> list[CatalogueError]:
+    with pytest.raises(CatalogueErrors) as raised:
+        load_catalogue(directory)
+    return list(raised.value.problems)
+
+
+# ----------------------------------------------------------------------------------- the catalogue
+
+
+def test_an_end_date_before_start_date_is_refused_naming_file_entry_and_value(tmp_path):
+    path = _process(tmp_path, start_date="2026-04-01", end_date="2026-03-31")
+    (problem,) = _problems(tmp_path)
+    assert (problem.path, problem.entry) == (str(path), "end_date")
+    assert "2026-03-31 is before start_date 2026-04-01" in problem.problem
+
+
+@pytest.mark.parametrize(("frequency", "start", "end", "first"), [
+    ("W", "2026-04-07", "2026-04-12", "2026-04-13"),  # a Tuesday start: the first whole week is the next Monday's
+    ("M", "2026-04-02", "2026-04-30", "2026-05-01"),
+])
+def test_an_end_date_that_leaves_no_whole_period_is_refused(tmp_path, frequency, start, end, first):
+    _process(tmp_path, frequency, start_date=start, end_date=end)
+    (problem,) = _problems(tmp_path)
+    assert problem.entry == "end_date"
+    assert f"{end} is before the first whole" in problem.problem and first in problem.problem
+
+
+def test_an_end_date_that_is_no_date_is_refused_and_a_bad_start_date_raises_no_second_problem(tmp_path):
+    _process(tmp_path, start_date="2026-04-01", end_date="end of April")
+    assert [p.entry for p in _problems(tmp_path)] == ["end_date"]
+    _process(tmp_path, start_date="someday", end_date="2025-01-01")  # before the default start: not judged
+    assert [p.entry for p in _problems(tmp_path)] == ["start_date"]
+
+
+def test_end_date_is_optional_and_may_be_start_date_itself(tmp_path):
+    _process(tmp_path, start_date="2026-04-01")
+    assert load_catalogue(tmp_path)[0].end_date is None
+    _process(tmp_path, start_date="2026-04-01", end_date="2026-04-01")
+    assert load_catalogue(tmp_path)[0].end_date == date(2026, 4, 1)
+
+
+# ----------------------------------------------------------------------------------- the partitions
+
+
+@pytest.mark.parametrize(("frequency", "start", "end", "first", "last", "count"), [
+    ("D", "2025-03-01", "2025-03-31", "2025-03-01", "2025-03-31", 31),
+    ("A", "2025-03-01", "2025-03-01", "2025-03-01", "2025-03-01", 1),
+    ("W", "2025-03-05", "2025-04-02", "2025-03-10", "2025-03-31", 4),  # ends on a Wednesday: its week is the last
+    ("M", "2025-01-15", "2025-06-01", "2025-02-01", "2025-06-01", 5),
+    ("Y", "2020-06-01", "2023-02-01", "2020", "2023", 4),
+])
+def test_the_last_partition_is_the_period_that_holds_end_date(tmp_path, frequency, start, end, first, last, count):
+    _process(tmp_path, frequency, start_date=start, end_date=end)
+    (spec,) = load_catalogue(tmp_path)
+    keys = partitions_for(spec).get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == (first, last, count)
+    # the core's periods name the same dates as Dagster's partitions
+    kind = LoadFrequency(frequency)
+    assert period_of(kind, spec.end_date).isoformat().startswith(last)  # type: ignore[arg-type]
+    assert first_period(kind, spec.start_date).isoformat().startswith(first)
+    assert next_period(kind, date(2025, 12, 31)) == {"D": date(2026, 1, 1), "A": date(2026, 1, 1),
+                                                     "W": date(2026, 1, 5), "M": date(2026, 1, 1),
+                                                     "Y": date(2026, 1, 1)}[frequency]
+
+
+def test_without_end_date_the_partitions_keep_coming(tmp_path):
+    _process(tmp_path, start_date="2026-04-01")
+    (spec,) = load_catalogue(tmp_path)
+    assert partitions_for(spec).get_last_partition_key() == (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def demo_job():
+    return build_definitions(REPO / "catalogue").get_repository_def().get_job("sales_daily")
+
+
+def test_the_demo_job_offers_exactly_its_sample_data_dates_so_the_last_90_and_120_keys_are_them(demo_job):
+    keys = demo_job.partitions_def.get_partition_keys()
+    assert keys == APRIL
+    assert keys[-90:] == keys[-120:] == APRIL
+
+
+def test_the_schedule_of_a_job_with_an_end_date_builds_and_after_the_end_asks_for_the_last_date_once():
+    """Dagster's partitioned schedule asks for the last partition with it as the run key; the scheduler launches
+    one run per run key, so after the end the last date runs once, then the ticks launch nothing."""
+    schedule = build_definitions(REPO / "catalogue").get_repository_def().get_schedule_def("sales_daily_schedule")
+    ticks = {datetime(2026, 4, 10, 6, tzinfo=UTC): "2026-04-09", datetime(2026, 5, 1, 6, tzinfo=UTC): "2026-04-30",
+             datetime(2026, 6, 1, 6, tzinfo=UTC): "2026-04-30"}
+    for tick, day in ticks.items():
+        (request,) = schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=tick)).run_requests
+        assert (request.partition_key, request.run_key) == (day, day)
+
+
+# ----------------------------------------------------------------------------------- the UI's default views
+
+
+class _Webserver:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/graphql"
+
+    def graphql(self, query: str, **variables) -> dict:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        assert "errors" not in answer, answer["errors"]
+        return answer["data"]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory) -> Iterator[_Webserver]:
+    """The repo's code location in a real webserver (loading it reads YAML only)."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
+         "-p", str(port)], cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.DEVNULL, stderr=(home / "webserver.log").open("w"), start_new_session=True)
+    server = _Webserver(port)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (home / "webserver.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the code location did not load in 180 s"
+            try:
+                entries = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
+                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.mark.webserver
+def test_the_launch_dialog_lists_the_demo_dates(webserver):
+    """Dagster 1.13's "Materialize" dialog filters the keys to the last 90 days, unless none of them falls there:
+    then it lists them all. Either way every demo date is listed."""
+    node = webserver.graphql(DIALOG_KEYS, assetKey={"path": ["retail", "sales_daily", "initiation"]})
+    (dimension,) = node["assetNodeOrError"]["partitionKeysByDimension"]
+    keys = dimension["partitionKeys"]
+    assert keys == APRIL
+    today = datetime.now(UTC).date()
+    recent = [k for k in keys if today - timedelta(days=90) <= date.fromisoformat(k) <= today]
+    assert recent in ([], keys)
