@@ -120,6 +120,32 @@ def test_the_quick_start_commands_are_make_targets():
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), f"make {target} is no target of the Makefile"
 
 
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub makes of a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL)
+    headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_links_between_pages_resolve():
+    """A relative link names a file that exists and, with #anchor, one of its headings."""
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(re.sub(r"`[^`]*`", "", page.read_text())):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no file)")
+            elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, broken
+
+
 # Runs in the page's own process: the blocks in order, python in one namespace, bash in a shell.
 DRIVER = """
 import json, os, subprocess, sys, traceback
