@@ -3,6 +3,7 @@ the webserver's GraphQL API runs every stage on the test run's Spark server."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -11,12 +12,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from etl_monitor_dagster import ETLMonitorFramework
+from etl_monitor_dagster.dagster.metadata import RUN_SLOT_TAG
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,3 +180,190 @@ def test_a_run_whose_worker_is_killed_ends_failed_in_dagster_and_in_the_monitor(
     assert {r["Status"] for r in rows if r["StartTime"] is None} <= {"NQUE"}  # never started: still queued
     (summary,) = monitor.read_view("v_runSummary", ExecutionID=run_id)
     assert summary["OverallStatus"] == "FAILED"
+
+
+# ------------------------------------------------------------------------------------- when runs meet
+# These run in file order after the tests above (2026-04-02 and 04-03) on the same engine and schema, and
+# each uses dates no other test uses, later than theirs: the demo's watermarks are the process's, not a date's.
+TWICE = "2026-04-04"
+BACKFILL_DAYS = ["2026-04-05", "2026-04-06", "2026-04-07"]
+TERMINATED = "2026-04-08"
+RUN = """query($id: ID!) {
+  runOrError(runId: $id) { ... on Run { runId status startTime endTime tags { key value } } }
+}"""
+RUNS = """query($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}) { ... on Runs { results { runId status startTime endTime tags { key value } } } }
+}"""
+QUEUE_LIMITS = "{ instance { runQueueConfig { tagConcurrencyLimitsYaml } } }"
+BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message }
+  }
+}"""
+TERMINATE = """mutation($id: String!) {
+  terminateRun(runId: $id) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def _run(server: Webserver, run_id: str) -> dict:
+    run = server.graphql(RUN, id=run_id)["runOrError"]
+    return {**run, "tags": {t["key"]: t["value"] for t in run["tags"]}}
+
+
+def _receipts(monitor: ETLMonitorFramework, execution_id: str) -> list[dict]:
+    """The execution's receipts in log order, each its JSON event."""
+    rows = monitor.read_view("v_liveLogs", ["LogOrder"], ProjectCode="RETAIL", ProcessLoad="SALES_DAILY",
+                             ExecutionID=execution_id)
+    return [json.loads(r["Message"]) for r in rows]
+
+
+def _moves(receipts: list[dict], parameter: str) -> list[dict]:
+    return [r for r in receipts if r["event_type"] == "WATERMARK_MOVE" and r.get("parameter_name") == parameter
+            and not r.get("refused")]
+
+
+def _loaded_once(spark, table: str, key: str) -> None:
+    frame = spark.table(table)
+    assert frame.count() == frame.select(key).distinct().count(), f"a row of {table} was loaded twice"
+
+
+def _highest(spark, table: str, key: str, day_column: str, day: str) -> int:
+    frame = spark.table(table)
+    return frame.where(frame[day_column] <= date.fromisoformat(day)).agg({key: "max"}).collect()[0][0]
+
+
+def _slot_limit(server: Webserver) -> list[dict]:
+    return yaml.safe_load(server.graphql(QUEUE_LIMITS)["instance"]["runQueueConfig"]["tagConcurrencyLimitsYaml"])
+
+
+def test_a_second_launch_of_a_partition_waits_in_the_queue_and_reruns_nothing(dagster_dev, spark):
+    server, home = dagster_dev
+    monitor = ETLMonitorFramework(spark, schema="etl")
+    launched = [launch_demo(server, TWICE), launch_demo(server, TWICE)]
+
+    def one_started() -> dict | None:
+        runs = [_run(server, run_id) for run_id in launched]
+        started = [r for r in runs if r["status"] == "STARTED"]
+        return {"started": started[0], "other": next(r for r in runs if r is not started[0])} if started else None
+
+    seen = wait_for("one of the two runs started", one_started, 300, every=1)
+    ran, held = seen["started"]["runId"], seen["other"]
+    # The other waits while the first runs, and says why: its slot tag is held by the first, and the
+    # instance limits that tag to one run per value (what the run's page shows as its queue criteria).
+    assert held["status"] == "QUEUED", held
+    assert held["tags"][RUN_SLOT_TAG] == seen["started"]["tags"][RUN_SLOT_TAG] == "SALES_DAILY"
+    assert {"key": RUN_SLOT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in _slot_limit(server)
+
+    for run_id in launched:
+        status = wait_for("the run's end", lambda run_id=run_id: run_status(server, run_id), 900)
+        assert status == "SUCCESS", (home / "dagster_dev.log").read_text()[-3000:]
+    second = held["runId"]
+    assert _run(server, second)["startTime"] >= _run(server, ran)["endTime"]
+
+    rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=ran)
+    assert len(rows) == 10 and {r["Status"] for r in rows} == {"DONE"}
+    # the second generated after the first had ended: every task was DONE, none ran again
+    started = {r["task_id"] for r in _receipts(monitor, second) if r["event_type"] == "TASK_START"}
+    assert started <= {0}, started
+    # one execution per attempt of the date
+    steps = monitor.read_view("v_liveSteps", ProjectCode="RETAIL", ProcessLoad="SALES_DAILY",
+                              ProcessingDate=date.fromisoformat(TWICE))
+    executions: dict[int, set[str]] = {}
+    for row in steps:
+        executions.setdefault(row["Attempts"], set()).add(row["ExecutionID"])
+    assert all(len(ids) == 1 for ids in executions.values()), executions
+    # LastOrderId moved once, by the run that ran, to the highest order id loaded
+    moves = _moves(_receipts(monitor, ran), "LastOrderId") + _moves(_receipts(monitor, second), "LastOrderId")
+    assert len(moves) == 1 and moves[0]["execution_id"] == ran, moves
+    assert moves[0]["new_value"] == _highest(spark, "retail_demo.stg_orders", "order_id", "order_date", TWICE)
+    _loaded_once(spark, "retail_demo.stg_orders", "order_id")
+
+
+def test_a_three_day_backfill_runs_its_dates_one_after_another_oldest_first(dagster_dev, spark):
+    server, home = dagster_dev
+    monitor = ETLMonitorFramework(spark, schema="etl")
+    params = {"selector": {"partitionSetName": "sales_daily_partition_set",
+                           "repositorySelector": {"repositoryLocationName": "etl_monitor",
+                                                  "repositoryName": "__repository__"}},
+              "partitionNames": BACKFILL_DAYS}
+    launched = server.graphql(BACKFILL, params=params)["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    tags = [{"key": "dagster/backfill", "value": launched["backfillId"]}]
+
+    def ended() -> list[dict] | None:
+        runs = server.graphql(RUNS, tags=tags)["runsOrError"]["results"]
+        done = len(runs) == len(BACKFILL_DAYS) and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+                                                       for r in runs)
+        return runs if done else None
+
+    runs = wait_for("the backfill's three runs", ended, 2400, every=5)
+    assert {r["status"] for r in runs} == {"SUCCESS"}, (home / "dagster_dev.log").read_text()[-3000:]
+    by_day = {t["value"]: r for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+    assert sorted(by_day) == BACKFILL_DAYS
+    ordered = [by_day[day] for day in BACKFILL_DAYS]
+    for earlier, later in itertools.pairwise(ordered):  # one after another, oldest first
+        assert earlier["endTime"] <= later["startTime"], (earlier, later)
+
+    previous = None
+    for day, run in zip(BACKFILL_DAYS, ordered, strict=True):
+        (move,) = _moves(_receipts(monitor, run["runId"]), "LastOrderId")  # once per day
+        assert move["processing_date"] == day and move["task_name"] == "Stage orders"
+        assert move["new_value"] == _highest(spark, "retail_demo.stg_orders", "order_id", "order_date", day)
+        if previous is not None:  # each date saw the watermark the one before it left
+            assert move["previous_value"] == previous
+        previous = move["new_value"]
+    for table, key in (("retail_demo.stg_orders", "order_id"), ("retail_demo.valid_orders", "order_id"),
+                       ("retail_demo.orders_eur", "order_id")):
+        _loaded_once(spark, table, key)
+
+
+def test_a_run_terminated_mid_stage_records_what_happened_and_its_rerun_completes(dagster_dev, spark):
+    server, home = dagster_dev
+    monitor = ETLMonitorFramework(spark, schema="etl")
+    run_id = launch_demo(server, TERMINATED)
+
+    def running_after_stage_one() -> list[dict]:
+        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
+        return [r for r in rows if r["SequenceID"] >= 2 and r["StartTime"] and r["EndTime"] is None]
+
+    wait_for("a task of stage 2 or later running", running_after_stage_one, 600, every=0.5)
+    terminated = server.graphql(TERMINATE, id=run_id)["terminateRun"]
+    assert terminated["__typename"] == "TerminateRunSuccess", terminated
+    assert wait_for("the run's end", lambda: run_status(server, run_id), 300) == "CANCELED"
+
+    def ended() -> list[dict]:
+        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
+        initiation = [r for r in rows if r["WorkFlowID"] == 0 and r["TaskID"] == 0]
+        return rows if initiation and initiation[0]["Status"] == "FAIL" else []
+
+    rows = wait_for("the monitor's end of the run", ended, 300)
+    receipts = _receipts(monitor, run_id)
+    assert [r for r in rows if r["StartTime"] and r["EndTime"] is None] == []  # nothing left running
+    interrupted = [r for r in rows if r["TaskID"] and r["Status"] == "FAIL"]
+    assert interrupted, rows  # the task caught running
+    assert {r["LogCode"] for r in interrupted} == {"RUN_CANCELED"}
+    fails = {r["task_id"]: r for r in receipts if r["event_type"] == "TASK_FAIL"}
+    assert {fails[r["TaskID"]]["error_class"] for r in interrupted} == {"CANCELED"}
+    never = [r for r in rows if r["StartTime"] is None]
+    assert never and {r["Status"] for r in never} == {"NQUE"}  # queued for the next attempt, not failed
+    assert not {r["TaskID"] for r in never} & set(fails)
+    starts = {r["task_id"] for r in receipts if r["event_type"] == "TASK_START"}
+    assert {r["TaskID"] for r in rows if r["StartTime"]} <= starts  # every start has its receipt
+    assert [r for r in receipts if r["event_type"] == "RUN_REOPEN"] == []
+
+    rerun = launch_demo(server, TERMINATED)
+    status = wait_for("the rerun's end", lambda: run_status(server, rerun), 900)
+    assert status == "SUCCESS", (home / "dagster_dev.log").read_text()[-3000:]
+    sessions = spark.table("retail_demo.stg_web_sessions").agg({"session_id": "max"}).collect()[0][0]
+    assert monitor.get_active_watermark("RETAIL", "SALES_DAILY", "LastSessionId") == sessions
+    assert monitor.get_active_watermark("RETAIL", "SALES_DAILY", "LastOrderId") == _highest(
+        spark, "retail_demo.stg_orders", "order_id", "order_date", TERMINATED)
+    for table, key in (("retail_demo.stg_web_sessions", "session_id"), ("retail_demo.stg_orders", "order_id")):
+        _loaded_once(spark, table, key)
