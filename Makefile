@@ -37,7 +37,7 @@ start: install
 	@[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m etl_monitor_dagster.core.local_spark start
 	$(BIN)/python -m etl_monitor_dagster setup catalogue
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/python -m etl_monitor_dagster.dagster.launcher -w workspace.yaml -h 127.0.0.1 -p 3000
 
 stop:
 	-$(BIN)/python -m etl_monitor_dagster.core.local_spark stop
