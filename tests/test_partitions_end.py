@@ -1,5 +1,5 @@
 """A process's ``end_date``: checked at the catalogue, the last partition of its job, and the demo's dates in
-the launch dialog, asked of a real webserver."""
+the UI's default views (the launch dialog, the health asset's plots), asked of a real webserver."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import build_schedule_context
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, build_schedule_context
 
 from etl_monitor_dagster.core.catalogue import CatalogueError, CatalogueErrors, load_catalogue
 from etl_monitor_dagster.core.enums import LoadFrequency
@@ -28,6 +28,17 @@ from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 APRIL = [(date(2026, 4, 1) + timedelta(days=i)).isoformat() for i in range(30)]  # the demo's sample data
+HEALTH = AssetKey(["retail", "sales_daily", "v_taskHealth"])
+FIGURES = {"FailingTasks": 0, "Stage orders seconds": 2.5}  # one run's health figures, as the views asset puts them
+# The queries of Dagster 1.13's asset page plots. "Partitions" (the default for a partitioned asset): the last 120
+# partition keys newest first, then each one's latest materialization; "Events": the latest 100 events.
+LATEST_PARTITIONS = """query($assetKey: AssetKeyInput!, $limit: Int!) { assetNodeOrError(assetKey: $assetKey) {
+  ... on AssetNode { partitionKeyConnection(limit: $limit, ascending: false) { results } } } }"""
+RECENT_EVENTS = """query($assetKey: AssetKeyInput!, $limit: Int!,
+    $eventTypeSelectors: [AssetEventHistoryEventTypeSelector!]!) {
+  assetOrError(assetKey: $assetKey) { ... on Asset { assetEventHistory(limit: $limit,
+    eventTypeSelectors: $eventTypeSelectors) { results { ... on MaterializationEvent { partition metadataEntries {
+      label ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } } } } } } } }"""
 # What the launch dialog lists: the time dimension's partition keys of the job's assets
 DIALOG_KEYS = """query($assetKey: AssetKeyInput!) { assetNodeOrError(assetKey: $assetKey) {
   ... on AssetNode { partitionKeysByDimension { partitionKeys } } } }"""
@@ -156,9 +167,12 @@ class _Webserver:
 
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory) -> Iterator[_Webserver]:
-    """The repo's code location in a real webserver (loading it reads YAML only)."""
+    """The repo's code location in a real webserver (loading it reads YAML only), with one run's health figures
+    for 2026-04-02 in its instance."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.report_runless_asset_event(AssetMaterialization(HEALTH, partition="2026-04-02", metadata=FIGURES))
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
@@ -198,3 +212,17 @@ def test_the_launch_dialog_lists_the_demo_dates(webserver):
     today = datetime.now(UTC).date()
     recent = [k for k in keys if today - timedelta(days=90) <= date.fromisoformat(k) <= today]
     assert recent in ([], keys)
+
+
+@pytest.mark.webserver
+def test_the_demo_health_plots_show_under_events_as_the_docs_say(webserver):
+    """Dagster 1.13 counts the Partitions view's 120 dates back from today, past the partitions' end, so no
+    April date is among them; the Events view plots the April run. When the first assertion fails, Dagster
+    counts from the end: the Partitions view then shows the demo, and docs/HEALTH.md should say so."""
+    key = {"path": HEALTH.path}
+    keys = webserver.graphql(LATEST_PARTITIONS, assetKey=key, limit=120)["assetNodeOrError"]["partitionKeyConnection"]
+    assert not set(keys["results"]) & set(APRIL)
+    history = webserver.graphql(RECENT_EVENTS, assetKey=key, limit=100, eventTypeSelectors=["MATERIALIZATION"])
+    (event,) = history["assetOrError"]["assetEventHistory"]["results"]
+    figures = {m["label"]: m.get("floatValue", m.get("intValue")) for m in event["metadataEntries"]}
+    assert (event["partition"], figures) == ("2026-04-02", FIGURES)
