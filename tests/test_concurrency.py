@@ -169,6 +169,22 @@ def test_an_end_after_the_first_end_is_refused_and_moves_nothing(wide):
     assert [r["OperationName"] for r in wide.receipts(run)] == ["TASK_START", "TASK_DONE", "WATERMARK_MOVE"]
 
 
+def test_a_start_whose_log_rows_a_fold_took_before_it_read_them_still_holds_its_step(wide, monkeypatch):
+    m, run = wide.monitor, wide.new_run()
+    steps = m._steps
+    append = steps.store.append
+
+    def append_then_fold(events):  # a run ending elsewhere folds the log between this START and its read
+        append(events)
+        if any(e["EventType"] == "TASK_START" for e in events):
+            m.fold()
+
+    monkeypatch.setattr(steps.store, "append", append_then_fold)
+    with m.task(run, wide.project, wide.load, task_id=1, **STEP) as guard:
+        assert guard.active and guard.held_by is None
+    assert wide.steps(run)[(1, 1)]["Status"] == "DONE"
+
+
 def test_watermarks_never_move_backwards_but_a_deliberate_set_rewinds_them(make_process):
     process = make_process(tasks=[{"task_id": 1, "source_system_code": "wm"}],
                            parameters=[{"parameter_name": "wm", "parameter_type": "DELTA_DATE"},

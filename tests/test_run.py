@@ -142,6 +142,22 @@ def test_done_never_moves_a_delta_id_watermark(loaded):
     assert m.get_active_watermark(loaded.project, loaded.load, "LastId") == 100
 
 
+def test_a_watermark_moved_by_a_task_names_its_run_task_and_values_in_iso_8601_with_offset(loaded):
+    m = loaded.monitor
+    run = loaded.new_run()
+    m.start_task(run, loaded.project, loaded.load, **TASK_1, timestamp=datetime(2026, 4, 9, 6, 30, tzinfo=UTC))
+    m.end_task(run, loaded.project, loaded.load, **TASK_1)  # moves LastEmp (DELTA_DATE)
+    m.advance_step_watermark(loaded.steps(run)[(1, 2)], "LastId", new_int_value=150)
+    m.advance_step_watermark(loaded.steps(run)[(1, 1)], "LastEmp", new_datetime_value="2026-04-10T00:00:00+00:00")
+    moves = [json.loads(r["Message"]) for r in loaded.receipts(run) if r["OperationName"] == "WATERMARK_MOVE"]
+    assert [(e["parameter_name"], e["execution_id"], e["processing_date"], e["task_id"]) for e in moves] == [
+        ("LastEmp", run, "2026-04-09", 1), ("LastId", run, "2026-04-09", 2), ("LastEmp", run, "2026-04-09", 1)]
+    assert (moves[1]["previous_value"], moves[1]["new_value"]) == (100, 150)
+    assert moves[2]["previous_value"] == moves[0]["new_value"] == "2026-04-09T06:30:00+00:00"
+    assert moves[2]["new_value"] == "2026-04-10T00:00:00+00:00"
+    assert all(e["logged_at"].endswith("+00:00") for e in moves)
+
+
 def test_a_mandatory_fail_puts_the_initiation_row_back_to_nque(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()

@@ -27,9 +27,9 @@ _EVENTS = """
 -- refused did not. What a transition that did not happen caused (its watermark move, its reopened run, the
 -- source run of a start) is Void.
 WITH logged AS (
-  SELECT *, _metadata.row_id AS RowID, EventType IN ({transitions}) AS Transition,
-         EventType IN ({transitions}) AND NOT coalesce(Refused, false) AS Candidate
-    FROM {ETLEventLog}),
+  SELECT *, Transition AND NOT coalesce(Refused, false) AS Candidate
+    FROM (SELECT *, _metadata.row_id AS RowID, EventType IN ({transitions}) AND TaskID IS NOT NULL AS Transition
+            FROM {ETLEventLog})),
 ranked AS (
   SELECT * EXCEPT (Refused, Candidate), coalesce(Refused, false) AS Refused,
          Transition AND NOT (Candidate AND row_number() OVER (PARTITION BY {key}, Candidate, Basis

@@ -151,9 +151,9 @@ def advance(run: TaskRun, value: int | datetime | str) -> None:
     if run.watermark_type == ParameterType.DELTA_ID.value:
         if isinstance(value, datetime):
             raise ValidationError("new_watermark", value, f"is a number for the DELTA_ID parameter {name}")
-        run.monitor.advance_watermark(run.process.project, run.process.process, name, new_int_value=int(value))
+        run.monitor.advance_step_watermark(run.step, name, new_int_value=int(value))
     else:  # the monitor refuses what is not a timestamp, naming the value
-        run.monitor.advance_watermark(run.process.project, run.process.process, name,
-                                      new_datetime_value=value if not isinstance(value, int) else str(value))
+        run.monitor.advance_step_watermark(run.step, name,
+                                           new_datetime_value=value if not isinstance(value, int) else str(value))
 
 

@@ -22,10 +22,16 @@ FREE_TEXT = frozenset({"error", "message", "reason", "remark", "run_error", "log
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` for JSON: every timestamp ISO 8601 with its offset (the engine's naive ones are UTC), however
+    deep in the event, so all receipts carry one format."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
     return value
 
 

@@ -370,6 +370,17 @@ class ETLMonitorFramework:
                                  v.optional_timestamp("new_datetime_value", new_datetime_value),
                                  v.optional_integer("new_int_value", new_int_value, minimum=-1))
 
+    def advance_step_watermark(self, step: dict[str, Any], parameter_name: str, *,
+                               new_datetime_value: datetime | str | None = None,
+                               new_int_value: int | None = None) -> None:
+        """``advance_watermark`` by one task of a run (``step``: its row); the receipt names the execution,
+        processing date and task that moved it."""
+        self._parameters.advance(v.text("project_code", step.get("ProjectCode")),
+                                 v.text("process_load", step.get("ProcessLoad")),
+                                 v.text("parameter_name", parameter_name),
+                                 v.optional_timestamp("new_datetime_value", new_datetime_value),
+                                 v.optional_integer("new_int_value", new_int_value, minimum=-1), step=step)
+
     def get_active_watermark(self, project_code: str, process_load: str,
                              parameter_name: str) -> datetime | int | bool | None:
         """The typed value of the parameter's active column."""

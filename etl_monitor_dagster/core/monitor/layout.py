@@ -13,7 +13,6 @@ from functools import partial
 
 from .. import schema as S
 from ..engine import concurrently
-from ..errors import EngineError
 from ..live_views import ALL_VIEWS
 from ..sql import quote_identifier, quote_string
 from . import statements as Q
@@ -49,8 +48,10 @@ def create_views(store: Store) -> list[str]:
     """Create each monitoring view that is missing or whose text changed since it was created; returns
     those views, in creation order. An unchanged view is left as it is: no DDL, no new owner on Unity Catalog."""
     wanted = view_hashes(store)
-    current = concurrently({view: partial(stored_view_hash, store, view) for view in wanted})
-    changed = [view for view, (_, digest) in wanted.items() if current[view] != digest]
+    existing = {str(r["viewName"]).lower() for r in store.engine.query(f"SHOW VIEWS IN {store.prefix}")}
+    current = concurrently({view: partial(stored_view_hash, store, view) for view in wanted
+                            if view.lower() in existing})
+    changed = [view for view, (_, digest) in wanted.items() if current.get(view) != digest]
     for view in changed:
         text, digest = wanted[view]
         store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} "
@@ -59,13 +60,8 @@ def create_views(store: Store) -> list[str]:
 
 
 def stored_view_hash(store: Store, view: str) -> str | None:
-    """The hash a view was created with; None when it is missing or was not created by ``create_views``."""
-    try:
-        rows = store.engine.query(f"SHOW TBLPROPERTIES {store.names[view]}")
-    except EngineError:
-        raise  # the engine is gone: not a missing view
-    except Exception:
-        return None  # no such view (TABLE_OR_VIEW_NOT_FOUND): it is created
+    """The hash an existing view was created with; None when ``create_views`` did not create it."""
+    rows = store.engine.query(f"SHOW TBLPROPERTIES {store.names[view]}")
     return next((str(r["value"]) for r in rows if r.get("key") == VIEW_HASH_PROPERTY), None)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import schema as S
 from ..engine import concurrently
-from ..enums import SKIP, EventType, LogLevel, LogType, ParameterType, SourceType, Status
+from ..enums import SKIP, EventType, LogCode, LogLevel, LogType, ParameterType, SourceType, Status
 from ..error_class import ErrorClass, classify
 from ..errors import ClaimError, NotFoundError, ValidationError
 from ..live_views import TRANSITIONS
@@ -164,9 +164,11 @@ class Steps:
     def pending(self, execution_id: str, project_code: str, process_load: str, day: date | None,
                 sequence_id: int | None, workflow_id: int | None) -> list[dict[str, Any]]:
         """The runnable rows of the execution's latest attempt (generating its steps first if needed)."""
-        self.ensure(execution_id, project_code, process_load, day)
-        rows = self.rows({"ExecutionID": execution_id, "ProjectCode": project_code, "ProcessLoad": process_load,
-                          "ProcessingDate": day, "SequenceID": sequence_id, "WorkFlowID": workflow_id})
+        where = {"ExecutionID": execution_id, "ProjectCode": project_code, "ProcessLoad": process_load,
+                 "ProcessingDate": day, "SequenceID": sequence_id, "WorkFlowID": workflow_id}
+        rows = self.rows(where)
+        if not rows and self.ensure(execution_id, project_code, process_load, day):
+            rows = self.rows(where)  # read first: an execution with rows is not asked whether it has any
         return [r for r in latest_attempt(rows) if _runnable(r)]
 
     def pending_one(self, key: StepKey) -> dict[str, Any]:
@@ -277,6 +279,8 @@ class Steps:
         self._forget(row)
         if row.get("Status") == status.value:
             return False
+        if log_code == LogCode.RUN_CANCELED and row.get("StartTime") is None:
+            return False  # a cancelled run's row that never started stays queued for the next attempt
         end = timestamp or now()
         log_type = log_type or (LogType.INFO if status is Status.DONE else LogType.ERROR)
         refused = row.get("Status") in (Status.DONE.value, Status.FAIL.value)
@@ -300,7 +304,7 @@ class Steps:
             events.append(self.parameters.move_receipt(
                 row["ProjectCode"], row["ProcessLoad"], row["SourceSystemCode"], watermark["ValueDateTime"],
                 previous=row.get("WatermarkValue"), step=new, cause=event["EventID"]))
-        if status is Status.FAIL and not refused and row.get("TaskMandatory") and not is_initiation(row):
+        if status is Status.FAIL and not refused and reopens_run(row, log_code):
             events.append(reopen_receipt(new, event["EventID"]))
         self.store.append(events)
         return not refused
@@ -434,6 +438,12 @@ class Steps:
         return self._full(row, Status=status.value, EndTime=end, LogType=log_type.value, LogCode=log_code,
                           DurationSeconds=_seconds(end) - _seconds(start or end),
                           LogMessage=None if log_message is None else scrub(log_message)[:MAX_LOG_MESSAGE])
+
+
+def reopens_run(row: dict[str, Any], log_code: str | None) -> bool:
+    """Whether a FAIL of ``row`` puts its run's initiation row back to NQUE: a mandatory task's, not one the
+    monitor wrote for a dead or cancelled run (those end the run; v_liveSteps holds the same rule)."""
+    return bool(row.get("TaskMandatory")) and not is_initiation(row) and log_code not in set(LogCode)
 
 
 def reopen_receipt(step: dict[str, Any], cause: str) -> dict[str, Any]:

@@ -46,8 +46,9 @@ class Parameters:
         return param[ACTIVE_COLUMN[ParameterType(param["ParameterType"])]]
 
     def advance(self, project_code: str, process_load: str, name: str, new_datetime_value: datetime | None,
-                new_int_value: int | None) -> None:
-        """Move a DELTA_ID or a DELTA_DATE forward (exactly one value given, of the parameter's type).
+                new_int_value: int | None, step: dict[str, Any] | None = None) -> None:
+        """Move a DELTA_ID or a DELTA_DATE forward (exactly one value given, of the parameter's type); ``step``
+        is the row of the task that moved it, named in the receipt (execution, processing date, task).
 
         A watermark never moves backwards here: a value below the current one is logged as refused and
         changes nothing (``set_processing_mode(parameter_name=...)`` rewinds deliberately)."""
@@ -69,7 +70,9 @@ class Parameters:
         refused = current is not None and _comparable(value) < _comparable(current)
         details: dict[str, Any] = {"refused": True, "reason": "a watermark never moves backwards: rewind it "
                                    "with set_processing_mode(parameter_name=...)"} if refused else {}
+        step = step or {}
         row = receipt(EventType.WATERMARK_MOVE, project_code=project_code, process_load=process_load,
+                      processing_date=step.get("ProcessingDate"), execution_id=step.get("ExecutionID"), step=step,
                       parameter_name=name, previous_value=param[ACTIVE_COLUMN[ptype]], new_value=value, **details)
         self.store.append([from_receipt(row, refused=refused, parameter={"ParameterName": name, column: value})])
 
