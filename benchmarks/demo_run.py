@@ -129,6 +129,8 @@ def main() -> None:
     parser.add_argument("--start-method", choices=["spawn", "forkserver"], default=None,
                         help="the step processes' start method instead of the job's default (A/B comparisons)")
     args = parser.parse_args()
+    if not 1 <= args.runs <= 30:
+        parser.error("--runs takes 1 to 30: the demo's partitions are the days of April 2026 (its end_date)")
     with LocalSparkServer.temporary() as server, tempfile.TemporaryDirectory() as home:
         shutil.copy(REPO / "instance" / "dagster.yaml", Path(home) / "dagster.yaml")
         env = {**os.environ, "DAGSTER_HOME": home, "ETL_MONITOR_HOME": str(server.home),
