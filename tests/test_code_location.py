@@ -23,10 +23,13 @@ from dagster import (
     define_asset_job,
     validate_run_config,
 )
+from dagster._utils.tags import TagConcurrencyLimitsCounter
 
 from etl_monitor_dagster import DatabricksResource
+from etl_monitor_dagster.core.catalogue import CatalogueError
 from etl_monitor_dagster.dagster.assets import runs_step
 from etl_monitor_dagster.dagster.definitions import build_definitions
+from etl_monitor_dagster.dagster.metadata import RUN_SLOT_TAG
 from etl_monitor_dagster.dagster.schedules import STEP_PRELOAD
 
 REPO = Path(__file__).resolve().parents[1]
@@ -286,3 +289,52 @@ if __name__ == "__main__":
     here, in_step = map(int, done.stdout.split())
     assert here == 0  # the launching process froze nothing; the server did
     assert in_step > 100_000
+
+
+def _queued_behind(instance: DagsterInstance, running: list[dict[str, str]], queued: dict[str, str]) -> bool:
+    """Whether Dagster's run queue holds a run tagged ``queued`` while runs tagged ``running`` are in progress
+    (its own counter of the instance's tag concurrency limits decides)."""
+    limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    counter = TagConcurrencyLimitsCounter(limits, [DagsterRun("job", tags=tags) for tags in running])
+    return counter.is_blocked(DagsterRun("job", tags=queued))
+
+
+def test_the_instance_make_start_creates_runs_one_run_of_a_process_at_a_time(tmp_path, demo):
+    (tmp_path / "dagster.yaml").write_text((REPO / "instance" / "dagster.yaml").read_text())
+    instance = DagsterInstance.from_config(str(tmp_path))
+    job = demo.resolve_job_def("sales_daily")
+    day = {**job.tags, **job.partitioned_config.get_tags_for_partition_key("2026-04-02")}
+    other_day = {**job.tags, **job.partitioned_config.get_tags_for_partition_key("2026-04-03")}
+    assert day[RUN_SLOT_TAG] == other_day[RUN_SLOT_TAG] == "SALES_DAILY"
+    assert _queued_behind(instance, [day], day)  # the same partition launched twice: the second waits
+    assert _queued_behind(instance, [day], other_day)  # a backfill's dates share the watermarks: one at a time
+    assert not _queued_behind(instance, [{RUN_SLOT_TAG: "OTHER_PROCESS"}], day)
+
+
+def test_a_process_with_parallel_partitions_runs_its_dates_side_by_side_but_each_date_once(tmp_path):
+    doc = {"project": "GEN", "process": "SNAPSHOTS", "frequency": "D", "start_date": "2026-01-01",
+           "parallel_partitions": True, "parameters": [{"name": "Ready", "type": "FLAG"}],
+           "tasks": [{"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE"},
+                     {"id": 1, "workflow": 1, "stage": 2, "name": "Copy", "source_type": "PYTHON",
+                      "source": "tests.tasks:succeed", "watermark": "Ready"}]}
+    (tmp_path / "catalogue").mkdir()
+    (tmp_path / "catalogue" / "snapshots.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "dagster.yaml").write_text((REPO / "instance" / "dagster.yaml").read_text())
+    instance = DagsterInstance.from_config(str(tmp_path))
+    job = build_definitions(tmp_path / "catalogue").resolve_job_def("snapshots")
+    assert RUN_SLOT_TAG not in job.tags
+    day, other_day = (job.partitioned_config.get_tags_for_partition_key(d) for d in ("2026-04-02", "2026-04-03"))
+    assert day[RUN_SLOT_TAG] == "SNAPSHOTS/2026-04-02"
+    assert _queued_behind(instance, [day], day) and not _queued_behind(instance, [day], other_day)
+
+
+def test_parallel_partitions_are_refused_for_a_process_whose_tasks_hold_a_watermark(tmp_path):
+    doc = {"project": "GEN", "process": "ORDERS", "frequency": "D", "parallel_partitions": True,
+           "parameters": [{"name": "LastOrderId", "type": "DELTA_ID"}],
+           "tasks": [{"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE"},
+                     {"id": 1, "workflow": 1, "stage": 2, "name": "Load", "source_type": "PYTHON",
+                      "source": "tests.tasks:succeed", "watermark": "LastOrderId"}]}
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(CatalogueError) as raised:
+        build_definitions(tmp_path)
+    assert "parallel_partitions" in str(raised.value) and "LastOrderId" in str(raised.value)

@@ -170,9 +170,18 @@ def test_terminating_the_dagster_run_cancels_the_databricks_run(api, instance, m
     assert instance.get_run_by_id(started.run_id).status is DagsterRunStatus.CANCELED
     assert rows(monitor, "LAKEHOUSE", started.run_id)["Score customers"]["Status"] == "NQUE"  # no hook
     evaluate_reconciliation(instance, started.run_id, DagsterEventType.RUN_CANCELED)
-    row = rows(monitor, "LAKEHOUSE", started.run_id)["Score customers"]
-    assert (row["Status"], row["SourceRunID"]) == ("FAIL", str(run.run_id))
-    assert row["LogCode"] == "DagsterExecutionInterruptedError"
+    ended = rows(monitor, "LAKEHOUSE", started.run_id)
+    row = ended.pop("Score customers")
+    # the interrupt is the cancel, recorded as one: not an unknown error to retry, no reopened run
+    assert (row["Status"], row["SourceRunID"], row["LogCode"]) == ("FAIL", str(run.run_id), "RUN_CANCELED")
+    never_started = [r for name, r in ended.items() if name != "Initiation"]
+    assert len(never_started) == 5 and {(r["Status"], r["StartTime"]) for r in never_started} == {("NQUE", None)}
+    logs = monitor.spark.table(monitor.table_name("v_liveLogs"))
+    receipts = [json.loads(r["Message"]) for r in logs.where(logs["ExecutionID"] == started.run_id).collect()]
+    assert [r.get("error_class") for r in receipts if r["event_type"] == "TASK_FAIL"] == ["CANCELED"]
+    assert "RUN_REOPEN" not in {r["event_type"] for r in receipts}
+    with_start = {r["TaskID"] for r in rows(monitor, "LAKEHOUSE", started.run_id).values() if r["StartTime"]}
+    assert with_start == {0, 1} == {r["task_id"] for r in receipts if r["event_type"] == "TASK_START"}
 
 
 def test_oauth_client_credentials_from_environment_variables_authenticate(monkeypatch):

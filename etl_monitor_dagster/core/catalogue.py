@@ -199,6 +199,9 @@ class ProcessSpec(_Spec):
                                   "period that holds it. None: a new period every day, week, month or year.")
     schedule_at: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              description="HH:MM (UTC) at which a D/W/M/Y schedule launches the last period.")
+    parallel_partitions: bool = Field(
+        default=False, description="Run different processing dates side by side (one run per date at a time); "
+        "only for a process none of whose tasks holds a DELTA_DATE or DELTA_ID watermark.")
     max_runtime_minutes: int | None = Field(
         default=None, gt=0, description="How long a task without SlaSeconds may run before its row is stale.")
     compute: ComputeSpec | None = Field(default=None, description="Default compute of its DBX_NOTEBOOK tasks.")
@@ -537,6 +540,11 @@ def _check(spec: ProcessSpec, document: dict[Any, Any], kept: dict[str, list[int
         problem("process", f"{spec.process!r} becomes the Dagster job name {job!r}, a name Dagster reserves (Python "
                            "keywords, context, config, input, output, type...): rename the process, or name its job "
                            "with a translator's get_job_name")
+    if spec.parallel_partitions:
+        incremental = {p.name for p in spec.parameters if p.type in (ParameterType.DELTA_DATE, ParameterType.DELTA_ID)}
+        if held := sorted({t.watermark for t in spec.tasks if t.watermark in incremental}):
+            problem("parallel_partitions", f"its tasks hold the watermarks {held}: dates that share a watermark run "
+                                           "one after another, oldest first (remove parallel_partitions)")
     codes = {**_STAGE_CODES, **{s.id: s.code for s in spec.stages}}
     gates = {Stage(t.workflow, t.stage, codes[t.stage], ()).gate_name for t in spec.tasks if t.stage in codes}
     keys: set[tuple[int, int]] = set()

@@ -15,8 +15,11 @@ from dagster import (
     failure_hook,
     success_hook,
 )
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from ..core.catalogue import ProcessSpec, TaskSpec, dagster_name
+from ..core.enums import LogCode
+from ..core.error_class import ErrorClass
 from ..core.outcome import Key, Outcome, TaskOutcome, record_end
 from ..core.runs import task_error
 from .partitions import processing_date
@@ -45,15 +48,30 @@ def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitio
     return {done, fail}
 
 
+# What a step raises when its run is terminated (the UI's Terminate interrupts the worker).
+_INTERRUPTS = frozenset({DagsterExecutionInterruptedError.__name__, KeyboardInterrupt.__name__})
+_CANCELLED = TaskOutcome(Outcome.FAIL, error="the run was terminated while the task ran",
+                         error_code=LogCode.RUN_CANCELED.value, error_class=ErrorClass.CANCELED)
+
+
 def failed_outcome(exc: BaseException | None) -> TaskOutcome:
     """The FAIL outcome of a failed step: the one a ``Failure`` carries in its metadata (a failure the
-    asset kept from being retried), else read from the exception (LogCode, ErrorClass)."""
+    asset kept from being retried), RUN_CANCELED for an interrupted one, else read from the exception."""
     if isinstance(exc, Failure) and (carried := TaskOutcome.from_metadata(exc.metadata)) is not None:
         return carried
     if exc is None:
         return TaskOutcome(Outcome.FAIL, error="step failed")
+    if type(exc).__name__ in _INTERRUPTS:
+        return _CANCELLED
     error = task_error(exc)
     return TaskOutcome(Outcome.FAIL, error=error.message, error_code=error.code, error_class=error.error_class)
+
+
+def logged_failure_outcome(error_class_name: str | None, message: str) -> TaskOutcome:
+    """The same for a step failure read back from Dagster's event log (its error's class name and message)."""
+    if error_class_name in _INTERRUPTS:
+        return _CANCELLED
+    return TaskOutcome(Outcome.FAIL, error=message, error_code=error_class_name)
 
 
 def _processing_date(context: HookContext, partitions: TimeWindowPartitionsDefinition) -> date | None:

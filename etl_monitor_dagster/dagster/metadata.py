@@ -11,6 +11,9 @@ from dagster import MetadataValue
 PROJECT_TAG = "etl_monitor/project"
 PROCESS_TAG = "etl_monitor/process"
 TASK_TAG = "etl_monitor/task"
+# The instance runs one run per value at a time (instance/dagster.yaml): the process, or with
+# ``parallel_partitions`` the process and its processing date.
+RUN_SLOT_TAG = "etl_monitor/run_slot"
 
 
 def process_tags(project: str, process: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ from dagster import (
     Enum,
     EnumValue,
     Field,
+    PartitionedConfig,
     ScheduleDefinition,
     Selector,
     build_schedule_from_partitioned_job,
@@ -23,7 +24,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from ..core.enums import LoadFrequency
 from .assets import ProcessAssets
-from .metadata import process_tags
+from .metadata import RUN_SLOT_TAG, process_tags
 
 # What a step process imports before its work: under `spawn` every step paid about 2 s for it. A forkserver
 # imports them once per run and forks each step from there; it holds modules only (no Spark session, no gRPC
@@ -66,12 +67,21 @@ def process_job(process: ProcessAssets) -> UnresolvedAssetJobDefinition:
     selection: AssetSelection = AssetSelection.assets(*(key for a in process.assets for key in a.keys))
     if process.health_checks is not None:
         selection = selection - AssetSelection.checks(process.health_checks)
+    tags = process_tags(spec.project, spec.process)
+    slots: dict[str, Any] = {}
+    if spec.parallel_partitions:  # a slot per date: its runs queue behind one another, other dates run
+        slots["config"] = PartitionedConfig(
+            partitions_def=process.partitions, run_config_for_partition_key_fn=lambda _: {},
+            tags_for_partition_key_fn=lambda key: {RUN_SLOT_TAG: f"{spec.process}/{key}"})
+    else:  # one run of the process at a time: its dates share its watermarks
+        tags[RUN_SLOT_TAG] = spec.process
     return define_asset_job(
         name=process.translator.get_job_name(spec),
         selection=selection,
         description=f"{spec.project}/{spec.process}: {spec.name or spec.description or 'ETL process'}",
-        tags=process_tags(spec.project, spec.process),
+        tags=tags,
         executor_def=step_executor,
+        **slots,
     )
 
 

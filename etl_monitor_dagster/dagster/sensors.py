@@ -44,8 +44,9 @@ from ..core.enums import LogCode
 from ..core.errors import ValidationError
 from ..core.monitor import ETLMonitorFramework
 from ..core.monitor.health import DEFAULT_AT_RISK_SHARE, StaleLimits
-from ..core.outcome import Outcome, TaskOutcome, record_end
+from ..core.outcome import TaskOutcome, record_end
 from .alerts import send_at_risk_alerts
+from .hooks import logged_failure_outcome
 from .metadata import PROCESS_TAG
 from .resource import ETLMonitorResource
 from .task_health import report_run
@@ -78,8 +79,8 @@ def run_outcomes(instance: DagsterInstance, run_id: str,
             user = event.step_failure_data.user_failure_data  # a Failure's: the asset put the outcome there
             carried = TaskOutcome.from_metadata(user.metadata) if user and user.metadata else None
             message = error.message.strip() if error else "step failed"
-            outcomes[event.step_key] = (carried or TaskOutcome(Outcome.FAIL, error=message,
-                                                               error_code=error.cls_name if error else None), at)
+            outcomes[event.step_key] = (carried or logged_failure_outcome(error.cls_name if error else None,
+                                                                          message), at)
             continue
         outcome = TaskOutcome.from_metadata(event.step_materialization_data.materialization.metadata)
         if outcome is not None and outcome.status is not None:
