@@ -22,8 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-GRACE_SECONDS = 5.0  # dagster dev's own shutdown took 4.8-6.7 s on an idle two-core machine
-TERM_SECONDS = 2.0
+GRACE_SECONDS = 5.0  # dagster dev's ordered shutdown took 4.8-6.7 s on two idle cores
+TERM_SECONDS = 2.0  # Dagster's processes take SIGTERM as an interrupt: the rest stop at once, unordered
 KILL_SECONDS = 2.0  # SIGKILL cannot be refused: this only covers the kernel's reaping
 
 
