@@ -186,6 +186,21 @@ def test_rows_the_seed_wrote_export_without_its_empty_strings_and_register_back_
     assert after == before
 
 
+def test_an_initiation_task_the_seed_registered_without_a_source_type_exports_as_none(monitor, tmp_path):
+    seed = pytest.importorskip("etl_monitor").ETLMonitorFramework(monitor.spark, catalog="", schema=monitor.schema)
+    project, load = _project(), "PAYROLL"
+    seed.register_process(project_code=project, process_load=load, name="Payroll", load_frequency="D")
+    seed.register_task(project_code=project, process_load=load, task_id=0, workflow_id=0, sequence_id=0,
+                       task_name="Initiation", task_mandatory=True)
+
+    (path,) = export_catalogue(monitor, tmp_path, project_code=project)
+
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert document["tasks"] == [{"id": 0, "workflow": 0, "stage": 0, "name": "Initiation", "source_type": "NONE",
+                                  "mandatory": True}]
+    assert load_catalogue(tmp_path)[0].tasks[0].source_type.value == "NONE"
+
+
 def test_a_process_that_is_no_valid_catalogue_lists_every_problem_and_writes_nothing(make_process, tmp_path):
     process = make_process()
     process.register(tasks=[

@@ -200,6 +200,8 @@ def _task(row: Row, process_frequency: str) -> dict[str, Any]:
     for key, column in (("name", "TaskName"), ("source_type", "SourceType"), ("source", "SourceIdentifier"),
                         ("description", "TaskDescription"), ("watermark", "SourceSystemCode")):
         _put(task, key, _text(row[column]))
+    if (row["WorkFlowID"], row["TaskID"]) == (0, 0):  # the seed's notebooks register it without a source type
+        task.setdefault("source_type", SourceType.NONE.value)
     _put(task, "frequency", _text(row["LoadFrequency"]), process_frequency)  # equal: it inherits
     _put(task, "mandatory", row["TaskMandatory"] is True, False)  # the seed's DDL: NULL = not mandatory
     _put(task, "active", row["IsActive"] is not False, True)
