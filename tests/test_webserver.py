@@ -346,6 +346,7 @@ def test_a_run_terminated_mid_stage_records_what_happened_and_its_rerun_complete
     rows = wait_for("the monitor's end of the run", ended, 300)
     receipts = _receipts(monitor, run_id)
     assert [r for r in rows if r["StartTime"] and r["EndTime"] is None] == []  # nothing left running
+    assert next(r for r in rows if r["TaskID"] == 0)["LogCode"] == "RUN_CANCELED"
     interrupted = [r for r in rows if r["TaskID"] and r["Status"] == "FAIL"]
     assert interrupted, rows  # the task caught running
     assert {r["LogCode"] for r in interrupted} == {"RUN_CANCELED"}
