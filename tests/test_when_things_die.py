@@ -154,7 +154,7 @@ def test_a_writer_killed_in_the_middle_of_a_transition_leaves_all_of_it_or_none(
     assert killed.returncode == -9, killed.stderr
     killed = _writer(spark_server, process, f"""
         from etl_monitor_dagster.core.monitor.steps import Steps
-        Steps.outcomes = die  # killed after the START's one commit, while it asks whether it came first
+        Steps._first_on_basis = die  # killed after the START's one commit, while it asks whether it came first
         monitor.start_task({run!r}, project, load, 2, 2, 1, "{DAY}", source_type="PYTHON")
     """)
     assert killed.returncode == -9, killed.stderr

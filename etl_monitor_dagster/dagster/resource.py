@@ -363,6 +363,14 @@ class ETLMonitorResource(ConfigurableResource):
             project_code, process_load, parameter_name, new_datetime_value, new_int_value
         )
 
+    def advance_step_watermark(self, step: dict[str, Any], parameter_name: str, *,
+                               new_datetime_value: datetime | str | None = None,
+                               new_int_value: int | None = None) -> None:
+        """``advance_watermark`` by one task of a run (``step``: its row); the receipt names the execution,
+        processing date and task that moved it."""
+        return self.get_monitor().advance_step_watermark(step, parameter_name, new_datetime_value=new_datetime_value,
+                                                         new_int_value=new_int_value)
+
     def get_active_watermark(
         self, project_code: str, process_load: str, parameter_name: str
     ) -> datetime | int | bool | None:
