@@ -3,14 +3,11 @@ the UI's default views (the launch dialog, the health asset's plots), asked of a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +22,7 @@ from etl_monitor_dagster.core.periods import first_period, next_period, period_o
 from etl_monitor_dagster.dagster.definitions import build_definitions
 from etl_monitor_dagster.dagster.partitions import partitions_for
 from tests.conftest import free_port
+from tests.webserver import Webserver
 
 REPO = Path(__file__).resolve().parents[1]
 APRIL = [(date(2026, 4, 1) + timedelta(days=i)).isoformat() for i in range(30)]  # the demo's sample data
@@ -42,7 +40,6 @@ RECENT_EVENTS = """query($assetKey: AssetKeyInput!, $limit: Int!,
 # What the launch dialog lists: the time dimension's partition keys of the job's assets
 DIALOG_KEYS = """query($assetKey: AssetKeyInput!) { assetNodeOrError(assetKey: $assetKey) {
   ... on AssetNode { partitionKeysByDimension { partitionKeys } } } }"""
-LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
 
 
 def _process(directory: Path, frequency: str = "D", **keys) -> Path:
@@ -152,21 +149,8 @@ def test_the_schedule_of_a_job_with_an_end_date_builds_and_after_the_end_asks_fo
 # ----------------------------------------------------------------------------------- the UI's default views
 
 
-class _Webserver:
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/graphql"
-
-    def graphql(self, query: str, **variables) -> dict:
-        body = json.dumps({"query": query, "variables": variables}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
-        assert "errors" not in answer, answer["errors"]
-        return answer["data"]
-
-
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory) -> Iterator[_Webserver]:
+def webserver(tmp_path_factory) -> Iterator[Webserver]:
     """The repo's code location in a real webserver (loading it reads YAML only), with one run's health figures
     for 2026-04-02 in its instance."""
     home = tmp_path_factory.mktemp("dagster_home")
@@ -178,19 +162,9 @@ def webserver(tmp_path_factory) -> Iterator[_Webserver]:
         [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
          "-p", str(port)], cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(home)},
         stdout=subprocess.DEVNULL, stderr=(home / "webserver.log").open("w"), start_new_session=True)
-    server = _Webserver(port)
+    server = Webserver(port)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (home / "webserver.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the code location did not load in 180 s"
-            try:
-                entries = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
-                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
+        server.wait_until_loaded(process, home / "webserver.log")
         yield server
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.dagster.metadata import RUN_SLOT_TAG
 from tests.conftest import free_port
+from tests.webserver import Webserver
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = "2026-04-02"
@@ -34,31 +34,6 @@ LAUNCH = """mutation($params: ExecutionParams!) {
   }
 }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
-
-
-class Webserver:
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/graphql"
-
-    def graphql(self, query: str, **variables) -> dict:
-        body = json.dumps({"query": query, "variables": variables}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())["data"]
-
-    def wait_until_loaded(self, process: subprocess.Popen, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "dagster dev exited"
-            try:
-                entries = self.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
-                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    return
-            except OSError:
-                pass
-            time.sleep(1)
-        raise TimeoutError("the code location did not load")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +50,7 @@ def dagster_dev(spark_server, tmp_path_factory):
         start_new_session=True)
     try:
         server = Webserver(port)
-        server.wait_until_loaded(process)
+        server.wait_until_loaded(process, home / "dagster_dev.log")
         yield server, home
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -103,6 +78,13 @@ def wait_for(what: str, check, timeout: float, every: float = 3):
             return value
         time.sleep(every)
     raise TimeoutError(f"{what}: not within {timeout} s")
+
+
+def _ended_in_monitor(monitor: ETLMonitorFramework, run_id: str) -> list[dict]:
+    """The run's rows once the monitor ended it (its initiation row FAIL), else none."""
+    rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
+    initiation = [r for r in rows if r["WorkFlowID"] == 0 and r["TaskID"] == 0]
+    return rows if initiation and initiation[0]["Status"] == "FAIL" else []
 
 
 def run_status(server: Webserver, run_id: str) -> str | None:
@@ -166,12 +148,7 @@ def test_a_run_whose_worker_is_killed_ends_failed_in_dagster_and_in_the_monitor(
     # Run monitoring notices the dead worker; the run sensor then ends the run in the monitor.
     assert wait_for("the run marked failed", lambda: run_status(server, run_id), 300) == "FAILURE"
 
-    def ended() -> list[dict]:
-        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
-        initiation = [r for r in rows if r["WorkFlowID"] == 0 and r["TaskID"] == 0]
-        return rows if initiation and initiation[0]["Status"] == "FAIL" else []
-
-    rows = wait_for("the monitor's end of the run", ended, 300)
+    rows = wait_for("the monitor's end of the run", lambda: _ended_in_monitor(monitor, run_id), 300)
     assert [r for r in rows if r["StartTime"] and r["EndTime"] is None] == []  # nothing left running
     initiation = next(r for r in rows if r["WorkFlowID"] == 0 and r["TaskID"] == 0)
     assert initiation["LogCode"] == "RUN_FAILED"
@@ -338,12 +315,7 @@ def test_a_run_terminated_mid_stage_records_what_happened_and_its_rerun_complete
     assert terminated["__typename"] == "TerminateRunSuccess", terminated
     assert wait_for("the run's end", lambda: run_status(server, run_id), 300) == "CANCELED"
 
-    def ended() -> list[dict]:
-        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
-        initiation = [r for r in rows if r["WorkFlowID"] == 0 and r["TaskID"] == 0]
-        return rows if initiation and initiation[0]["Status"] == "FAIL" else []
-
-    rows = wait_for("the monitor's end of the run", ended, 300)
+    rows = wait_for("the monitor's end of the run", lambda: _ended_in_monitor(monitor, run_id), 300)
     receipts = _receipts(monitor, run_id)
     assert [r for r in rows if r["StartTime"] and r["EndTime"] is None] == []  # nothing left running
     assert next(r for r in rows if r["TaskID"] == 0)["LogCode"] == "RUN_CANCELED"
