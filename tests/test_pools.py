@@ -23,6 +23,7 @@ pytestmark = pytest.mark.dagster_run
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "dapi" + uuid.uuid4().hex
+SPAWN = {"execution": {"config": {"multiprocess": {"start_method": "spawn"}}}}
 NOTEBOOKS = [f"/Repos/qa/wide_{i}" for i in range(1, 5)]
 
 
@@ -52,7 +53,8 @@ def test_a_databricks_pool_of_one_runs_a_wide_stage_one_notebook_at_a_time(api, 
         api.script(notebook, Script(polls=3))
     try:
         with instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
-            success, run_id = launch(wide_job, instance, "2026-06-01")
+            # spawned: a forkserver an earlier test of this process started lacks this test's Databricks env
+            success, run_id = launch(wide_job, instance, "2026-06-01", run_config=SPAWN)
             assert instance.event_log_storage.get_concurrency_info("databricks").slot_count == 1
     finally:
         del os.environ[REMOTE_ENV]
