@@ -19,10 +19,11 @@ import statistics
 import subprocess
 import tempfile
 import textwrap
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from demo_run import BIN, REPO, dagster_dev, launch
+from demo_run import BIN, REPO, STATUS, STEPS, dagster_dev, graphql, launch
 
 from etl_monitor_dagster.core.local_spark import LocalSparkServer
 
@@ -64,6 +65,23 @@ def _plain(folder: Path, tasks: int, url: str) -> None:
     """))
 
 
+def _timeline(url: str, run_id: str) -> str:
+    """Where a monitored run's time went: its start, the initiation, the stage's tasks, the gate, the views."""
+    run = graphql(url, STATUS, id=run_id)["runOrError"]
+    steps = graphql(url, STEPS, id=run_id)["runOrError"]["stepStats"]
+
+    def span(kind: Callable[[str], bool]) -> float:
+        chosen = [s for s in steps if kind(s["stepKey"])]
+        return max(s["endTime"] for s in chosen) - min(s["startTime"] for s in chosen) if chosen else 0.0
+
+    each = statistics.median(s["endTime"] - s["startTime"] for s in steps if "task_" in s["stepKey"])
+    first = min(s["startTime"] for s in steps) - run["startTime"]
+    return (f"to first step {first:.1f} s, initiation {span(lambda k: 'initiation' in k):.1f} s, "
+            f"tasks {span(lambda k: 'task_' in k):.1f} s (each {each:.2f} s), "
+            f"gate {span(lambda k: 'gate' in k):.1f} s, views {span(lambda k: k.endswith('views')):.1f} s, "
+            f"to run end {run['endTime'] - max(s['endTime'] for s in steps):.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=24)
@@ -83,9 +101,11 @@ def main() -> None:
             monitored, plain = [], []
             for i in range(args.runs):
                 day = (date(2026, 4, 1) + timedelta(days=i)).isoformat()
-                monitored.append(launch(url, "etl_monitor", "wide", {"dagster/partition": day})[0])
+                seconds, run_id = launch(url, "etl_monitor", "wide", {"dagster/partition": day})
+                monitored.append(seconds)
                 plain.append(launch(url, "plain", "plain_wide", {})[0])
-                print(f"run {i + 1}: monitored {monitored[-1]:.1f} s, plain {plain[-1]:.1f} s", flush=True)
+                print(f"run {i + 1}: monitored {monitored[-1]:.1f} s ({_timeline(url, run_id)}), "
+                      f"plain {plain[-1]:.1f} s", flush=True)
         ours, theirs = statistics.median(monitored), statistics.median(plain)
         conflicts = sum(log.read_text(errors="replace").count(name) for name in CONFLICTS)
         print(f"{args.tasks} parallel tasks, launch to run end, median of {args.runs}: monitored {ours:.1f} s, "

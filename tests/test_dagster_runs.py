@@ -85,6 +85,12 @@ def test_a_partition_runs_every_stage_and_records_done_with_watermarks_and_view_
     assert not hooks_finished(instance, run_id, dict.fromkeys(steps, 3), timeout=0.3)
     assert hooks_finished(instance, run_id, {"not_a_step_of_this_run": 2}, timeout=0)
     assert_monitor_agrees(instance, monitor, run_id)
+    # The initiation handed every task its row through its materialisation: each START follows that row.
+    initiation = instance.get_latest_materialization_event(AssetKey(["qa", "checkout", "initiation"]))
+    handed = {r["TaskID"]: r["LastEventID"]
+              for r in initiation.asset_materialization.metadata["generated_steps"].value}
+    starts = monitor.read_view("v_stepTransitions", ExecutionID=run_id, EventType="TASK_START")
+    assert handed == {s["TaskID"]: s["Basis"] for s in starts} and len(handed) == 4
 
     # The success sensor shows the run's DELTA_DATE move on the task's asset and reports its health checks.
     tick_run_sensor(instance, "success", cursor)

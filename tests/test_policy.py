@@ -3,6 +3,7 @@ and recorded by one function, and the outcome it returns reads back from its own
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date
 
@@ -10,7 +11,7 @@ import pytest
 
 from etl_monitor_dagster import tasks
 from etl_monitor_dagster.core.catalogue import ProcessSpec
-from etl_monitor_dagster.core.outcome import Key, Outcome, TaskOutcome
+from etl_monitor_dagster.core.outcome import Key, Outcome, TaskOutcome, handed, handover
 from etl_monitor_dagster.core.policy import run_task
 from etl_monitor_dagster.tasks import TaskResult, TaskRun
 
@@ -102,3 +103,54 @@ def test_an_outcome_reads_back_from_its_metadata_raw_or_wrapped():
     back = TaskOutcome.from_metadata(metadata)
     assert (back.outcome, back.message, back.error_code, back.facts["custom"]) == (Outcome.FAIL, "E: x", "E", "kept")
     assert TaskOutcome.from_metadata({"rows": 3}) is None  # not a task's materialisation
+
+
+def _spent(monitor, call):
+    """What ``call`` returned, and the statements it sent the engine."""
+    before = monitor.engine.stats.snapshot()
+    result = call()
+    return result, (monitor.engine.stats - before).statements
+
+
+def test_tasks_handed_the_initiations_rows_start_without_reading_them(monitor, spec):
+    execution = monitor.generate_execution_id()
+    initiation, orders, extras = spec.tasks
+    started = run_task(monitor, spec, initiation, execution, DAY, tasks.run)
+    generated = handed(started.facts[Key.STEPS])  # as the Dagster layer carries them: JSON in the metadata
+    assert {(r["WorkFlowID"], r["TaskID"]) for r in generated} == {(0, 0), (1, 1), (1, 2)}
+
+    # Extras has no watermark: its START and its claim, then its FAIL; no read of its row.
+    failed, statements = _spent(monitor, lambda: run_task(monitor, spec, extras, execution, DAY, broken,
+                                                          generated=generated))
+    assert (failed.outcome, statements) == (Outcome.FAIL, 3)
+    # Orders reads its watermark as it is now, not as generated.
+    monitor.advance_watermark(spec.project, spec.process, "ORDERS_ID", new_int_value=77)
+    seen = {}
+    _, statements = _spent(monitor, lambda: run_task(
+        monitor, spec, orders, execution, DAY, lambda run: seen.update(run.step) or TaskResult(), try_number=1,
+        generated=generated))
+    assert (seen["WatermarkValue"], seen["WatermarkType"], statements) == ("77", "DELTA_ID", 4)
+    assert (_row(monitor, spec, execution, 1)["Status"], _row(monitor, spec, execution, 2)["Status"]) == (
+        "DONE", "FAIL")
+
+
+def test_a_task_absent_from_the_generated_rows_is_skipped_without_a_statement(monitor, spec):
+    execution = monitor.generate_execution_id()
+    initiation, orders, extras = spec.tasks
+    generated = handed(run_task(monitor, spec, initiation, execution, DAY, tasks.run).facts[Key.STEPS])
+    without_orders = [r for r in generated if r["TaskID"] != 1]
+    skipped, statements = _spent(monitor, lambda: run_task(monitor, spec, orders, execution, DAY, tasks.run,
+                                                           generated=without_orders))
+    assert (skipped.outcome, statements) == (Outcome.SKIPPED, 0)
+
+
+def test_generated_rows_are_the_rows_pending_rows_reads_and_survive_the_handover(monitor, spec):
+    execution = monitor.generate_execution_id()
+    monitor.register_many(**spec.registration())
+    generated = monitor.generate_steps(execution, spec.project, spec.process, DAY)
+    read = {(r["WorkFlowID"], r["TaskID"]): r for r in monitor.pending_rows(execution, spec.project, spec.process)}
+    carried = handed(json.loads(json.dumps(handover(generated))))
+    assert carried == generated
+    for row in carried:
+        assert monitor.with_watermark(row) == read[(row["WorkFlowID"], row["TaskID"])]
+    assert monitor.generate_steps(execution, spec.project, spec.process, DAY) == []  # the execution has its rows

@@ -17,6 +17,7 @@ from .catalogue import ProcessSpec, TaskSpec
 from .enums import LogType, Status
 from .error_class import ErrorClass
 from .monitor import ETLMonitorFramework
+from .schema import STEPS
 
 
 class Outcome(StrEnum):
@@ -44,6 +45,7 @@ class Key(StrEnum):
     NEW_WATERMARK = "new_watermark"
     PREVIOUS_WATERMARK = "previous_watermark"  # the watermark's active value before the task moved it
     SECONDS = "seconds"  # the work's own duration, monitor writes excluded
+    STEPS = "generated_steps"  # the initiation's: the rows it generated, handed to the task steps (``handover``)
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,23 @@ def record_end(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpe
                      log_message=outcome.message, log_code=outcome.error_code if failed else None,
                      log_type=LogType.ERROR if failed else None, timestamp=at,
                      error_class=outcome.error_class if failed else None)
+
+
+def handover(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Generated step rows as JSON values (dates and times in ISO 8601), for ``handed`` to read back."""
+    return [{k: v.isoformat() if isinstance(v, date) else v for k, v in r.items()} for r in rows]
+
+
+def handed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The step rows ``handover`` carried, with their dates and times back."""
+    def value(column: str, v: Any) -> Any:
+        if v is None or column not in _STEP_TYPES:
+            return v
+        if _STEP_TYPES[column] == "DATE":
+            return date.fromisoformat(v)
+        return datetime.fromisoformat(v) if _STEP_TYPES[column] == "TIMESTAMP" else v
+
+    return [{k: value(k, v) for k, v in r.items()} for r in rows]
+
+
+_STEP_TYPES = {c: STEPS.base_type(c) for c in STEPS.column_names}

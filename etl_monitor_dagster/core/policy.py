@@ -21,7 +21,7 @@ from .catalogue import ProcessSpec, TaskSpec
 from .enums import SKIP, ParameterType, SourceType
 from .errors import ValidationError
 from .monitor import ETLMonitorFramework
-from .outcome import Key, Outcome, TaskOutcome, record_end
+from .outcome import Key, Outcome, TaskOutcome, handover, record_end
 from .runs import Runner, TaskError, TaskRun, task_error
 
 
@@ -38,7 +38,8 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
              processing_date: date, runner: Runner, *, try_number: int = 0, initiated: bool = True,
              mode: RunMode | None = None, record_end_status: bool = True, log: logging.Logger | None = None,
              context: Any = None, databricks: Any = None, adf: Any = None,
-             check_stop: Callable[[], None] | None = None) -> TaskOutcome:
+             check_stop: Callable[[], None] | None = None,
+             generated: list[dict[str, Any]] | None = None) -> TaskOutcome:
     """Run one task of an execution and record what happened.
 
     - The initiation task (workflow 0) first prepares the execution (``initiate`` with ``mode``); a
@@ -51,16 +52,26 @@ def run_task(monitor: ETLMonitorFramework, process: ProcessSpec, task: TaskSpec,
       the run stops; an optional task's is the FAIL outcome and the run goes on.
     - With ``record_end_status`` (default) DONE and FAIL are written here; an orchestrator that
       records them after accepting the step (Dagster's hooks) passes False and ``record_end``s later.
+    - The initiation's outcome carries the rows it generated (``Key.STEPS``, see ``handover``). A task
+      given them as ``generated`` (a first try in the same execution) takes its row from them instead of
+      reading it: absent, it was not generated (DONE in its period or inactive) and is SKIPPED. A skip
+      or deactivation after the initiation then applies from the next execution.
     """
     log = log or logging.getLogger("etl_monitor_dagster")
     if task.workflow == 0:
-        initiate(monitor, process, execution_id, processing_date, mode)
+        generated = initiate(monitor, process, execution_id, processing_date, mode)
     elif not initiated:
         open_attempt(monitor, process, execution_id, processing_date)
-    step = monitor.pending_rows(execution_id, process.project, process.process, processing_date,
-                                task_id=task.id, workflow_id=task.workflow)[0]
+    if generated:
+        mine = [r for r in generated if (r["WorkFlowID"], r["TaskID"]) == (task.workflow, task.id)]
+        step = monitor.with_watermark(mine[0]) if mine else {"Status": SKIP, "Attempts": generated[0]["Attempts"]}
+    else:
+        step = monitor.pending_rows(execution_id, process.project, process.process, processing_date,
+                                    task_id=task.id, workflow_id=task.workflow)[0]
     facts: dict[str, Any] = {Key.PROCESSING_DATE: processing_date.isoformat(), Key.EXECUTION_ID: execution_id,
                              Key.TRY: try_number + 1, Key.ATTEMPTS: step.get("Attempts")}
+    if task.workflow == 0 and generated:
+        facts[Key.STEPS] = handover(generated)
     if step["Status"] == SKIP:
         log.info(f"{task.name}: not run (DONE in an earlier attempt, inactive or force-skipped)")
         return TaskOutcome(Outcome.SKIPPED, facts=facts)
@@ -120,8 +131,9 @@ def failure_of(exc: BaseException, task: TaskSpec, try_number: int) -> tuple[Tas
 
 
 def initiate(monitor: ETLMonitorFramework, process: ProcessSpec, execution_id: str, processing_date: date,
-             mode: RunMode | None = None) -> None:
-    """The initiation task's work: tables and catalogue up to date, mode applied, steps generated."""
+             mode: RunMode | None = None) -> list[dict[str, Any]]:
+    """The initiation task's work: tables and catalogue up to date, mode applied, steps generated (the rows
+    returned; none when the execution had them already)."""
     if not monitor.engine.table_exists(monitor.table_name("ETLProcessingSteps")):
         monitor.setup()
     monitor.register_many(**process.registration())
@@ -132,7 +144,7 @@ def initiate(monitor: ETLMonitorFramework, process: ProcessSpec, execution_id: s
         monitor.set_processing_mode(project, load, is_historic_mode=True, processing_date=processing_date)
     elif mode is RunMode.BULK:
         monitor.set_processing_mode(project, load, is_bulk_mode=True)
-    monitor.generate_execution_steps(execution_id, project, load, processing_date)
+    return monitor.generate_steps(execution_id, project, load, processing_date)
 
 
 def open_attempt(monitor: ETLMonitorFramework, process: ProcessSpec, execution_id: str,

@@ -10,7 +10,7 @@ The step's work is ``execute_task`` unless the builder is given another ``TaskEx
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from dagster import (
     AssetCheckResult,
@@ -19,12 +19,14 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetRecordsFilter,
     AssetsDefinition,
     Config,
     DagsterError,
     DagsterRun,
     DagsterRunStatus,
     Failure,
+    JsonMetadataValue,
     MaterializeResult,
     RetryPolicy,
     RetryRequested,
@@ -37,7 +39,7 @@ from pydantic import Field
 from .. import tasks
 from ..core.catalogue import DATA_FACTORY, DATABRICKS, ProcessSpec, Stage, TaskSpec
 from ..core.errors import ValidationError
-from ..core.outcome import Key, Outcome, TaskOutcome
+from ..core.outcome import Key, Outcome, TaskOutcome, handed
 from ..core.policy import RunMode, failure_of, run_task
 from .gates import gate_asset
 from .hooks import task_hooks
@@ -73,7 +75,7 @@ class TaskRun:
     stage: Stage
     task: TaskSpec
     monitor: ETLMonitorResource
-    initiation_step: str  # the step key of the process's initiation task
+    initiation_key: AssetKey  # the process's initiation task: its materialisation carries the generated rows
     mode: RunMode | None = None
     databricks: Optional["Databricks"] = None
     adf: Optional["DataFactory"] = None
@@ -105,12 +107,12 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
     stages = spec.stage_groups()
     initiation = next(t for t in stages[0].tasks if t.workflow == 0)
     # from the spec, not get_asset_key: an override of get_asset_spec may key the task differently
-    initiation_step = translator.get_asset_spec(spec, stages[0], initiation).key.to_python_identifier()
+    initiation_key = translator.get_asset_spec(spec, stages[0], initiation).key
     previous_gate: AssetKey | None = None
     for stage in stages:
         keys, steps = [], {}
         for task in stage.tasks:
-            definition = _task_asset(built, stage, task, previous_gate, initiation_step, execute or execute_task)
+            definition = _task_asset(built, stage, task, previous_gate, initiation_key, execute or execute_task)
             built.assets.append(definition)
             steps[definition.op.name] = task
             built.task_keys[(task.workflow, task.id)] = definition.key
@@ -126,7 +128,7 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
 
 
 def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: AssetKey | None,
-                initiation_step: str, execute: TaskExecute) -> AssetsDefinition:
+                initiation_key: AssetKey, execute: TaskExecute) -> AssetsDefinition:
     spec = built.spec
     asset_spec = built.translator.get_asset_spec(spec, stage, task).replace_attributes(
         deps=[after] if after else [])
@@ -147,7 +149,7 @@ def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: Asset
 
     def run(monitor: ETLMonitorResource, mode: RunMode | None = None, databricks: "Databricks | None" = None,
             adf: "DataFactory | None" = None) -> TaskRun:
-        return TaskRun(spec, stage, task, monitor, initiation_step, mode, databricks, adf)
+        return TaskRun(spec, stage, task, monitor, initiation_key, mode, databricks, adf)
 
     if task.workflow == 0:
         @decorate
@@ -191,13 +193,15 @@ def execute_task(context: AssetExecutionContext, run: TaskRun) -> MaterializeRes
     partitions = context.assets_def.partitions_def
     assert isinstance(partitions, TimeWindowPartitionsDefinition)  # every task asset is time-partitioned
     day = processing_date(partitions, context.partition_key)
+    initiated = runs_step(context.run, run.initiation_key.to_python_identifier())
     try:
         outcome = run_task(
             run.monitor.get_monitor(), spec, task, context.run.run_id, day, tasks.run,
-            try_number=context.retry_number, initiated=runs_step(context.run, run.initiation_step), mode=run.mode,
+            try_number=context.retry_number, initiated=initiated, mode=run.mode,
             record_end_status=False,  # the hooks record the end once Dagster has accepted the step
             log=context.log, context=context, databricks=run.databricks, adf=run.adf,
-            check_stop=_stop_when_terminated(context))
+            check_stop=_stop_when_terminated(context),
+            generated=_generated(context, run) if initiated and task.workflow and not context.retry_number else None)
     except (RetryRequested, DagsterError):
         raise  # Dagster's own control flow, in Dagster's words
     except Exception as exc:
@@ -213,6 +217,19 @@ def execute_task(context: AssetExecutionContext, run: TaskRun) -> MaterializeRes
         raise Failure(description=error.message, metadata=dagster_metadata(failed.metadata()),
                       allow_retries=retried).with_traceback(exc.__traceback__) from None
     return _result(task, outcome)
+
+
+def _generated(context: AssetExecutionContext, run: TaskRun) -> list[dict[str, Any]] | None:
+    """The rows this run's initiation generated, from its materialisation (Dagster's event log, not the
+    engine); None when it generated none (the execution had its rows already)."""
+    found = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=run.initiation_key, asset_partitions=[context.partition_key]), limit=1).records
+    if not found or found[0].run_id != context.run.run_id:
+        return None
+    materialization = found[0].asset_materialization
+    carried = materialization.metadata.get(Key.STEPS) if materialization else None
+    rows = carried.value if isinstance(carried, JsonMetadataValue) else None
+    return handed(list(rows)) if isinstance(rows, list) and rows else None
 
 
 def _tagged_mode(tag: str | None) -> RunMode | None:

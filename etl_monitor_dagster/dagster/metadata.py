@@ -21,10 +21,13 @@ def process_tags(project: str, process: str) -> dict[str, str]:
 
 
 def dagster_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Plain values as Dagster takes them: ``*_url`` as links, enums as their value, others as text."""
+    """Plain values as Dagster takes them: ``*_url`` as links, lists and dicts as JSON, enums as their value,
+    others as text."""
     def value(key: str, v: Any) -> Any:
         if key.endswith("_url") and isinstance(v, str):
             return MetadataValue.url(v)
+        if isinstance(v, list | dict):
+            return MetadataValue.json(v)
         return v.value if isinstance(v, Enum) else v if isinstance(v, int | float | str | bool) else str(v)
 
     return {k: value(k, v) for k, v in metadata.items()}

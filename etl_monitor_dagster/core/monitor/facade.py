@@ -208,8 +208,24 @@ class ETLMonitorFramework:
 
         Does nothing when the execution already has rows; None processing_date means SYSDT, else today.
         """
-        self._steps.generate(v.text("execution_id", execution_id), v.text("project_code", project_code),
-                             v.text("process_load", process_load), v.optional_date("processing_date", processing_date))
+        self.generate_steps(execution_id, project_code, process_load, processing_date)
+
+    def generate_steps(self, execution_id: str, project_code: str, process_load: str,
+                       processing_date: date | str | None) -> list[dict[str, Any]]:
+        """``generate_execution_steps``, returning the rows it queued (none when the execution had rows).
+
+        Each is what ``pending_rows`` returns for its task, without WatermarkType and WatermarkValue: an
+        orchestrator hands them to its task steps, which add those with ``with_watermark`` instead of
+        reading their row.
+        """
+        return self._steps.generate(v.text("execution_id", execution_id), v.text("project_code", project_code),
+                                    v.text("process_load", process_load),
+                                    v.optional_date("processing_date", processing_date))
+
+    def with_watermark(self, step: Mapping[str, Any]) -> dict[str, Any]:
+        """A row ``generate_steps`` returned, with its task's WatermarkType and WatermarkValue as they are now
+        (one read, none for a task without a watermark)."""
+        return self._steps.with_watermark(dict(step))
 
     def get_pending_tasks(self, execution_id: str, project_code: str, process_load: str,
                           processing_date: date | str | None = None, sequence_id: int | None = None,

@@ -105,8 +105,10 @@ class Steps:
 
     # ---------------------------------------------------------------------------- generation and reads
 
-    def generate(self, execution_id: str, project_code: str, process_load: str, day: date | None) -> int:
-        """Queue one NQUE row per active task not DONE in its period; returns the rows added.
+    def generate(self, execution_id: str, project_code: str, process_load: str,
+                 day: date | None) -> list[dict[str, Any]]:
+        """Queue one NQUE row per active task not DONE in its period; returns the rows added, as readers
+        now see them but without their watermark (``with_watermark``); none when the execution had rows.
 
         Of two executions generating the same Attempts of one date at once, the first logged is the one
         generated: the other is refused with ClaimError naming it, and none of its rows counts."""
@@ -123,22 +125,23 @@ class Steps:
         text = self.store.render(Q.NEW_STEPS, year_start=date(day.year, 1, 1), year_end=date(day.year, 12, 31))
         rows = self.store.engine.query(text, src=args)
         if not rows:
-            return 0
-        self.store.append([generated(r) for r in rows])
+            return []
+        events = [generated(r) for r in rows]
+        self.store.append(events)
         if not self._run_rows(execution_id, project_code, process_load, day):
             holders = self.store.rows("v_liveSteps", {"ProjectCode": project_code, "ProcessLoad": process_load,
                                                       "ProcessingDate": day, "Attempts": rows[0]["Attempts"]})
             raise ClaimError(f"execution {execution_id} of {project_code}/{process_load} for {day}",
                              holders[0]["ExecutionID"] if holders else "another execution",
                              f"generated attempt {rows[0]['Attempts']} of that date first; run again for the next")
-        return len(rows)
+        return [{**{c: r.get(c) for c in _ROW_COLUMNS}, "TaskIsActive": True, "LastEventID": e["EventID"]}
+                for r, e in zip(rows, events, strict=True)]
 
     def ensure(self, execution_id: str, project_code: str, process_load: str, day: date | None) -> bool:
         """Generate the execution's steps unless it has some already; True if it generated."""
         if self._run_rows(execution_id, project_code, process_load, day):
             return False
-        self.generate(execution_id, project_code, process_load, day)
-        return True
+        return bool(self.generate(execution_id, project_code, process_load, day))
 
     def _run_rows(self, execution_id: str, project_code: str, process_load: str,
                   day: date | None) -> list[dict[str, Any]]:
@@ -158,8 +161,15 @@ class Steps:
                                                                                    "TaskID"]),
                              "watermarks": lambda: self.store.query(Q.WATERMARKS, process)})
         watermarks = {w["ParameterName"]: w for w in read["watermarks"]}
-        none = {"WatermarkType": None, "WatermarkValue": None}
-        return [{**r, **{k: watermarks.get(r["SourceSystemCode"], none)[k] for k in none}} for r in read["rows"]]
+        return [{**r, **_watermark_of(r, watermarks)} for r in read["rows"]]
+
+    def with_watermark(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row as ``generate`` returned it, with its watermark as it is now: what ``rows`` reads for it, and
+        no read at all for a task without a watermark."""
+        name = row.get("SourceSystemCode")
+        found = self.store.query(Q.WATERMARKS, {"ProjectCode": row["ProjectCode"], "ProcessLoad": row["ProcessLoad"],
+                                                "ParameterName": name}) if name else []
+        return {**row, **_watermark_of(row, {w["ParameterName"]: w for w in found})}
 
     def pending(self, execution_id: str, project_code: str, process_load: str, day: date | None,
                 sequence_id: int | None, workflow_id: int | None) -> list[dict[str, Any]]:
@@ -453,6 +463,12 @@ def reopen_receipt(step: dict[str, Any], cause: str) -> dict[str, Any]:
                                 process_load=step["ProcessLoad"], processing_date=step["ProcessingDate"],
                                 execution_id=step["ExecutionID"], step=initiation, status=Status.NQUE.value,
                                 reason=f"mandatory task {step['TaskName']!r} failed"), basis=cause)
+
+
+def _watermark_of(row: dict[str, Any], watermarks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """WatermarkType and WatermarkValue of the parameter the row's SourceSystemCode names (None: none)."""
+    found = watermarks.get(row.get("SourceSystemCode") or "", {})
+    return {"WatermarkType": found.get("WatermarkType"), "WatermarkValue": found.get("WatermarkValue")}
 
 
 def latest_attempt(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
