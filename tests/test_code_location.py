@@ -115,8 +115,8 @@ def test_each_gate_carries_a_blocking_check_and_optional_tasks_a_warning_check(d
 def test_every_task_asset_has_two_warning_health_checks_the_process_job_leaves_to_the_run_sensors(demo):
     repo = demo.get_repository_def()
     health = {(k.asset_key.path[-1], k.name) for k in repo.asset_checks_defs_by_key}
-    tasks = {k.path[-1] for k in _graph(demo).get_all_asset_keys()
-             if not k.path[-1].startswith("v_") and not k.path[-1].endswith("_gate")}
+    tasks = {k.path[-1] for k in _graph(demo).get_all_asset_keys() if not k.path[-1].startswith("v_")
+             and not k.path[-1].endswith("_gate") and k.path[-1] != "taskHealth_history"}
     assert {(t, c) for t in tasks for c in ("failure_streak", "duration_baseline")} <= health
     specs = [s for d in repo.asset_checks_defs_by_key.values() for s in d.check_specs]
     assert not any(s.blocking for s in specs if s.name in ("failure_streak", "duration_baseline"))
@@ -131,6 +131,17 @@ def test_the_views_are_assets_downstream_of_each_process(demo):
         ["v_processStatus", "v_runSummary", "v_taskDetail", "v_mandatoryBlockers", "v_currentFailures",
          "v_watermarks", "v_taskHealth"])
     assert {graph.get(k).group_name for k in views} == {"sales_daily/views"}
+
+
+def test_each_process_has_a_non_partitioned_health_history_beside_v_taskhealth_that_no_job_runs(demo):
+    """The run sensors observe it after each run (tests/test_task_health.py): the job gains no step."""
+    graph, key = _graph(demo), AssetKey(["retail", "sales_daily", "taskHealth_history"])
+    history = graph.get(key)
+    assert (history.is_external, history.is_executable, history.partitions_def) == (True, False, None)
+    assert history.parent_keys == {AssetKey(["retail", "sales_daily", "v_taskHealth"])}
+    assert history.group_name == "sales_daily/views" and "history of v_taskHealth" in (history.description or "")
+    job = demo.get_repository_def().get_job("sales_daily")
+    assert key not in job.asset_layer.asset_graph.get_all_asset_keys()
 
 
 def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(generated):

@@ -1,5 +1,5 @@
 """A process's ``end_date``: checked at the catalogue, the last partition of its job, and the demo's dates in
-the UI's default views (the launch dialog, the health asset's plots), asked of a real webserver."""
+the UI's default views (the launch dialog, the health plots), asked of a real webserver."""
 
 from __future__ import annotations
 
@@ -21,22 +21,40 @@ from etl_monitor_dagster.core.enums import LoadFrequency
 from etl_monitor_dagster.core.periods import first_period, next_period, period_of
 from etl_monitor_dagster.dagster.definitions import build_definitions
 from etl_monitor_dagster.dagster.partitions import partitions_for
+from etl_monitor_dagster.dagster.task_health import health_observation
+from etl_monitor_dagster.dagster.views import task_health_figures
 from tests.conftest import free_port
 from tests.webserver import Webserver
 
 REPO = Path(__file__).resolve().parents[1]
 APRIL = [(date(2026, 4, 1) + timedelta(days=i)).isoformat() for i in range(30)]  # the demo's sample data
 HEALTH = AssetKey(["retail", "sales_daily", "v_taskHealth"])
-FIGURES = {"FailingTasks": 0, "Stage orders seconds": 2.5}  # one run's health figures, as the views asset puts them
-# The queries of Dagster 1.13's asset page plots. "Partitions" (the default for a partitioned asset): the last 120
-# partition keys newest first, then each one's latest materialization; "Events": the latest 100 events.
+HISTORY = AssetKey(["retail", "sales_daily", "taskHealth_history"])  # its non-partitioned companion
+# v_taskHealth's rows after one run (the columns its figures read), and the numbers the UI plots from them
+ROWS = [{"TaskName": "Stage orders", "LastStatus": "DONE", "FailureStreak": 0, "LastDoneSeconds": 2.5,
+         "P90Seconds": 3.0, "AnomalySeconds": 4.0, "SlowerThanP90": False, "DurationAnomaly": False},
+        {"TaskName": "Load fx rates", "LastStatus": "FAIL", "FailureStreak": 2, "LastDoneSeconds": None,
+         "P90Seconds": None, "AnomalySeconds": None, "SlowerThanP90": False, "DurationAnomaly": False}]
+PLOTTED = {"FailingTasks": 1, "MaxFailureStreak": 2, "SlowerThanP90": 0, "DurationAnomalies": 0, "rows": 2,
+           "Stage orders seconds": 2.5, "Stage orders p90_seconds": 3.0, "Stage orders failure_streak": 0.0,
+           "Load fx rates failure_streak": 2.0}
+# The queries of Dagster 1.13's asset page plots (AssetEventMetadataPlots). A partitioned asset's default view,
+# "Partitions": the last 120 partition keys newest first, then each one's latest materialization. "Events", the
+# only view of a non-partitioned asset (the default is "Partitions" only when the node has a partitionDefinition):
+# the latest 100 materializations and observations.
 LATEST_PARTITIONS = """query($assetKey: AssetKeyInput!, $limit: Int!) { assetNodeOrError(assetKey: $assetKey) {
   ... on AssetNode { partitionKeyConnection(limit: $limit, ascending: false) { results } } } }"""
 RECENT_EVENTS = """query($assetKey: AssetKeyInput!, $limit: Int!,
     $eventTypeSelectors: [AssetEventHistoryEventTypeSelector!]!) {
   assetOrError(assetKey: $assetKey) { ... on Asset { assetEventHistory(limit: $limit,
-    eventTypeSelectors: $eventTypeSelectors) { results { ... on MaterializationEvent { partition metadataEntries {
-      label ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } } } } } } } }"""
+    eventTypeSelectors: $eventTypeSelectors) { results {
+      ... on MaterializationEvent { __typename partition metadataEntries { ...Numbers } }
+      ... on ObservationEvent { __typename partition metadataEntries { ...Numbers } } } } } } }
+  fragment Numbers on MetadataEntry { label ... on FloatMetadataEntry { floatValue }
+    ... on IntMetadataEntry { intValue } }"""
+PARTITIONED = """query($assetKey: AssetKeyInput!) { assetNodeOrError(assetKey: $assetKey) {
+  ... on AssetNode { partitionDefinition { description } } } }"""
+EVENTS_PLOTTED = ["MATERIALIZATION", "OBSERVATION"]  # what the Events view asks for
 # What the launch dialog lists: the time dimension's partition keys of the job's assets
 DIALOG_KEYS = """query($assetKey: AssetKeyInput!) { assetNodeOrError(assetKey: $assetKey) {
   ... on AssetNode { partitionKeysByDimension { partitionKeys } } } }"""
@@ -152,11 +170,14 @@ def test_the_schedule_of_a_job_with_an_end_date_builds_and_after_the_end_asks_fo
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory) -> Iterator[Webserver]:
     """The repo's code location in a real webserver (loading it reads YAML only), with one run's health figures
-    for 2026-04-02 in its instance."""
+    for 2026-04-02 in its instance: on v_taskHealth as the views asset puts them, on its history as the run
+    sensors observe them."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
     with DagsterInstance.from_config(str(home)) as instance:
-        instance.report_runless_asset_event(AssetMaterialization(HEALTH, partition="2026-04-02", metadata=FIGURES))
+        instance.report_runless_asset_event(AssetMaterialization(HEALTH, partition="2026-04-02",
+                                                                 metadata=task_health_figures(ROWS)))
+        instance.report_runless_asset_event(health_observation(HISTORY, ROWS, "an-april-run", "2026-04-02"))
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
@@ -188,15 +209,31 @@ def test_the_launch_dialog_lists_the_demo_dates(webserver):
     assert recent in ([], keys)
 
 
+def _plotted(event: dict) -> dict:
+    """The event's numeric metadata: what the plots draw."""
+    return {m["label"]: m.get("floatValue", m.get("intValue")) for m in event["metadataEntries"]
+            if "floatValue" in m or "intValue" in m}
+
+
 @pytest.mark.webserver
-def test_the_demo_health_plots_show_under_events_as_the_docs_say(webserver):
+def test_v_taskhealths_partition_plots_count_from_today_so_the_demo_shows_under_events(webserver):
     """Dagster 1.13 counts the Partitions view's 120 dates back from today, past the partitions' end, so no
     April date is among them; the Events view plots the April run. When the first assertion fails, Dagster
     counts from the end: the Partitions view then shows the demo, and docs/HEALTH.md should say so."""
     key = {"path": HEALTH.path}
     keys = webserver.graphql(LATEST_PARTITIONS, assetKey=key, limit=120)["assetNodeOrError"]["partitionKeyConnection"]
     assert not set(keys["results"]) & set(APRIL)
-    history = webserver.graphql(RECENT_EVENTS, assetKey=key, limit=100, eventTypeSelectors=["MATERIALIZATION"])
+    history = webserver.graphql(RECENT_EVENTS, assetKey=key, limit=100, eventTypeSelectors=EVENTS_PLOTTED)
     (event,) = history["assetOrError"]["assetEventHistory"]["results"]
-    figures = {m["label"]: m.get("floatValue", m.get("intValue")) for m in event["metadataEntries"]}
-    assert (event["partition"], figures) == ("2026-04-02", FIGURES)
+    assert (event["partition"], _plotted(event)) == ("2026-04-02", PLOTTED)
+
+
+@pytest.mark.webserver
+def test_the_health_history_plots_the_demo_run_in_its_default_view(webserver):
+    """taskHealth_history has no partitions, so its only plot view is Events: the observation the run sensors
+    made after the April run is drawn there with v_taskHealth's figures."""
+    key = {"path": HISTORY.path}
+    assert webserver.graphql(PARTITIONED, assetKey=key)["assetNodeOrError"] == {"partitionDefinition": None}
+    history = webserver.graphql(RECENT_EVENTS, assetKey=key, limit=100, eventTypeSelectors=EVENTS_PLOTTED)
+    (event,) = history["assetOrError"]["assetEventHistory"]["results"]
+    assert (event["__typename"], event["partition"], _plotted(event)) == ("ObservationEvent", None, PLOTTED)

@@ -1,13 +1,16 @@
-"""v_taskHealth and the task health checks on a history the test writes: a failure streak, an outlier duration."""
+"""v_taskHealth and the task health checks on a history the test writes: a failure streak, an outlier duration;
+its figures observed on the process's taskHealth_history after each run."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from dagster import AssetKey
 
 from etl_monitor_dagster import ValidationError
 from etl_monitor_dagster.dagster.task_health import DURATION_BASELINE, FAILURE_STREAK, verdicts
 from tests.conftest import Process
+from tests.dagster_location import IN_PROCESS, checkout_job, launch, materialization, observations, tick_run_sensor
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
@@ -92,3 +95,34 @@ def test_the_checks_warn_for_a_streak_and_an_anomaly_and_pass_for_a_healthy_task
     healthy = {v.check_name: v for v in verdicts(rows[3])}
     assert healthy[FAILURE_STREAK].passed
     assert all(v.passed for v in verdicts(None))  # a task that never ended a run
+
+
+def test_after_each_run_the_sensors_observe_v_taskhealths_figures_on_the_history_asset(instance, monitor):
+    """One observation per run, success and failure alike; a successful run's carries exactly the figures of its
+    v_taskHealth materialisation."""
+    history = AssetKey(["qa", "checkout", "taskHealth_history"])
+    cursors = {ended: tick_run_sensor(instance, ended, None) for ended in ("success", "failure")}
+
+    def ready(orders: bool) -> None:
+        for name, value in (("OrdersReady", orders), ("ClicksReady", True)):
+            monitor.set_processing_mode("QA", "CHECKOUT", parameter_name=name, value_bit=value)
+
+    def observed(run_id: str) -> list[dict]:
+        return [{k: v.value for k, v in o.metadata.items()} for o in observations(instance, history)
+                if o.metadata["execution_id"].value == run_id]
+
+    ready(orders=True)
+    success, done = launch(checkout_job, instance, "2026-06-11", run_config=IN_PROCESS)
+    assert success and observed(done) == []  # the job has no step for it
+    tick_run_sensor(instance, "success", cursors["success"])
+    figures = {k: v.value for k, v in materialization(instance, done, "checkout", "v_taskHealth").items()}
+    assert "Build mart seconds" in figures and figures["FailingTasks"] == 0
+    assert observed(done) == [{**figures, "execution_id": done, "processing_date": "2026-06-11"}]
+
+    ready(orders=False)
+    success, failed = launch(checkout_job, instance, "2026-06-12", run_config=IN_PROCESS)
+    assert not success
+    tick_run_sensor(instance, "failure", cursors["failure"])
+    (after_failure,) = observed(failed)
+    assert after_failure["Load orders failure_streak"] >= 1 and after_failure["FailingTasks"] >= 1
+    assert len(observed(done)) == 1  # the failure sensor observed its own run only

@@ -21,6 +21,7 @@ from .maintenance import MaintenanceSchedule, maintenance_job, maintenance_sched
 from .resource import ETLMonitorResource
 from .schedules import process_job, process_schedule
 from .sensors import HealthSettings, IndexedProcess, StepIndex, health_sensor, reconciliation_sensors
+from .task_health import task_health_history
 from .translator import DagsterETLMonitorTranslator
 
 if TYPE_CHECKING:  # imported below only for a catalogue with their tasks: their SDKs are slow to import
@@ -40,7 +41,8 @@ def build_definitions(
     maintenance: MaintenanceSettings | MaintenanceSchedule | None = None,
     execute: TaskExecute | None = None,
 ) -> Definitions:
-    """Assets, one job and (unless ad hoc) one schedule per process, the reconciliation and health sensors.
+    """Assets (with each process's ``taskHealth_history``), one job and (unless ad hoc) one schedule per process,
+    the reconciliation and health sensors.
 
     ``jobs`` are a team's other jobs that share the ``monitor`` resource. A catalogue with DBX tasks
     gets the ``databricks`` resource, by default ``databricks_from_env()``; one with ADF tasks the
@@ -74,9 +76,12 @@ def build_definitions(
     plan = maintenance if isinstance(maintenance, MaintenanceSchedule) else MaintenanceSchedule(
         maintenance or MaintenanceSettings())
     upkeep = maintenance_job(plan)
-    index: StepIndex = {p.spec.process: IndexedProcess(p.spec, p.tasks_by_step, p.task_keys) for p in processes}
+    # not in the process jobs: the run sensors observe it, so a run gains no step
+    histories = {p.spec.process: task_health_history(p.spec, p.translator) for p in processes}
+    index: StepIndex = {p.spec.process: IndexedProcess(p.spec, p.tasks_by_step, p.task_keys,
+                                                       histories[p.spec.process].key) for p in processes}
     return Definitions(
-        assets=[a for p in processes for a in p.assets],
+        assets=[*(a for p in processes for a in p.assets), *histories.values()],
         asset_checks=[p.health_checks for p in processes if p.health_checks is not None],
         jobs=[*process_jobs, *jobs, upkeep],
         schedules=[*(process_schedule(p, job) for p, job in zip(processes, process_jobs, strict=True)

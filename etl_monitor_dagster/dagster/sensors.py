@@ -9,6 +9,9 @@ that ended FAILURE or CANCELED then ends in the monitor too: rows still running 
 (RUN_LOST / RUN_CANCELED) and its initiation row marks the run FAILED. Run status sensors keep a
 cursor, so runs that ended while the daemon was down are handled when it is back.
 
+After each run of a process they also report its tasks' health checks, its watermark moves and an
+observation of its ``v_taskHealth`` figures on its ``taskHealth_history`` asset (``task_health.py``).
+
 Health: rows running past their limit whose execution is not a live run (a notebook or pipeline
 that died after ``start_task``) become FAIL (STALE); transitions a crash cut short are finished; a running
 task past its SLA's warning share is reported at risk once per start (an SLA_AT_RISK event, and with alerts
@@ -58,6 +61,7 @@ class IndexedProcess(NamedTuple):
     spec: ProcessSpec
     tasks: dict[str, TaskSpec]  # Dagster step key -> task
     task_keys: Mapping[tuple[int, int], AssetKey] = {}  # (WorkFlowID, TaskID) -> the task's asset
+    history_key: AssetKey | None = None  # the process's taskHealth_history: observed once per run
 
 
 StepIndex = dict[str, IndexedProcess]
@@ -92,7 +96,7 @@ def reconcile_run(instance: DagsterInstance, run_id: str, monitor: ETLMonitorFra
                   index: StepIndex) -> list[str]:
     """Record every outcome of the run the monitor does not hold yet; returns what changed."""
     changed: list[str] = []
-    for spec, tasks, _ in index.values():
+    for spec, tasks, *_ in index.values():
         outcomes = run_outcomes(instance, run_id, set(tasks))
         if not outcomes:
             continue
@@ -134,8 +138,10 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
             process = index.get(context.dagster_run.tags.get(PROCESS_TAG, ""))
             if process is not None:
                 checks, moves = report_run(context.instance, context.dagster_run, m, process.spec,
-                                           process.task_keys, monitor.baseline_runs)
-                context.log.info(f"reported {checks} task health check(s) and {moves} watermark move(s)")
+                                           process.task_keys, monitor.baseline_runs, process.history_key)
+                context.log.info(f"reported {checks} task health check(s), {moves} watermark move(s)"
+                                 + (f" and the figures of {process.history_key.to_user_string()}"
+                                    if process.history_key else ""))
 
             folded = m.fold()
             context.log.info(f"folded {folded.events_removed} logged event(s) into the tables")

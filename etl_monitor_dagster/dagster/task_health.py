@@ -6,6 +6,12 @@ sigma of the DONE runs before it). The process job leaves them out (a step per r
 run); the run status sensors report them when a run ends, failed runs included, and the UI can
 execute them at any time. Each DELTA_DATE move a run's DONE made is reported as an observation of
 the task's asset with the old and new value, so the asset's page shows the watermark's history.
+
+``v_taskHealth``'s asset is partitioned: Dagster's default plot view lists partitions back from today, so a
+process whose partitions ended shows an empty plot there. Its companion ``taskHealth_history`` is a
+non-partitioned external asset the run status sensors observe once per run with the same figures
+(``views.task_health_figures``): its plots, by time, are the default view. Its key is camel case, as the
+views' are, so no task's asset (a lower case name) can take it.
 """
 
 
@@ -24,6 +30,8 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AssetObservation,
+    AssetsDefinition,
+    AssetSpec,
     DagsterInstance,
     DagsterRun,
     multi_asset_check,
@@ -31,10 +39,15 @@ from dagster import (
 
 from ..core.catalogue import ProcessSpec, dagster_name
 from ..core.monitor import ETLMonitorFramework
+from ..core.schema import BASELINE_RUNS
 from .resource import ETLMonitorResource
+from .translator import DagsterETLMonitorTranslator
+from .views import task_health_figures
 
 FAILURE_STREAK = "failure_streak"
 DURATION_BASELINE = "duration_baseline"
+HEALTH_HISTORY = "taskHealth_history"  # the last part of the history asset's key
+PARTITION_TAG = "dagster/partition"
 _DESCRIPTIONS = {
     FAILURE_STREAK: "Warns while the task's latest ends are FAILs (its streak since the last DONE).",
     DURATION_BASELINE: "Warns when the task's latest DONE took longer than the mean + 3 sigma of the DONE runs "
@@ -93,17 +106,41 @@ def task_health_checks(spec: ProcessSpec, task_keys: Mapping[tuple[int, int], As
     return task_health
 
 
+def task_health_history(process: ProcessSpec, translator: DagsterETLMonitorTranslator) -> AssetsDefinition:
+    """``<project>/<process>/taskHealth_history``: a non-partitioned external asset beside ``v_taskHealth`` (same
+    group and owners, downstream of it) that the run status sensors observe with its figures once per run."""
+    view = translator.get_view_spec(process, "v_taskHealth")
+    return AssetsDefinition(specs=[AssetSpec(
+        key=AssetKey([*translator.get_process_key_prefix(process).path, HEALTH_HISTORY]),
+        deps=[view.key], group_name=view.group_name, owners=view.owners, kinds={"etl_monitor"},
+        description="The plot-friendly history of v_taskHealth: after every run, failed ones included, the run "
+        "sensors observe its figures (failing tasks, each task's seconds, p90 and failure streak), plotted by "
+        "time in the default view.")])
+
+
+def health_observation(key: AssetKey, health: list[dict[str, Any]], execution_id: str,
+                       partition: str | None) -> AssetObservation:
+    """``v_taskHealth``'s figures from its ``health`` rows, as the views asset puts them on its materialisation,
+    observed on the history asset ``key`` after run ``execution_id`` of processing date ``partition``."""
+    return AssetObservation(asset_key=key, description=f"v_taskHealth after run {execution_id}",
+                            metadata={**task_health_figures(health), "execution_id": execution_id,
+                                      "processing_date": partition or ""})
+
+
 def report_run(instance: DagsterInstance, run: DagsterRun, monitor: ETLMonitorFramework, spec: ProcessSpec,
-               task_keys: Mapping[tuple[int, int], AssetKey], baseline_runs: int) -> tuple[int, int]:
-    """After a run of ``spec``'s job: its tasks' health checks and its watermark moves, into Dagster.
+               task_keys: Mapping[tuple[int, int], AssetKey], baseline_runs: int,
+               history_key: AssetKey | None = None) -> tuple[int, int]:
+    """After a run of ``spec``'s job: its tasks' health checks, its watermark moves and (with ``history_key``) one
+    observation of ``v_taskHealth``'s figures, into Dagster.
 
     Reports the checks of the tasks whose latest end is this run's; returns (checks, moves) reported.
     """
     stats = instance.get_run_stats(run.run_id)
     began = datetime.fromtimestamp(stats.start_time or stats.launch_time or 0, UTC)
+    health = monitor.health.baselines(spec.project, spec.process, baseline_runs)
     checks = 0
-    for task, row in _rows_by_task(monitor, spec, baseline_runs).items():
-        key = task_keys.get(task)
+    for row in health:
+        key = task_keys.get((row["WorkFlowID"], row["TaskID"]))
         if key is None or row["LastEndTime"] is None or _aware(row["LastEndTime"]) < began:
             continue
         for v in verdicts(row):
@@ -111,8 +148,12 @@ def report_run(instance: DagsterInstance, run: DagsterRun, monitor: ETLMonitorFr
                 asset_key=key, check_name=v.check_name, passed=v.passed, metadata=v.metadata,
                 severity=AssetCheckSeverity.WARN, description=v.description, blocking=False))
             checks += 1
+    partition = run.tags.get(PARTITION_TAG)
+    if history_key is not None:
+        # the view's own window, as the views asset reads it; the checks' window is the resource's
+        rows = health if baseline_runs == BASELINE_RUNS else monitor.health.baselines(spec.project, spec.process)
+        instance.report_runless_asset_event(health_observation(history_key, rows, run.run_id, partition))
     moves = 0
-    partition = run.tags.get("dagster/partition")
     for move in monitor.health.watermark_moves(run.run_id):
         key = task_keys.get((move.get("workflow_id"), move.get("task_id")))  # type: ignore[arg-type]
         if key is None:

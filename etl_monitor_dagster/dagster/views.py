@@ -95,9 +95,6 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
     def numbers(row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
         return {c: int(row[c]) for c in columns if row.get(c) is not None}
 
-    def preview(rows: list[dict[str, Any]], columns: list[str]) -> dict[str, Any]:
-        return {"rows": len(rows), "preview": MetadataValue.md(markdown_table(rows, columns))}
-
     marks: dict[str, Any] = {}
     for row in watermarks:
         if row["ParameterType"] == "DELTA_ID" and row["ValueINT"] is not None:
@@ -105,12 +102,6 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
         elif row["ParameterType"] in ("DELTA_DATE", "SYSTEM") and row["ValueDateTime"] is not None:
             marks[f"watermark_{row['ParameterName']}"] = MetadataValue.timestamp(row["ValueDateTime"].timestamp())
     durations = [r["DurationSeconds"] for r in detail if r.get("DurationSeconds") is not None]
-    per_task: dict[str, Any] = {}  # numeric, so the UI plots each task's figures over partitions
-    for row in health:
-        for figure, column in (("seconds", "LastDoneSeconds"), ("p90_seconds", "P90Seconds"),
-                               ("failure_streak", "FailureStreak")):
-            if row[column] is not None:
-                per_task[f"{row['TaskName']} {figure}"] = round(float(row[column]), 3)
     cost: dict[str, Any] = {}
     if costs is not None:
         cost = cost_figures(rows["v_runCost"])
@@ -124,22 +115,38 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
                          "OverallStatus": summary[0]["OverallStatus"] if summary else "NOT STARTED", **cost},
         "v_processStatus": {**(numbers(status[0], ["LatestAttempt", "TotalRuns", "Done", "Failed", "Pending",
                                                    "WallClockSeconds"]) if status else {}),
-                            **preview(status, ["ProcessingDate", "LatestAttempt", "Done", "Failed", "Pending",
-                                               "OverallStatus"])},
+                            **_preview(status, ["ProcessingDate", "LatestAttempt", "Done", "Failed", "Pending",
+                                                "OverallStatus"])},
         "v_taskDetail": {"SlaBreaches": sum(bool(r["SlaBreached"]) for r in detail),
                          "SlaAtRisk": sum(bool(r["SlaAtRisk"]) for r in detail),
                          "MaxDurationSeconds": max(durations, default=0),
-                         **preview(detail, ["WorkFlowID", "SequenceID", "TaskName", "Status", "DurationSeconds",
-                                            "SlaBreached"])},
+                         **_preview(detail, ["WorkFlowID", "SequenceID", "TaskName", "Status", "DurationSeconds",
+                                             "SlaBreached"])},
         "v_mandatoryBlockers": {"Blockers": len(blockers),
-                                **preview(blockers, ["TaskName", "Status", "LogMessage"])},
-        "v_currentFailures": {"Failures": len(failures), **preview(failures, ["TaskName", "LogCode", "LogMessage"])},
-        "v_taskHealth": {"FailingTasks": sum(r["FailureStreak"] > 0 for r in health),
-                         "MaxFailureStreak": max((int(r["FailureStreak"]) for r in health), default=0),
-                         "SlowerThanP90": sum(bool(r["SlowerThanP90"]) for r in health),
-                         "DurationAnomalies": sum(bool(r["DurationAnomaly"]) for r in health), **per_task,
-                         **preview(health, ["TaskName", "LastStatus", "FailureStreak", "LastDoneSeconds",
-                                            "P90Seconds", "AnomalySeconds"])},
-        "v_watermarks": {**marks, **preview(watermarks, ["ParameterName", "ParameterType", "ActiveValue",
-                                                         "WatermarkState"])},
+                                **_preview(blockers, ["TaskName", "Status", "LogMessage"])},
+        "v_currentFailures": {"Failures": len(failures), **_preview(failures, ["TaskName", "LogCode", "LogMessage"])},
+        "v_taskHealth": task_health_figures(health),
+        "v_watermarks": {**marks, **_preview(watermarks, ["ParameterName", "ParameterType", "ActiveValue",
+                                                          "WatermarkState"])},
     }
+
+
+def task_health_figures(health: list[dict[str, Any]]) -> dict[str, Any]:
+    """``v_taskHealth``'s figures from its rows of one process: counts of failing, slow and anomalous tasks, each
+    task's seconds, p90 and failure streak (numbers, so the UI plots them), and a preview table."""
+    per_task: dict[str, Any] = {}
+    for row in health:
+        for figure, column in (("seconds", "LastDoneSeconds"), ("p90_seconds", "P90Seconds"),
+                               ("failure_streak", "FailureStreak")):
+            if row[column] is not None:
+                per_task[f"{row['TaskName']} {figure}"] = round(float(row[column]), 3)
+    return {"FailingTasks": sum(r["FailureStreak"] > 0 for r in health),
+            "MaxFailureStreak": max((int(r["FailureStreak"]) for r in health), default=0),
+            "SlowerThanP90": sum(bool(r["SlowerThanP90"]) for r in health),
+            "DurationAnomalies": sum(bool(r["DurationAnomaly"]) for r in health), **per_task,
+            **_preview(health, ["TaskName", "LastStatus", "FailureStreak", "LastDoneSeconds", "P90Seconds",
+                                "AnomalySeconds"])}
+
+
+def _preview(rows: list[dict[str, Any]], columns: list[str]) -> dict[str, Any]:
+    return {"rows": len(rows), "preview": MetadataValue.md(markdown_table(rows, columns))}
