@@ -136,7 +136,7 @@ def test_tasks_handed_the_initiations_rows_start_without_reading_them(monitor, s
 
 def test_a_task_absent_from_the_generated_rows_is_skipped_without_a_statement(monitor, spec):
     execution = monitor.generate_execution_id()
-    initiation, orders, extras = spec.tasks
+    initiation, orders, _ = spec.tasks
     generated = handed(run_task(monitor, spec, initiation, execution, DAY, tasks.run).facts[Key.STEPS])
     without_orders = [r for r in generated if r["TaskID"] != 1]
     skipped, statements = _spent(monitor, lambda: run_task(monitor, spec, orders, execution, DAY, tasks.run,
