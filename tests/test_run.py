@@ -172,6 +172,25 @@ def test_a_mandatory_fail_puts_the_initiation_row_back_to_nque(loaded):
     assert len(fail["LogMessage"]) == 2000
 
 
+def test_a_runs_mandatory_blockers_are_the_views_rows_and_stay_its_own_after_a_later_attempt(loaded):
+    m, p, load = loaded.monitor, loaded.project, loaded.load
+    run = loaded.new_run()
+    m.start_task(run, p, load, **INITIATION)
+    m.end_task(run, p, load, **INITIATION)
+    m.start_task(run, p, load, **TASK_1)
+    m.fail_task(run, p, load, **TASK_1, log_message="mandatory broke")
+    m.start_task(run, p, load, **TASK_2)
+    m.fail_task(run, p, load, **TASK_2, log_message="optional broke")  # optional: never a blocker
+    view = m.read_view("v_mandatoryBlockers", ExecutionID=run)
+    assert sorted((r["TaskID"], r["Status"]) for r in view) == [(0, "NQUE"), (1, "FAIL")]  # reopened, failed
+    assert sorted(m.mandatory_blockers(run), key=lambda r: r["TaskID"]) == sorted(view, key=lambda r: r["TaskID"])
+    assert [r["TaskID"] for r in m.mandatory_blockers(run, workflow_id=1, sequence_id=2)] == [1]
+    later = loaded.new_run()  # the date's next attempt: the view now shows that one's rows
+    assert m.read_view("v_mandatoryBlockers", ExecutionID=run) == []
+    assert [r["TaskID"] for r in m.mandatory_blockers(run, workflow_id=1, sequence_id=2)] == [1]
+    assert {r["TaskID"] for r in m.mandatory_blockers(later)} == {0, 1}  # queued again: NQUE blocks
+
+
 def test_an_optional_fail_leaves_the_initiation_row_alone(loaded):
     m, p, load = loaded.monitor, loaded.project, loaded.load
     run = loaded.new_run()

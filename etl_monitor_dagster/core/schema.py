@@ -308,7 +308,10 @@ _LATEST_ATTEMPT = """SELECT s.* FROM {v_liveSteps} s
     ON s.ProcessingDate = l.ProcessingDate AND s.ProjectCode = l.ProjectCode
    AND s.ProcessLoad = l.ProcessLoad AND s.Attempts = l.LatestAttempt"""
 
-_TASK_DETAIL_COLUMNS = """s.ProcessingDate, s.ProjectCode, s.ProcessLoad, s.ExecutionID, s.Attempts,
+# A step row that stops later stages: mandatory, not DONE and not force-skipped (v_mandatoryBlockers, a gate).
+BLOCKING = "s.TaskMandatory AND s.Status IN ('FAIL', 'NQUE', 'RQUE') AND NOT coalesce(s.ForceSkip, false)"
+
+TASK_DETAIL_COLUMNS = """s.ProcessingDate, s.ProjectCode, s.ProcessLoad, s.ExecutionID, s.Attempts,
   s.WorkFlowID, s.SequenceID, s.SequenceCode, s.TaskID, s.TaskName, s.TaskMandatory,
   s.FullFileName, s.InFilePath, s.OutFilePath, s.Status, s.ForceSkip,
   s.StartTime, s.EndTime, s.DurationSeconds, s.SourceType, s.SourceRunID, s.ClusterID,
@@ -387,7 +390,7 @@ SELECT {task_detail_columns},
 -- Which mandatory tasks of the latest attempt stop later stages? Grain: one step row (FAIL, NQUE or RQUE).
 SELECT {task_detail_columns}
   FROM ({latest_attempt}) s
- WHERE s.TaskMandatory AND s.Status IN ('FAIL', 'NQUE', 'RQUE') AND NOT coalesce(s.ForceSkip, false)
+ WHERE {blocking}
 """,
     "v_currentFailures": """
 -- Which tasks failed in the latest attempt of each date? Grain: one FAIL step row.
@@ -482,7 +485,7 @@ _SLA_RISKS = """SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime
     FROM {ETLsysLogs} WHERE OperationName = 'SLA_AT_RISK'"""
 
 VIEWS: dict[str, str] = {  # what dashboards, ADF and the Dagster view assets read
-    **{name: fill(body, task_detail_columns=_TASK_DETAIL_COLUMNS, latest_attempt=_LATEST_ATTEMPT,
+    **{name: fill(body, task_detail_columns=TASK_DETAIL_COLUMNS, latest_attempt=_LATEST_ATTEMPT, blocking=BLOCKING,
                   active_value=ACTIVE_VALUE, sla_risks=_SLA_RISKS)
        for name, body in _VIEWS.items()},
     "v_taskHealth": task_health(BASELINE_RUNS),  # ours: seed 003's baselines

@@ -35,7 +35,7 @@ _HOOK_EVENTS = {DagsterEventType.HOOK_COMPLETED, DagsterEventType.HOOK_ERRORED, 
 
 def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: list[AssetKey],
                partitions: TimeWindowPartitionsDefinition, steps: dict[str, TaskSpec]) -> AssetsDefinition:
-    """The gate of ``stage``: depends on its tasks (``steps``: step key -> task), checks v_mandatoryBlockers."""
+    """The gate of ``stage``: depends on its tasks (``steps``: step key -> task), checks its mandatory blockers."""
     spec = spec.replace_attributes(deps=upstream)
 
     @multi_asset(
@@ -43,7 +43,8 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
         specs=[spec],
         partitions_def=partitions,
         check_specs=[AssetCheckSpec(BLOCKERS_CHECK, asset=spec.key, blocking=True,
-                                    description="v_mandatoryBlockers has no row for this run and stage.")],
+                                    description="No mandatory task of this stage is FAIL or unfinished in this run "
+                                    "(v_mandatoryBlockers' rule).")],
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
         m = monitor.get_monitor()
@@ -53,17 +54,20 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
         hooks = {step: len(context.job_def.get_all_hooks_for_handle(NodeHandle(step, None)))
                  for step in steps if graph.has_node_named(step)}
         hooks_finished(context.instance, context.run.run_id, hooks, HOOK_WAIT_SECONDS)
-        where: dict[str, Any] = {"ExecutionID": context.run.run_id, "WorkFlowID": stage.workflow,
-                                 "SequenceID": stage.sequence}
-        # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated from
-        # this catalogue, which the initiation registered).
-        blockers = m.read_view("v_mandatoryBlockers", **where) if any(t.mandatory for t in steps.values()) else []
+        def read() -> list[dict[str, Any]]:
+            # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated
+            # from this catalogue, which the initiation registered).
+            if not any(t.mandatory for t in steps.values()):
+                return []
+            return m.mandatory_blockers(context.run.run_id, stage.workflow, stage.sequence)
+
+        blockers = read()
         reconciled: list[str] = []
         if blockers:
             # A hook failed or is still writing: bring the monitor in line, then look again.
             index = {process.process: IndexedProcess(process, steps)}
             reconciled = reconcile_run(context.instance, context.run.run_id, m, index)
-            blockers = m.read_view("v_mandatoryBlockers", **where)
+            blockers = read()
         figures: dict[str, Any] = {"mandatory_blockers": len(blockers)}
         if blockers:
             figures["blockers"] = MetadataValue.md(markdown_table(blockers, ["TaskName", "Status", "LogMessage"]))

@@ -79,12 +79,13 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
         "v_runSummary": ([], run),
         "v_processStatus": ([], date_scope),
         "v_taskDetail": (["WorkFlowID", "SequenceID", "TaskID"], run),
-        "v_mandatoryBlockers": ([], run),
         "v_currentFailures": ([], date_scope),
         "v_watermarks": (["ParameterName"], process_scope),
         "v_taskHealth": (["WorkFlowID", "TaskID"], process_scope),
     }
     read = {view: partial(monitor.read_view, view, order_by, **where) for view, (order_by, where) in reads.items()}
+    # The run's rows are its date's latest attempt, so its blockers are the view's rows: read without the fold.
+    read["v_mandatoryBlockers"] = partial(monitor.mandatory_blockers, execution_id)
     if costs is not None:
         read["v_runCost"] = partial(costs.rows, date_scope, ["WorkFlowID", "TaskID"])
     rows = concurrently(read)

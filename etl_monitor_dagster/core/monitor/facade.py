@@ -256,6 +256,15 @@ class ETLMonitorFramework:
             return [self._steps.pending_one(key)]
         return self._steps.pending(execution_id, project_code, process_load, day, sequence_id, workflow_id)
 
+    def mandatory_blockers(self, execution_id: str, workflow_id: int | None = None,
+                           sequence_id: int | None = None) -> list[dict[str, Any]]:
+        """The mandatory steps of this execution (of one stage, given its workflow and sequence) that stop its
+        later stages: FAIL, NQUE or RQUE and not force-skipped, with v_mandatoryBlockers' columns. Unlike that
+        view, which shows each date's latest attempt, it reads the execution's own rows (what a gate asks)."""
+        return self._steps.blockers(v.text("execution_id", execution_id),
+                                    v.optional_integer("workflow_id", workflow_id),
+                                    v.optional_integer("sequence_id", sequence_id))
+
     def task_status(self, execution_id: str, project_code: str, process_load: str,
                     processing_date: date | str | None = None, workflow_id: int | None = None,
                     sequence_id: int | None = None, task_id: int | None = None) -> str:

@@ -95,7 +95,7 @@ class Health:
         steps = steps.where(steps["StartTime"].isNotNull() & steps["EndTime"].isNull()
                             & steps["Status"].isin(Status.NQUE.value, Status.RQUE.value))
         tasks = self.store.spark.table(self.store.names[S.TASKS.name]).select(*_TASK_KEY, "SlaSeconds")
-        beats = self.store.spark.sql(self.store.render(_LAST_HEARTBEATS))
+        beats = self.store.frame(_LAST_HEARTBEATS)
         return self.store.collect(steps.join(tasks, list(_TASK_KEY), "left").join(beats, list(_START_KEY), "left")
                                   .selectExpr("*", "unix_timestamp(current_timestamp()) - unix_timestamp(StartTime) "
                                               "AS RunningSeconds", "(unix_micros(current_timestamp()) - "

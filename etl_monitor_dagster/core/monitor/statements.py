@@ -62,6 +62,12 @@ SELECT s.*, t.IsActive AS TaskIsActive
    AND t.WorkFlowID = s.WorkFlowID AND t.TaskID = s.TaskID
 """
 
+# Which mandatory steps of one execution stop its later stages (a gate's question)? v_mandatoryBlockers' rule
+# over the execution's own rows: no fold of every date's latest attempt, and an execution that is no longer
+# its date's latest attempt still sees its own blockers.
+RUN_BLOCKERS = fill("SELECT {columns} FROM {v_liveSteps} s WHERE {blocking}",
+                    columns=S.TASK_DETAIL_COLUMNS, blocking=S.BLOCKING)
+
 # Each parameter's type and active value as a string (a step's WatermarkType and WatermarkValue).
 WATERMARKS = fill("""
 SELECT p.ProjectCode, p.ProcessLoad, p.ParameterName, p.ParameterType AS WatermarkType,

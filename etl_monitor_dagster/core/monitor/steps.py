@@ -163,6 +163,11 @@ class Steps:
         watermarks = {w["ParameterName"]: w for w in read["watermarks"]}
         return [{**r, **_watermark_of(r, watermarks)} for r in read["rows"]]
 
+    def blockers(self, execution_id: str, workflow_id: int | None, sequence_id: int | None) -> list[dict[str, Any]]:
+        """The execution's mandatory rows that stop its later stages, as v_mandatoryBlockers shows them."""
+        return self.store.query(Q.RUN_BLOCKERS, {"ExecutionID": execution_id, "WorkFlowID": workflow_id,
+                                                 "SequenceID": sequence_id})
+
     def with_watermark(self, row: dict[str, Any]) -> dict[str, Any]:
         """A row as ``generate`` returned it, with its watermark as it is now: what ``rows`` reads for it, and
         no read at all for a task without a watermark."""

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .. import schema as S
-from ..engine import Engine, collect
+from ..engine import Engine, collect, reaching
 from ..live_views import ALL_VIEWS
 from ..sql import date_literal, fill, quote_identifier
 from . import statements as Q
@@ -69,7 +69,12 @@ class Store:
     def query(self, statement: str, where: dict[str, Any] | None = None,
               order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Rows of one of the read statements, filtered like ``rows``."""
-        return self.collect(self.spark.sql(self.render(statement)), where, order_by)
+        return self.collect(self.frame(statement), where, order_by)
+
+    def frame(self, statement: str) -> Any:
+        """The DataFrame of one of the read statements."""
+        with reaching(self.spark):  # a Spark Connect session analyses the text at once: its engine may be gone
+            return self.spark.sql(self.render(statement))
 
     def audit(self) -> dict[str, Any]:
         moment = now()
