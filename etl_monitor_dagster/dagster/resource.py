@@ -231,6 +231,20 @@ class ETLMonitorResource(ConfigurableResource):
         """Queue one NQUE row per active task not already DONE in its period (Attempts = previous + 1, or 0)."""
         return self.get_monitor().generate_execution_steps(execution_id, project_code, process_load, processing_date)
 
+    def generate_steps(self, execution_id: str, project_code: str, process_load: str,
+                       processing_date: date | str | None) -> list[dict[str, Any]]:
+        """``generate_execution_steps``, returning the rows it queued (none when the execution had rows)."""
+        return self.get_monitor().generate_steps(execution_id, project_code, process_load, processing_date)
+
+    def with_watermark(self, step: Mapping[str, Any]) -> dict[str, Any]:
+        """A row ``generate_steps`` returned, with its task's WatermarkType and WatermarkValue as they are now."""
+        return self.get_monitor().with_watermark(step)
+
+    def mandatory_blockers(self, execution_id: str, workflow_id: int | None = None,
+                           sequence_id: int | None = None) -> list[dict[str, Any]]:
+        """The mandatory steps of this execution (of one stage, given) that stop its later stages."""
+        return self.get_monitor().mandatory_blockers(execution_id, workflow_id, sequence_id)
+
     def get_pending_tasks(
         self, execution_id: str, project_code: str, process_load: str, processing_date: date | str | None = None,
         sequence_id: int | None = None, workflow_id: int | None = None, task_id: int | None = None
