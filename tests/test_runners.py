@@ -44,6 +44,17 @@ def test_the_run_context_reaches_spark_sql_as_bound_values_that_round_trip_intac
     assert (result.rows_read, result.new_watermark) == (1, 42)
 
 
+def test_a_script_that_never_names_etl_runs_without_setting_it(tmp_path, monitor):
+    tasks.run(_run(tmp_path, monitor, "SELECT etl.attempts AS rows_read;"))  # sets etl for attempt 2
+    later = _run(tmp_path, monitor, "SELECT 7 AS rows_read;")
+    later.step["Attempts"] = 5
+    assert tasks.run(later).rows_read == 7
+    assert monitor.spark.sql("SELECT etl.attempts AS a").first().a == 2  # not set again for attempt 5
+    later = _run(tmp_path, monitor, "SELECT ETL.attempts AS rows_read;")  # names are case-insensitive
+    later.step["Attempts"] = 5
+    assert tasks.run(later).rows_read == 5
+
+
 def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
     run = _run(tmp_path, monitor, f"SELECT 1;\nSELECT * FROM {monitor.schema}.no_such_table;")
     with pytest.raises(TaskFailed, match=r"task\.sql statement 2: .*no_such_table") as failure:

@@ -9,7 +9,8 @@ DataFrame, so values never enter the SQL text)::
     ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *;
 
 Its fields: execution_id, project_code, process_load, task_id, workflow_id, processing_date (DATE),
-attempts, watermark_value, watermark_type, full_file_name, in_file_path, out_file_path.
+attempts, watermark_value, watermark_type, full_file_name, in_file_path, out_file_path. A script that
+never names ``etl`` runs without it (setting it costs two statements).
 
 A last statement that is a query may return one row with ``rows_read`` and/or ``new_watermark``:
 the first is reported, the second moves the task's DELTA_ID (or overrides its DELTA_DATE).
@@ -17,6 +18,7 @@ the first is reported, the second moves the task's DELTA_ID (or overrides its DE
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,7 @@ from ..core.engine import is_connection_loss, lost_engine, reaching
 from ..core.error_class import ErrorClass, classify
 from ..core.runs import TaskFailed, TaskResult, TaskRun
 
+_NAMES_ETL = re.compile(r"\betl\b", re.IGNORECASE)  # in a comment or a string too: then it is set for nothing
 _METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_deleted_rows")
 
 
@@ -42,12 +45,14 @@ def run_spark_sql(run: TaskRun) -> TaskResult:
     if not statements:
         raise TaskFailed(f"{path} holds no SQL statement", "EMPTY_SQL", error_class=ErrorClass.CODE_ERROR)
     spark = run.monitor.spark
-    fields = run.variables()
-    with reaching(spark):
-        spark.sql(f"DECLARE OR REPLACE VARIABLE etl STRUCT<{', '.join(f'{n}: {t}' for n, (t, _) in fields.items())}>")
-        values = spark.createDataFrame([tuple(v for _, v in fields.values())],
-                                       ", ".join(f"{n} {t}" for n, (t, _) in fields.items()))
-        spark.sql("SET VAR etl = (SELECT struct(*) FROM {values})", values=values)
+    if _NAMES_ETL.search(text):
+        fields = run.variables()
+        with reaching(spark):
+            struct = ", ".join(f"{n}: {t}" for n, (t, _) in fields.items())
+            spark.sql(f"DECLARE OR REPLACE VARIABLE etl STRUCT<{struct}>")
+            values = spark.createDataFrame([tuple(v for _, v in fields.values())],
+                                           ", ".join(f"{n} {t}" for n, (t, _) in fields.items()))
+            spark.sql("SET VAR etl = (SELECT struct(*) FROM {values})", values=values)
     result = TaskResult(metadata={"statements": len(statements), "sql_file": str(path)})
     for index, statement in enumerate(statements, 1):
         try:
