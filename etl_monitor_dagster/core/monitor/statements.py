@@ -103,17 +103,20 @@ SELECT ProjectCode, ProcessLoad, ProcessingDate, Attempts,
 
 # ------------------------------------------------------------------------------------------ a run
 
-# One NQUE row per active task not DONE in its period, none when the execution already has rows.
+# One NQUE row per active task not DONE in its period, none when the execution already has rows. The
+# process's rows of the year are folded once (``history``): the date's attempts so far, whether this
+# execution has rows, and the tasks' DONE dates.
 NEW_STEPS = """
 WITH a AS (SELECT * FROM {src}),
-day_rows AS (
-  SELECT s.* FROM {v_liveSteps} s JOIN a
+history AS (
+  SELECT coalesce(max(CASE WHEN s.ProcessingDate = a.ProcessingDate THEN s.Attempts END) + 1, 0) AS Attempts,
+         count_if(s.ExecutionID = a.ExecutionID) AS ExistingRows,
+         collect_list(CASE WHEN s.Status = 'DONE'
+                           THEN named_struct('WorkFlowID', s.WorkFlowID, 'TaskID', s.TaskID,
+                                             'ProcessingDate', s.ProcessingDate) END) AS Done
+    FROM a LEFT JOIN {v_liveSteps} s
       ON s.ProjectCode = a.ProjectCode AND s.ProcessLoad = a.ProcessLoad
      AND s.ProcessingDate BETWEEN {year_start} AND {year_end}),
-run AS (
-  SELECT coalesce(max(CASE WHEN d.ProcessingDate = a.ProcessingDate THEN d.Attempts END) + 1, 0) AS Attempts,
-         count_if(d.ExecutionID = a.ExecutionID) AS ExistingRows
-    FROM a LEFT JOIN day_rows d ON true),
 tasks AS (
   SELECT t.*, coalesce(t.LoadFrequency, p.LoadFrequency) AS Frequency,
          CASE coalesce(t.LoadFrequency, p.LoadFrequency)
@@ -122,24 +125,22 @@ tasks AS (
     JOIN {ETLconfigProcess} p ON p.ProjectCode = t.ProjectCode AND p.ProcessLoad = t.ProcessLoad
    WHERE t.IsActive)
 SELECT a.ProcessingDate, a.ProjectCode, a.ProcessLoad, a.ExecutionID, t.WorkFlowID, t.TaskID,
-       t.SequenceID, run.Attempts, 'NQUE' AS Status, t.TaskName, q.SequenceCode, t.TaskMandatory,
+       t.SequenceID, h.Attempts, 'NQUE' AS Status, t.TaskName, q.SequenceCode, t.TaskMandatory,
        t.SourceSystemCode,
        CASE WHEN t.FileNameMask IS NOT NULL AND t.FileDateFormat IS NOT NULL
             THEN concat(t.FileNameMask, '_', date_format(a.ProcessingDate, t.FileDateFormat),
                         coalesce(t.FileExtension, '')) END AS FullFileName,
        t.InFilePath, t.OutFilePath, false AS ForceSkip, t.SourceType,
        a.Now AS LastUpdatedOn, a.By AS LastUpdatedBy
-  FROM tasks t CROSS JOIN a CROSS JOIN run
+  FROM tasks t CROSS JOIN a CROSS JOIN history h
   LEFT JOIN {ETLconfigSequence} q ON q.SequenceID = t.SequenceID
- WHERE run.ExistingRows = 0
-   AND NOT EXISTS (
-     SELECT 1 FROM day_rows d
-      WHERE d.WorkFlowID = t.WorkFlowID AND d.TaskID = t.TaskID AND d.Status = 'DONE'
-        AND CASE t.Frequency
-              WHEN 'M' THEN trunc(d.ProcessingDate, 'MM') = trunc(a.ProcessingDate, 'MM')
-              WHEN 'Y' THEN trunc(d.ProcessingDate, 'YEAR') = trunc(a.ProcessingDate, 'YEAR')
-              ELSE d.ProcessingDate = a.ProcessingDate
-            END)
+ WHERE h.ExistingRows = 0
+   AND NOT exists(h.Done, d -> d.WorkFlowID = t.WorkFlowID AND d.TaskID = t.TaskID
+         AND CASE t.Frequency
+               WHEN 'M' THEN trunc(d.ProcessingDate, 'MM') = trunc(a.ProcessingDate, 'MM')
+               WHEN 'Y' THEN trunc(d.ProcessingDate, 'YEAR') = trunc(a.ProcessingDate, 'YEAR')
+               ELSE d.ProcessingDate = a.ProcessingDate
+             END)
 """
 
 # ----------------------------------------------------------------------------------------- receipts
