@@ -170,6 +170,8 @@ def test_an_end_after_the_first_end_is_refused_and_moves_nothing(wide):
 
 
 def test_a_start_whose_log_rows_a_fold_took_before_it_read_them_still_holds_its_step(wide, monkeypatch):
+    """Nothing is faked: the wrapper runs the real append and then a real fold on the shared engine, to put
+    the fold at the one moment that processes racing each other reach only by chance."""
     m, run = wide.monitor, wide.new_run()
     steps = m._steps
     append = steps.store.append

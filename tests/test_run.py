@@ -177,10 +177,7 @@ def test_a_runs_mandatory_blockers_are_the_views_rows_and_stay_its_own_after_a_l
     run = loaded.new_run()
     m.start_task(run, p, load, **INITIATION)
     m.end_task(run, p, load, **INITIATION)
-    m.start_task(run, p, load, **TASK_1)
-    m.fail_task(run, p, load, **TASK_1, log_message="mandatory broke")
-    m.start_task(run, p, load, **TASK_2)
-    m.fail_task(run, p, load, **TASK_2, log_message="optional broke")  # optional: never a blocker
+    _run_all(loaded, run, fail=(1, 2))  # task 2 is optional: never a blocker
     view = m.read_view("v_mandatoryBlockers", ExecutionID=run)
     assert sorted((r["TaskID"], r["Status"]) for r in view) == [(0, "NQUE"), (1, "FAIL")]  # reopened, failed
     assert sorted(m.mandatory_blockers(run), key=lambda r: r["TaskID"]) == sorted(view, key=lambda r: r["TaskID"])
