@@ -44,7 +44,6 @@ import keyword
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PureWindowsPath
@@ -58,7 +57,7 @@ from .enums import LoadFrequency, ParameterType, SourceType
 from .errors import ETLMonitorError
 from .periods import end_date_problem
 from .schema import SEEDED_STAGES
-from .secrets import CREDENTIALS, SECRET_REFERENCE, credential_in, is_credential_key, is_secret_reference
+from .secrets import CREDENTIALS, credential_lines, credentials_in_value
 
 _STAGE_CODES = {sid: code for sid, code, _, _ in SEEDED_STAGES}
 
@@ -351,7 +350,7 @@ def process_problems(text: str, path: Path | str,
     problems = _secrets_in_text(path, text, document)
     if not isinstance(document, dict):
         return None, [*problems, CatalogueError(path, "file", "must be a mapping with project, process and tasks")]
-    problems += _secrets_in(path, document, document, ())
+    problems += _secrets_in(path, document)
     spec, kept, found = _validated(path, Path(root) if root is not None else path.parent, document)
     problems += found
     if spec is not None:
@@ -412,59 +411,19 @@ def _entry(document: dict[Any, Any], loc: tuple[Any, ...]) -> str:
 # ------------------------------------------------------------------------------------- secrets
 
 
-def _secrets_in(path: Path, document: dict[Any, Any], value: Any, loc: tuple[Any, ...]) -> list[CatalogueError]:
-    """A credential in any value or key of ``value``, and any key named as a secret whose value is no
-    secret reference."""
-    if isinstance(value, str):
-        what = credential_in(value)
-        return [CatalogueError(path, _entry(document, loc), f"holds what looks like {what}: {_NO_SECRETS}")
-                ] if what else []
-    if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in _secrets_in(path, document, item, (*loc, i))]
-    if not isinstance(value, dict):
-        return []
-    problems = []
-    for key, item in value.items():
-        if what := credential_in(str(key)):
-            problems.append(CatalogueError(path, _entry(document, loc), f"a key holds what looks like {what}: "
-                                                                        f"{_NO_SECRETS}"))
-        elif (is_credential_key(str(key)) and isinstance(item, str | int | float) and not isinstance(item, bool)
-              and item != "" and not (isinstance(item, str) and is_secret_reference(item))):
-            problems.append(CatalogueError(path, _entry(document, (*loc, key)),
-                                           f"is named as a secret, so its value must be a secret reference: "
-                                           f"{_NO_SECRETS}"))
-            continue
-        problems += _secrets_in(path, document, item, (*loc, key))
-    return problems
+def _secrets_in(path: Path, document: dict[Any, Any]) -> list[CatalogueError]:
+    return [CatalogueError(path, _entry(document, loc), f"{problem}: {_NO_SECRETS}")
+            for loc, problem in credentials_in_value(document)]
 
 
 def _secrets_in_text(path: Path, text: str, document: Any) -> list[CatalogueError]:
-    """A credential in a comment, or anywhere in a file that is no valid YAML, named by its line."""
-    scalars = list(_strings(document))
-    problems = []
-    for number, line in enumerate(SECRET_REFERENCE.sub("", text).splitlines(), 1):
-        for credential in CREDENTIALS:
-            found = [m.group() for m in credential.pattern.finditer(line)]
-            if any(not any(f in s for s in scalars) for f in found):  # others are named by their entry
-                problems.append(CatalogueError(path, f"line {number}", f"holds what looks like {credential.what}: "
-                                                                     f"{_NO_SECRETS}"))
-                break
-    return problems
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+    return [CatalogueError(path, f"line {number}", f"{problem}: {_NO_SECRETS}")
+            for number, problem in credential_lines(text, document)]
 
 
 def _redacted(text: str) -> str:
+    """A problem's text with the credentials it echoes replaced (``scrub`` would also mask the advice's
+    ``credential: give``, a key and value to its eyes)."""
     for credential in CREDENTIALS:
         text = credential.pattern.sub("<credential>", text)
     return text

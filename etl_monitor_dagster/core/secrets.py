@@ -15,8 +15,10 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 # Databricks secret scopes: letters, digits, '-', '_', '@', '.' (up to 128); keys: the same without '@'.
 SECRET_REFERENCE = re.compile(r"\{\{\s*secrets/[\w.@-]{1,128}/[\w.-]{1,128}\s*\}\}")
@@ -80,3 +82,51 @@ def is_credential_key(name: str) -> bool:
     return (any(secret in w for w in words for secret in _SECRET_WORDS)
             or any(w in _SECRET_SEGMENTS for w in words)
             or any(pair in _SECRET_PAIRS for pair in pairwise(words)))
+
+
+def credentials_in_value(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Where a parsed document (dicts, lists, scalars) holds a credential, and what: in a value or a key, or a
+    key named as a secret whose value is no secret reference. Each finding is (its location, the problem)."""
+    if isinstance(value, str):
+        what = credential_in(value)
+        return [(loc, f"holds what looks like {what}")] if what else []
+    if isinstance(value, list):
+        return [f for i, item in enumerate(value) for f in credentials_in_value(item, (*loc, i))]
+    if not isinstance(value, dict):
+        return []
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for key, item in value.items():
+        if what := credential_in(str(key)):
+            found.append((loc, f"a key holds what looks like {what}"))
+        elif (is_credential_key(str(key)) and isinstance(item, str | int | float) and not isinstance(item, bool)
+              and item != "" and not (isinstance(item, str) and is_secret_reference(item))):
+            found.append(((*loc, key), "is named as a secret, so its value must be a secret reference"))
+            continue
+        found += credentials_in_value(item, (*loc, key))
+    return found
+
+
+def credential_lines(text: str, document: Any) -> list[tuple[int, str]]:
+    """The lines of ``text`` holding a credential that is in none of the parsed ``document``'s strings (one
+    in a comment, or anywhere in a text that did not parse): (line number, the problem)."""
+    scalars = list(_strings(document))
+    found = []
+    for number, line in enumerate(SECRET_REFERENCE.sub("", text).splitlines(), 1):
+        for credential in CREDENTIALS:
+            matches = [m.group() for m in credential.pattern.finditer(line)]
+            if any(not any(m in s for s in scalars) for m in matches):  # others are named by their entry
+                found.append((number, f"holds what looks like {credential.what}"))
+                break
+    return found
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
