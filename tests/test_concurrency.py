@@ -20,13 +20,14 @@ WRITERS = 8
 STEP = {"sequence_id": 2, "workflow_id": 1, "processing_date": DAY}
 
 
-def _writer(url, schema, project, load, run, action, task_id, barrier, results):
-    """One OS process: its own Spark Connect client, released at the barrier with the others."""
+def _writer(server, local, schema, project, load, run, action, task_id, barrier, results):
+    """One OS process: its own Spark Connect client, released at the barrier with the others. ``local``: it
+    commits the log's appends itself, as a Dagster step on the embedded engine does; else the engine does."""
     from pyspark.sql import SparkSession
 
     from etl_monitor_dagster import ETLMonitorFramework
 
-    spark = SparkSession.builder.remote(url).getOrCreate()
+    spark = server.session() if local else SparkSession.builder.remote(server.url).getOrCreate()
     try:
         monitor = ETLMonitorFramework(spark, schema=schema, updated_by=f"writer-{task_id}-{mp.current_process().name}")
         step = {"task_id": task_id, **STEP}
@@ -53,12 +54,12 @@ def _writer(url, schema, project, load, run, action, task_id, barrier, results):
         spark.stop()
 
 
-def _race(spark_server, process, runs, action, task_ids):
+def _race(spark_server, process, runs, action, task_ids, local=True):
     """Run ``action`` in one OS process per task id (``runs``: one execution for all, or one each)."""
     runs = runs if isinstance(runs, list) else [runs] * len(task_ids)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(len(task_ids)), ctx.Queue()
-    workers = [ctx.Process(target=_writer, args=(spark_server.url, process.monitor.schema, process.project,
+    workers = [ctx.Process(target=_writer, args=(spark_server, local, process.monitor.schema, process.project,
                                                  process.load, run, action, task_id, barrier, results))
                for run, task_id in zip(runs, task_ids, strict=True)]
     for w in workers:
@@ -84,10 +85,11 @@ def wide(make_process):
                         tasks=[{"task_id": t, "source_system_code": f"wm{t}"} for t in ids])
 
 
+@pytest.mark.parametrize("local", [True, False], ids=["appends-committed-by-the-writers", "appends-by-the-engine"])
 def test_eight_processes_finishing_tasks_of_one_run_at_once_conflict_never_and_lose_and_double_nothing(
-        spark_server, wide):
+        spark_server, wide, local):
     run = wide.new_run()
-    conflicts, _ = _race(spark_server, wide, run, "start_and_finish", list(range(1, WRITERS + 1)))
+    conflicts, _ = _race(spark_server, wide, run, "start_and_finish", list(range(1, WRITERS + 1)), local)
 
     steps = wide.steps(run)
     assert {tid: steps[(1, tid)]["Status"] for tid in range(1, WRITERS + 1)} == dict.fromkeys(range(1, WRITERS + 1),

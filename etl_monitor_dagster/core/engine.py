@@ -98,6 +98,7 @@ class EngineInfo:
     log: str = ""
     timeout_seconds: float | None = None
     remedy: str = ""
+    warehouse: str = ""  # the embedded engine's warehouse folder, which holds its managed tables
 
 
 # Sessions the project opened, with their description; weak, so a dropped session is not kept alive.

@@ -159,7 +159,8 @@ class LocalSparkServer:
         """How EngineErrors name this server."""
         return EngineInfo("the embedded Spark engine (local Spark Connect server)", self.url, str(self.log_file),
                           self.unreachable_timeout_seconds,
-                          "Its next use starts it again if it is down, on a new session.")
+                          "Its next use starts it again if it is down, on a new session.",
+                          str(self.home.resolve() / "warehouse"))
 
     def _pid(self) -> int | None:
         try:

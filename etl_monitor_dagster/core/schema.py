@@ -260,7 +260,9 @@ EVENTS = Table(
     key=("EventID",),
     comment="Every transition of the monitor, one blind append each; the tables and views are folds of it.",
     partitioned_by=("ProcessingDate",),
-    properties=(("delta.enableRowTracking", "true"),),
+    # Checkpoints come from the engine's own commits (the folds): on the embedded engine the monitor's processes
+    # commit the appends themselves, so a fold must land on a checkpoint version more often than every 100th.
+    properties=(("delta.enableRowTracking", "true"), ("delta.checkpointInterval", "10")),
 )
 
 # Ours, beyond the contract's eight: receipts the maintenance job moved out of ETLsysLogs. ``_ID`` is the

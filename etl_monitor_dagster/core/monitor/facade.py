@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import schema as S
 from .. import validate as v
-from ..engine import Engine, RetryPolicy, is_connection_loss, lost_engine, reaching, require_catalog
+from ..engine import Engine, RetryPolicy, engine_info, is_connection_loss, lost_engine, reaching, require_catalog
 from ..enums import SKIP, LogType, SourceType, Status
 from ..error_class import ErrorClass
 from ..errors import EngineError, ValidationError
@@ -80,7 +80,10 @@ class ETLMonitorFramework:
         prefix = quote_identifier(self.schema)
         if self.catalog:
             prefix = f"{quote_identifier(self.catalog)}.{prefix}"
-        self._store = Store(self.engine, prefix, updated_by or getpass.getuser())
+        warehouse = engine_info(spark).warehouse
+        folder = (Path(warehouse) / f"{self.schema.lower()}.db"
+                  if warehouse and (self.catalog or "spark_catalog").lower() == "spark_catalog" else None)
+        self._store = Store(self.engine, prefix, updated_by or getpass.getuser(), folder)
         if self.catalog:  # else Spark's namespace error surfaces at the first statement, e.g. in setup()
             require_catalog(self.engine, self.catalog, self._store.names[S.SYSLOGS.name])
         self._registry = Registry(self._store)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from .. import schema as S
 from ..engine import Engine, collect, reaching
 from ..live_views import ALL_VIEWS
+from ..local_delta import LocalDeltaTable, Unsupported
 from ..sql import date_literal, fill, quote_identifier
 from . import statements as Q
 from .events import from_receipt
+
+log = logging.getLogger(__name__)
 
 
 def now() -> datetime:
@@ -21,15 +26,20 @@ def now() -> datetime:
 
 @dataclass
 class Store:
-    """One monitor schema on one engine; ``updated_by`` stamps CreatedBy/LastUpdatedBy."""
+    """One monitor schema on one engine; ``updated_by`` stamps CreatedBy/LastUpdatedBy. ``folder``: the
+    schema's folder when its tables are local folders of the embedded engine (the log is appended there)."""
 
     engine: Engine
     prefix: str
     updated_by: str
+    folder: Path | None = None
 
     def __post_init__(self) -> None:
         names = [t.name for t in S.ALL_TABLES] + list(ALL_VIEWS)
         self.names = {name: f"{self.prefix}.{quote_identifier(name)}" for name in names}
+        # A managed table's folder is its name in lower case (the metastore's).
+        self._log = (None if self.folder is None else
+                     LocalDeltaTable(self.folder / S.EVENTS.name.lower(), S.EVENTS.columns, *S.EVENTS.partitioned_by))
 
     @property
     def spark(self) -> Any:
@@ -86,10 +96,23 @@ class Store:
         return {**row, **changes, "LastUpdatedOn": now(), "LastUpdatedBy": self.updated_by}
 
     def append(self, events: list[dict[str, Any]]) -> None:
-        """One transition (its events, in order) in one blind append: it never conflicts with another writer."""
-        if events:
-            self.write(Q.APPEND_EVENTS, S.EVENTS,
-                       [{**e, "LastUpdatedBy": e.get("LastUpdatedBy") or self.updated_by} for e in events])
+        """One transition (its events, in order) in one blind append: it never conflicts with another writer.
+
+        On the embedded engine this process commits it to the log's folder; elsewhere, or when that table
+        cannot take it (``local_delta``), the engine runs the append."""
+        if not events:
+            return
+        rows = [{**e, "LastUpdatedBy": e.get("LastUpdatedBy") or self.updated_by} for e in events]
+        if self._log is not None:
+            try:
+                self._log.append(rows)
+            except Unsupported as why:
+                log.info("appending to %s through the engine: %s", self.names[S.EVENTS.name], why)
+                self._log = None
+            else:
+                self.engine.stats.add(commits=1)
+                return
+        self.write(Q.APPEND_EVENTS, S.EVENTS, rows)
 
     def append_receipts(self, receipts: list[dict[str, Any]]) -> None:
         """Receipts about no step (alerts, modes) as events of the log."""
