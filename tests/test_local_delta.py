@@ -69,6 +69,26 @@ def test_row_ids_stay_fresh_after_the_engine_rewrote_and_deleted_rows(spark):
     assert [(r["EventID"], r["RowID"]) for r in _rows(spark, name)] == [("a2", 2), ("b", 4)]
 
 
+def test_a_scan_finds_the_rows_the_engine_finds_with_the_same_row_ids(spark):
+    name, table = _create(spark)
+    table.append([{"EventID": f"a{i}", "ProcessingDate": DAY, "Writer": "here", "Seq": i} for i in range(3)])
+    spark.sql(f"INSERT INTO {name} (EventID, ProcessingDate, Writer, Seq) VALUES "
+              f"('e1', DATE'2026-03-01', 'engine', 7), ('e2', DATE'2026-03-02', 'engine', 7)")
+    spark.sql(f"DELETE FROM {name} WHERE Seq = 0")  # the rewritten file keeps its rows' ids in a column
+    table.append([{"EventID": "b", "ProcessingDate": DAY, "Writer": HOSTILE, "Seq": 7}])
+
+    def engine(where):
+        return [(r["EventID"], r["RowID"]) for r in _rows(spark, name) if where(r)]
+
+    assert [(r["EventID"], r["RowID"]) for r in table.scan(DAY, {}, ["EventID"])] == engine(
+        lambda r: r["ProcessingDate"] == DAY)
+    assert [(r["EventID"], r["RowID"]) for r in table.scan(DAY, {"Seq": 7}, ["EventID"])] == engine(
+        lambda r: r["ProcessingDate"] == DAY and r["Seq"] == 7)
+    (hostile,) = table.scan(DAY, {"Writer": HOSTILE}, ["EventID", "ProcessingDate", "Writer"])
+    assert (hostile["EventID"], hostile["ProcessingDate"], hostile["Writer"]) == ("b", DAY, HOSTILE)
+    assert table.scan(date(2026, 3, 2), {"Writer": "here"}, ["EventID"]) == []
+
+
 def test_a_row_without_a_not_null_value_is_refused_and_nothing_is_written(spark):
     name, table = _create(spark)
     with pytest.raises(ValueError, match="EventID is NOT NULL"):

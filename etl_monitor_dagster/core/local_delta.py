@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,6 +58,7 @@ class _State:
     protocol: dict[str, Any]
     metadata: dict[str, Any]
     high_water_mark: int  # the highest row id assigned; -1 before the first
+    files: dict[str, dict[str, Any]] | None = None  # the live files' add actions by path, once a scan asked
 
 
 class LocalDeltaTable:
@@ -84,8 +86,9 @@ class LocalDeltaTable:
         with open(self.log / f"{version:020d}.json", encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
-    def _checkpoint(self) -> tuple[int, dict[str, Any]]:
-        """The last checkpoint's version (-1: none) and the protocol, metadata and row id mark it holds."""
+    def _checkpoint(self, files: dict[str, dict[str, Any]] | None = None) -> tuple[int, dict[str, Any]]:
+        """The last checkpoint's version (-1: none) and the protocol, metadata and row id mark it holds; its
+        live files go into ``files`` when given."""
         try:
             pointer = json.loads((self.log / "_last_checkpoint").read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -94,40 +97,50 @@ class LocalDeltaTable:
             raise Unsupported("the table has a V2 checkpoint")
         version = int(pointer["version"])
         found: dict[str, Any] = {}
+        wanted = ("protocol", "metaData", "domainMetadata", *(("add",) if files is not None else ()))
         for part in sorted(self.log.glob(f"{version:020d}.checkpoint*.parquet")):
             present = set(pq.read_schema(part).names)
-            columns = [c for c in ("protocol", "metaData", "domainMetadata") if c in present]
-            for row in pq.read_table(part, columns=columns).to_pylist():
-                _take(found, {k: v for k, v in row.items() if v is not None}, checkpoint=True)
+            for row in pq.read_table(part, columns=[c for c in wanted if c in present]).to_pylist():
+                action = {k: v for k, v in row.items() if v is not None}
+                _take(found, action, checkpoint=True)
+                if files is not None and "add" in action:
+                    add = dict(action["add"])
+                    add["partitionValues"] = dict(add.get("partitionValues") or ())
+                    files[add["path"]] = add
         return version, found
 
-    def _refresh(self) -> _State:
-        """The table's state at its latest version: read forward from the last state, else from the commits
-        after the last checkpoint (newest first) and then the checkpoint."""
+    def _refresh(self, files: bool = False) -> _State:
+        """The table's state at its latest version: read forward from the last state, else from the last
+        checkpoint and the commits after it. ``files``: with the live files, which takes every commit since
+        the checkpoint the first time; without, the commits are read newest first, as far as needed."""
         versions = self._versions()
         if not versions:
             raise Unsupported(f"no Delta commit in {self.log}")
         latest = versions[-1]
         state = self._state
-        if state is not None and state.version <= latest:
-            for v in range(state.version + 1, latest + 1):
-                found: dict[str, Any] = {}
-                for action in self._actions(v):
-                    _take(found, action)
-                state = _State(v, found.get("protocol", state.protocol), found.get("metaData", state.metadata),
-                               found.get("hwm", state.high_water_mark))
-        else:
-            checkpoint, at_checkpoint = self._checkpoint()
+        if state is None or state.version > latest or (files and state.files is None):
+            live: dict[str, dict[str, Any]] | None = {} if files else None
+            checkpoint, found = self._checkpoint(live)
+            version = checkpoint
+            if live is None:
+                newer: dict[str, Any] = {}
+                for v in reversed([v for v in versions if v > checkpoint]):
+                    for action in self._actions(v):
+                        _take(newer, action)
+                    if {"protocol", "metaData", "hwm"} <= newer.keys():
+                        break
+                found, version = {**found, **newer}, latest
+            state = _State(version, found.get("protocol", {}), found.get("metaData", {}), found.get("hwm", -1), live)
+        for v in range(state.version + 1, latest + 1):
             found = {}
-            for v in reversed([v for v in versions if v > checkpoint]):
-                for action in self._actions(v):
-                    _take(found, action)
-                if {"protocol", "metaData", "hwm"} <= found.keys():
-                    break
-            found = {**at_checkpoint, **found}
-            if "protocol" not in found or "metaData" not in found:
-                raise Unsupported(f"no protocol or metadata found in {self.log}")
-            state = _State(latest, found["protocol"], found["metaData"], found.get("hwm", -1))
+            for action in self._actions(v):
+                _take(found, action)
+                if state.files is not None:
+                    _apply(state.files, action)
+            state = _State(v, found.get("protocol", state.protocol), found.get("metaData", state.metadata),
+                           found.get("hwm", state.high_water_mark), state.files)
+        if not state.protocol or not state.metadata:
+            raise Unsupported(f"no protocol or metadata found in {self.log}")
         self._check(state)
         self._state = state
         return state
@@ -150,6 +163,28 @@ class LocalDeltaTable:
         if configuration.get("delta.enableRowTracking") != "true":
             raise Unsupported("delta.enableRowTracking is not true")
 
+    def scan(self, partition: date | None, equals: Mapping[str, Any], columns: Sequence[str]) -> list[dict[str, Any]]:
+        """The ``columns`` of the rows in ``partition`` whose values equal ``equals``, with ``RowID`` (row
+        tracking's id: the order of the commits), in that order. Files whose stats rule them out are not read."""
+        state = self._refresh(files=True)
+        assert state.files is not None
+        value = None if partition is None else partition.isoformat()
+        materialized = (state.metadata.get("configuration") or {}).get("delta.rowTracking.materializedRowIdColumnName")
+        found = []
+        for add in state.files.values():
+            if ((self.partition_by and (add.get("partitionValues") or {}).get(self.partition_by) != value)
+                    or not _may_hold(add, equals)):
+                continue
+            table = pq.ParquetFile(self.path / unquote(add["path"])).read()
+            names = set(table.column_names)
+            for index, row in enumerate(table.to_pylist()):
+                if all(row.get(c) == v for c, v in equals.items()):
+                    # A row the engine rewrote keeps its id in the materialized column; a fresh one has none.
+                    row_id = row.get(materialized) if materialized in names else None
+                    found.append({**{c: partition if c == self.partition_by else row.get(c) for c in columns},
+                                  "RowID": row_id if row_id is not None else add["baseRowId"] + index})
+        return sorted(found, key=lambda r: r["RowID"])
+
     # ------------------------------------------------------------------------------------------ writing
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -167,9 +202,13 @@ class LocalDeltaTable:
         deadline = time.monotonic() + _COMMIT_DEADLINE_SECONDS
         while True:
             version = state.version + 1
-            if self._commit(version, state, files):
+            actions = self._commit(version, state, files)
+            if actions is not None:
+                if state.files is not None:
+                    for action in actions:
+                        _apply(state.files, action)
                 self._state = _State(version, state.protocol, state.metadata,
-                                     state.high_water_mark + sum(f["rows"] for f in files))
+                                     state.high_water_mark + sum(f["rows"] for f in files), state.files)
                 return version
             if time.monotonic() > deadline:
                 raise ConcurrencyError(f"no Delta version of {self.path} won within {_COMMIT_DEADLINE_SECONDS} s")
@@ -189,8 +228,8 @@ class LocalDeltaTable:
                 "size": stat.st_size, "modificationTime": int(stat.st_mtime * 1000), "rows": len(rows),
                 "stats": _stats(rows, data)}
 
-    def _commit(self, version: int, state: _State, files: list[dict[str, Any]]) -> bool:
-        """Put the commit file of ``version`` if no writer has; False when one has."""
+    def _commit(self, version: int, state: _State, files: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Put the commit file of ``version`` if no writer has: its actions, or None when one has."""
         mark = state.high_water_mark
         actions: list[dict[str, Any]] = [{"commitInfo": {
             "timestamp": int(time.time() * 1000), "operation": "WRITE",
@@ -212,10 +251,28 @@ class LocalDeltaTable:
         try:
             os.link(temporary, self.log / f"{version:020d}.json")  # atomic, and fails if the version exists
         except FileExistsError:
-            return False
+            return None
         finally:
             temporary.unlink()
-        return True
+        return actions
+
+
+def _apply(files: dict[str, dict[str, Any]], action: Mapping[str, Any]) -> None:
+    if "add" in action:
+        files[action["add"]["path"]] = action["add"]
+    elif "remove" in action:
+        files.pop(action["remove"]["path"], None)
+
+
+def _may_hold(add: Mapping[str, Any], equals: Mapping[str, Any]) -> bool:
+    """False when the file's stats show that no row has all the ``equals`` values (missing stats: it may)."""
+    stats = json.loads(add.get("stats") or "{}")
+    lows, highs = stats.get("minValues") or {}, stats.get("maxValues") or {}
+    for column, value in equals.items():
+        low, high = lows.get(column), highs.get(column)
+        if (low is not None and value < low) or (high is not None and value > high):
+            return False
+    return True
 
 
 def _take(found: dict[str, Any], action: Mapping[str, Any], checkpoint: bool = False) -> None:

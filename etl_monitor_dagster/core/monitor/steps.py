@@ -240,9 +240,14 @@ class Steps:
         The basis was read live, so it happened itself; by the rule of ``v_events`` the transition that
         happened is then the first logged with that basis that is not refused: one read of the log's rows
         for the step, without the fold."""
-        frame = self.store.spark.table(self.store.names["ETLEventLog"]).where(_CANDIDATE).selectExpr(
-            "EventID", "EventType", "LastUpdatedBy", "_metadata.row_id AS RowID", *_KEY_COLUMNS, "Basis")
-        rows = self.store.collect(frame, {**{c: event[c] for c in _KEY_COLUMNS}, "Basis": event["Basis"]}, ["RowID"])
+        where = {**{c: event[c] for c in _KEY_COLUMNS}, "Basis": event["Basis"]}
+        logged = self.store.logged(where, ["EventID", "EventType", "LastUpdatedBy", "Refused"])
+        if logged is not None:
+            rows = [r for r in logged if r["EventType"] in TRANSITIONS and not r["Refused"]]  # as _CANDIDATE
+        else:
+            frame = self.store.spark.table(self.store.names["ETLEventLog"]).where(_CANDIDATE).selectExpr(
+                "EventID", "EventType", "LastUpdatedBy", "_metadata.row_id AS RowID", *_KEY_COLUMNS, "Basis")
+            rows = self.store.collect(frame, where, ["RowID"])
         return rows[0] if rows else None
 
     # --------------------------------------------------------------------------------------- transitions

@@ -76,6 +76,19 @@ class Store:
         frame = self.spark.table(self.names[name])
         return self.collect(frame.where(frame[column].isin(sorted(values))))
 
+    def logged(self, where: dict[str, Any], columns: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The log's rows whose columns equal the non-None values of ``where`` (its ProcessingDate among them),
+        with ``RowID``, in log order, read from the log's folder by this process; None when it cannot (read
+        through the engine then)."""
+        if self._log is not None:
+            equals = {c: v for c, v in where.items() if v is not None and c != "ProcessingDate"}
+            try:
+                return self._log.scan(where["ProcessingDate"], equals, columns)
+            except Unsupported as why:
+                log.info("reading %s through the engine: %s", self.names[S.EVENTS.name], why)
+                self._log = None
+        return None
+
     def query(self, statement: str, where: dict[str, Any] | None = None,
               order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Rows of one of the read statements, filtered like ``rows``."""
