@@ -165,3 +165,27 @@ def test_read_view_filters_and_orders_by_columns_and_names_an_unknown_one_with_t
         assert "ExecutionID" in refused.value.problem
     with pytest.raises(ValidationError, match="is not one of the monitoring views"):
         m.read_view("v_nothing")
+
+
+def test_the_views_of_a_process_read_at_one_moment_are_the_rows_each_view_gives_alone(retried, make_process):
+    m, (first, second) = retried.monitor, retried.runs
+    other = make_process()  # another process's rows must not reach these views
+    other.monitor.generate_execution_steps(other.new_run(), other.project, other.load, DAY)
+    reads = {
+        "v_runSummary": ([], {"ExecutionID": first}),
+        "v_processStatus": ([], {"ProcessingDate": DAY}),
+        "v_taskDetail": (["ExecutionID", "TaskID"], {}),
+        "v_mandatoryBlockers": (["TaskID"], {"ExecutionID": first}),
+        "v_currentFailures": ([], {"ProcessingDate": DAY}),
+        "v_watermarks": (["ParameterName"], {}),
+        "v_taskHealth": (["WorkFlowID", "TaskID"], {}),
+    }
+    together = m.read_process_views(retried.project, retried.load, reads)
+    for view, (order_by, where) in reads.items():
+        alone = m.read_view(view, order_by, ProjectCode=retried.project, ProcessLoad=retried.load, **where)
+        assert together[view] == alone, view
+    # three rows of the first run; the second has no row for task 2, DONE for the date already
+    assert len(together["v_taskDetail"]) == 5 and {r["ExecutionID"] for r in together["v_taskDetail"]} == {
+        first, second}
+    with pytest.raises(ValidationError, match="v_liveSteps"):
+        m.read_process_views(retried.project, retried.load, {"v_liveSteps": ([], {}), "v_nothing": ([], {})})

@@ -73,22 +73,22 @@ def view_figures(monitor: ETLMonitorFramework, project: str, process: str, execu
     """Per view: this run's figures as numbers Dagster can plot, and a small preview table; with ``costs``, the
     cost of the date's runs on ``v_runSummary`` (``cost_figures``, and each task's list cost)."""
     run: dict[str, Any] = {"ExecutionID": execution_id}
-    date_scope: dict[str, Any] = {"ProjectCode": project, "ProcessLoad": process, "ProcessingDate": day}
-    process_scope: dict[str, Any] = {"ProjectCode": project, "ProcessLoad": process}
+    date_scope: dict[str, Any] = {"ProcessingDate": day}
     reads: dict[str, tuple[list[str], dict[str, Any]]] = {
         "v_runSummary": ([], run),
         "v_processStatus": ([], date_scope),
         "v_taskDetail": (["WorkFlowID", "SequenceID", "TaskID"], run),
+        "v_mandatoryBlockers": ([], run),
         "v_currentFailures": ([], date_scope),
-        "v_watermarks": (["ParameterName"], process_scope),
-        "v_taskHealth": (["WorkFlowID", "TaskID"], process_scope),
+        "v_watermarks": (["ParameterName"], {}),
+        "v_taskHealth": (["WorkFlowID", "TaskID"], {}),
     }
-    read = {view: partial(monitor.read_view, view, order_by, **where) for view, (order_by, where) in reads.items()}
-    # The run's rows are its date's latest attempt, so its blockers are the view's rows: read without the fold.
-    read["v_mandatoryBlockers"] = partial(monitor.mandatory_blockers, execution_id)
+    read: dict[str, Any] = {"views": partial(monitor.read_process_views, project, process, reads)}
     if costs is not None:
-        read["v_runCost"] = partial(costs.rows, date_scope, ["WorkFlowID", "TaskID"])
-    rows = concurrently(read)
+        read["v_runCost"] = partial(costs.rows, {"ProjectCode": project, "ProcessLoad": process, **date_scope},
+                                    ["WorkFlowID", "TaskID"])
+    found = concurrently(read)
+    rows = {**found["views"], **({"v_runCost": found["v_runCost"]} if costs is not None else {})}
     summary, status, detail = rows["v_runSummary"], rows["v_processStatus"], rows["v_taskDetail"]
     blockers, failures, watermarks = rows["v_mandatoryBlockers"], rows["v_currentFailures"], rows["v_watermarks"]
     health = rows["v_taskHealth"]

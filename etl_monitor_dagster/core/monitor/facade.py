@@ -31,6 +31,7 @@ from .fold import FoldReport, fold
 from .guide import guide_text
 from .health import Health
 from .maintenance import Maintenance
+from .process_views import LIVE_STEPS, read_process_views
 from .registration import Registry, given
 from .status import StatusQueries
 from .steps import MAX_LOG_MESSAGE, StepKey, Steps, TaskGuard
@@ -143,6 +144,20 @@ class ETLMonitorFramework:
             if unknown:
                 raise ValidationError("columns", unknown, f"{view} has the columns {columns}") from None
             raise
+
+    def read_process_views(self, project_code: str, process_load: str,
+                           reads: Mapping[str, tuple[list[str], dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        """Several monitoring views' rows of one process at one moment: ``reads`` maps a view to its order and
+        its filter (as ``read_view``'s). The log is folded once for all of them (``process_views``).
+
+        >>> reads = {"v_runSummary": ([], {"ExecutionID": run_id}), "v_watermarks": (["ParameterName"], {})}
+        >>> monitor.read_process_views("SALES", "DAILY", reads)  # doctest: +SKIP
+        """
+        unknown = sorted(view for view in reads if view not in ALL_VIEWS or view == LIVE_STEPS)
+        if unknown:
+            raise ValidationError("views", unknown, f"are not among the monitoring views read over {LIVE_STEPS}")
+        return read_process_views(self._store, v.text("project_code", project_code),
+                                  v.text("process_load", process_load), reads)
 
     # -------------------------------------------------------------------------------- registration
 
