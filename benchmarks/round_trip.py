@@ -119,10 +119,8 @@ def engine_cpu_by_thread(server: LocalSparkServer) -> dict[str, float]:
     return used
 
 
-def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.builder.remote(url).getOrCreate()
+def _writer(server: LocalSparkServer, run: str, task_ids: list[int], barrier, results) -> None:
+    spark = server.session()  # as a Dagster step on the embedded engine: it commits the log's appends itself
     monitor = ETLMonitorFramework(spark, schema=SCHEMA)
     monitor.status_rows(PROJECT, LOAD, execution_id=run)  # warm the client before the clock starts
     barrier.wait()
@@ -133,12 +131,13 @@ def _writer(url: str, run: str, task_ids: list[int], barrier, results) -> None:
     spark.stop()
 
 
-def _throughput(url: str, monitor: ETLMonitorFramework, writers: int, per_writer: int) -> tuple[float, int]:
+def _throughput(server: LocalSparkServer, monitor: ETLMonitorFramework, writers: int,
+                per_writer: int) -> tuple[float, int]:
     run = monitor.generate_execution_id()
     monitor.generate_execution_steps(run, PROJECT, LOAD, DAY)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(writers + 1), ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(url, run, list(range(w * per_writer + 1, (w + 1) * per_writer + 1)),
+    procs = [ctx.Process(target=_writer, args=(server, run, list(range(w * per_writer + 1, (w + 1) * per_writer + 1)),
                                                barrier, results)) for w in range(writers)]
     for p in procs:
         p.start()
@@ -197,7 +196,7 @@ def main() -> None:
 
         base = None
         for writers in (1, 4, 8):
-            per_minute, conflicts = _throughput(server.url, monitor, writers, args.per_writer)
+            per_minute, conflicts = _throughput(server, monitor, writers, args.per_writer)
             base = base or per_minute
             print(f"{writers} writer(s): {per_minute:.1f} round trips/minute "
                   f"({per_minute / base:.2f}x one writer, {conflicts} conflicts retried)")

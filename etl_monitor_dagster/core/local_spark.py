@@ -1,7 +1,8 @@
 """The embedded default engine: one local Spark Connect server with Delta, shared by every process.
 
-Two Spark JVMs committing to one local Delta table can lose a commit (the local log store is
-check-then-rename, safe only inside one JVM), so every writer goes through this single driver.
+Every statement goes through this single driver (its Derby metastore takes one JVM). Its Delta log store
+for local files commits put if absent, so the monitor's processes can commit the event log's appends
+themselves beside it (``local_delta``) and no writer ever replaces another's commit.
 Its warehouse, Derby metastore and logs live under one folder (``home``) that survives restarts.
 A server that died is started again by the next ``session()``, in whichever process gets there first.
 """
@@ -41,9 +42,10 @@ PARALLELISM = "2"
 # Delta lists a table's _delta_log from its last checkpoint on, for every read and commit. Its own store for
 # local files takes a status of every file in the folder before filtering, so each statement slowed with
 # every commit the table ever had; ours (jars/src, built by `make install`) looks at the names first and
-# takes the status of the files it returns (benchmarks/delta_log.py; README, Speed). Those files are one per
-# commit, not four: no Delta .crc checksum (readers do not need it), no Hadoop .crc side files (the log
-# still commits put-if-absent). And a checkpoint every 100 commits, not 10, for tables created here: a
+# takes the status of the files it returns (benchmarks/delta_log.py; README, Speed), and commits with a hard
+# link, which fails if the version exists whoever wrote it. Those files are one per commit, not four: no Delta
+# .crc checksum (readers do not need it), no Hadoop .crc side files. And a checkpoint every 100 commits, not 10
+# (the event log's own setting aside, schema.EVENTS), for tables created here: a
 # checkpoint rewrites the table's whole file list in the commit that makes it, while a running server
 # updates its snapshots from the new commits alone (checkpoints only shorten the first read after a restart).
 LOG_STORE_JAR = "etl-monitor-logstore.jar"
