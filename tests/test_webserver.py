@@ -40,9 +40,15 @@ STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 def dagster_dev(spark_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")  # the instance `make start` creates
+    # The demo catalogue, its stage-2 orders load holding for 3 s first (the engine sleeps, no CPU): a task
+    # takes under a second now, and the terminated-run test must catch one running.
+    catalogue = tmp_path_factory.mktemp("catalogue") / "catalogue"
+    shutil.copytree(REPO / "catalogue", catalogue)
+    orders = catalogue / "sql" / "retail" / "stage_orders.sql"
+    orders.write_text("SELECT java_method('java.lang.Thread', 'sleep', CAST(3000 AS BIGINT));\n" + orders.read_text())
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_MONITOR_HOME": str(spark_server.home),
-           "ETL_MONITOR_SPARK_PORT": str(spark_server.port)}
+           "ETL_MONITOR_SPARK_PORT": str(spark_server.port), "ETL_MONITOR_CATALOGUE": str(catalogue)}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
          "-p", str(port)],

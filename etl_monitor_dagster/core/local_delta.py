@@ -1,4 +1,5 @@
-"""Blind appends to a Delta table in a local folder, committed by this process instead of the engine.
+"""Blind appends to a Delta table in a local folder, committed by this process instead of the engine, and
+scans of one partition of it.
 
 A transition of the monitor is one appended row. Sent through Spark, that row costs the embedded server a
 statement: 0.3-0.5 s of its CPU under load, for every START and every DONE. Written here it is a Parquet
@@ -11,6 +12,10 @@ Only the protocol a blind append needs is written: the data files, ``add`` actio
 row ids of row tracking (``baseRowId`` from the table's high-water mark, which the commit raises). A table
 whose protocol asks for anything else, or whose columns are not the expected ones, is refused with
 ``Unsupported``; its caller then writes through the engine.
+
+A scan reads the table's live files (the last checkpoint's, then every commit after it, then forward from
+what it read), keeps a partition's files whose stats do not rule the asked values out, and gives each row
+its row-tracking id: ``baseRowId`` plus its index, or the id the engine kept in the file when it rewrote it.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ class _State:
 
 
 class LocalDeltaTable:
-    """A Delta table in the folder ``path`` whose rows this process appends; ``columns`` are the
+    """A Delta table in the folder ``path`` whose rows this process appends and scans; ``columns`` are the
     (name, SQL type) pairs its schema must have, ``partition_by`` its partition column (or None)."""
 
     def __init__(self, path: Path, columns: Sequence[tuple[str, str]], partition_by: str | None = None) -> None:

@@ -446,6 +446,11 @@ class ETLMonitorResource(ConfigurableResource):
         """Rows of one monitoring view whose columns equal the given values (None = any)."""
         return self.get_monitor().read_view(view, order_by, **equals)
 
+    def read_process_views(self, project_code: str, process_load: str,
+                           reads: Mapping[str, tuple[list[str], dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        """Several monitoring views' rows of one process at one moment, over one fold of the event log."""
+        return self.get_monitor().read_process_views(project_code, process_load, reads)
+
     def fold(self) -> FoldReport:
         """Write every transition logged so far into the tables that trail the event log; returns what it wrote."""
         return self.get_monitor().fold()
