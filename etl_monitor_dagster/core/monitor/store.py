@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import schema as S
 from ..engine import Engine, collect, reaching
@@ -18,6 +18,7 @@ from . import statements as Q
 from .events import from_receipt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def now() -> datetime:
@@ -80,14 +81,8 @@ class Store:
         """The log's rows whose columns equal the non-None values of ``where`` (its ProcessingDate among them),
         with ``RowID``, in log order, read from the log's folder by this process; None when it cannot (read
         through the engine then)."""
-        if self._log is not None:
-            equals = {c: v for c, v in where.items() if v is not None and c != "ProcessingDate"}
-            try:
-                return self._log.scan(where["ProcessingDate"], equals, columns)
-            except Unsupported as why:
-                log.info("reading %s through the engine: %s", self.names[S.EVENTS.name], why)
-                self._log = None
-        return None
+        equals = {c: v for c, v in where.items() if v is not None and c != "ProcessingDate"}
+        return self._in_folder(lambda table: table.scan(where["ProcessingDate"], equals, columns))
 
     def query(self, statement: str, where: dict[str, Any] | None = None,
               order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -116,16 +111,21 @@ class Store:
         if not events:
             return
         rows = [{**e, "LastUpdatedBy": e.get("LastUpdatedBy") or self.updated_by} for e in events]
-        if self._log is not None:
-            try:
-                self._log.append(rows)
-            except Unsupported as why:
-                log.info("appending to %s through the engine: %s", self.names[S.EVENTS.name], why)
-                self._log = None
-            else:
-                self.engine.stats.add(commits=1)
-                return
+        if self._in_folder(lambda table: table.append(rows)) is not None:
+            self.engine.stats.add(commits=1)
+            return
         self.write(Q.APPEND_EVENTS, S.EVENTS, rows)
+
+    def _in_folder(self, work: Callable[[LocalDeltaTable], T]) -> T | None:
+        """``work`` on the log's folder; None when this process cannot use it (from then on: the engine)."""
+        if self._log is None:
+            return None
+        try:
+            return work(self._log)
+        except Unsupported as why:
+            log.info("using %s through the engine: %s", self.names[S.EVENTS.name], why)
+            self._log = None
+            return None
 
     def append_receipts(self, receipts: list[dict[str, Any]]) -> None:
         """Receipts about no step (alerts, modes) as events of the log."""
