@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from datetime import date
 
 import pytest
@@ -60,6 +62,40 @@ def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
     with pytest.raises(TaskFailed, match=r"task\.sql statement 2: .*no_such_table") as failure:
         tasks.run(run)
     assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"
+
+
+def test_an_interrupt_during_a_statement_cancels_it_on_the_engine(tmp_path, monitor, spark_server):
+    table = f"{monitor.schema}.sql_runner_interrupted"
+    held_ms = 6000
+    run = _run(tmp_path, monitor, f"""
+        CREATE OR REPLACE TABLE {table} (step STRING) USING DELTA;
+        INSERT INTO {table} VALUES ('started');
+        INSERT INTO {table} SELECT java_method('java.lang.Thread', 'sleep', CAST({held_ms} AS BIGINT));""")
+    watcher = spark_server.session()
+    sent: list[float] = []
+
+    def interrupt_once_the_hold_runs() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if watcher.catalog.tableExists(table) and watcher.table(table).count():
+                time.sleep(1)  # the held INSERT, sent once the marker's returned, is running
+                sent.append(time.monotonic())
+                os.kill(os.getpid(), signal.SIGINT)  # what Dagster sends a step of a run it terminates
+                return
+            time.sleep(0.2)
+
+    interrupter = threading.Thread(target=interrupt_once_the_hold_runs)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tasks.run(run)
+    finally:
+        interrupter.join()
+    assert sent, "the script never reached its held statement"
+    time.sleep(max(0.0, sent[0] + held_ms / 1000 + 2 - time.monotonic()))  # past the hold's end
+    assert [r.step for r in watcher.table(table).collect()] == ["started"]  # the held INSERT never landed
+    assert monitor.spark.sql("SELECT 1 AS one").first().one == 1  # the session still answers
+    watcher.stop()
 
 
 class Interrupted(Exception):

@@ -37,15 +37,20 @@ STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 
 
 @pytest.fixture(scope="module")
-def dagster_dev(spark_server, tmp_path_factory):
+def dagster_dev(spark_server, spark, tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")  # the instance `make start` creates
-    # The demo catalogue, its stage-2 orders load holding for 3 s first (the engine sleeps, no CPU): a task
-    # takes under a second now, and the terminated-run test must catch one running.
+    # The demo catalogue, its stage-2 orders load first holding for the milliseconds HOLD holds (the engine
+    # sleeps, no CPU): the terminated-run test holds it until it has terminated the run.
+    ETLMonitorFramework(spark, schema="etl").setup()  # as `make start` does: a test polls its views from the start
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {HOLD.split('.')[0]}")
+    spark.sql(f"CREATE OR REPLACE TABLE {HOLD} (ms BIGINT) USING DELTA")
     catalogue = tmp_path_factory.mktemp("catalogue") / "catalogue"
     shutil.copytree(REPO / "catalogue", catalogue)
     orders = catalogue / "sql" / "retail" / "stage_orders.sql"
-    orders.write_text("SELECT java_method('java.lang.Thread', 'sleep', CAST(3000 AS BIGINT));\n" + orders.read_text())
+    orders.write_text("DECLARE OR REPLACE VARIABLE held STRING;\n"
+                      "SET VAR held = (SELECT java_method('java.lang.Thread', 'sleep', coalesce(max(ms), 0L)) "
+                      f"FROM {HOLD});\n" + orders.read_text())
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_MONITOR_HOME": str(spark_server.home),
            "ETL_MONITOR_SPARK_PORT": str(spark_server.port), "ETL_MONITOR_CATALOGUE": str(catalogue)}
@@ -171,6 +176,7 @@ def test_a_run_whose_worker_is_killed_ends_failed_in_dagster_and_in_the_monitor(
 TWICE = "2026-04-04"
 BACKFILL_DAYS = ["2026-04-05", "2026-04-06", "2026-04-07"]
 TERMINATED = "2026-04-08"
+HOLD = "retail_demo.test_hold"  # milliseconds the orders load holds first
 RUN = """query($id: ID!) {
   runOrError(runId: $id) { ... on Run { runId status startTime endTime tags { key value } } }
 }"""
@@ -310,16 +316,20 @@ def test_a_three_day_backfill_runs_its_dates_one_after_another_oldest_first(dags
 def test_a_run_terminated_mid_stage_records_what_happened_and_its_rerun_completes(dagster_dev, spark):
     server, home = dagster_dev
     monitor = ETLMonitorFramework(spark, schema="etl")
-    run_id = launch_demo(server, TERMINATED)
+    spark.sql(f"INSERT INTO {HOLD} VALUES (600000)")  # the orders load holds until the run is terminated
+    try:
+        run_id = launch_demo(server, TERMINATED)
 
-    def running_after_stage_one() -> list[dict]:
-        rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
-        return [r for r in rows if r["SequenceID"] >= 2 and r["StartTime"] and r["EndTime"] is None]
+        def holding() -> list[dict]:
+            rows = monitor.status_rows("RETAIL", "SALES_DAILY", execution_id=run_id)
+            return [r for r in rows if r["TaskName"] == "Stage orders" and r["StartTime"] and r["EndTime"] is None]
 
-    wait_for("a task of stage 2 or later running", running_after_stage_one, 600, every=0.5)
-    terminated = server.graphql(TERMINATE, id=run_id)["terminateRun"]
-    assert terminated["__typename"] == "TerminateRunSuccess", terminated
-    assert wait_for("the run's end", lambda: run_status(server, run_id), 300) == "CANCELED"
+        wait_for("the orders load running", holding, 600, every=0.5)
+        terminated = server.graphql(TERMINATE, id=run_id)["terminateRun"]
+        assert terminated["__typename"] == "TerminateRunSuccess", terminated
+        assert wait_for("the run's end", lambda: run_status(server, run_id), 300) == "CANCELED"
+    finally:
+        spark.sql(f"DELETE FROM {HOLD}")
 
     rows = wait_for("the monitor's end of the run", lambda: _ended_in_monitor(monitor, run_id), 300)
     receipts = _receipts(monitor, run_id)

@@ -13,7 +13,8 @@ attempts, watermark_value, watermark_type, full_file_name, in_file_path, out_fil
 never names ``etl`` runs without it (setting it costs two statements).
 
 A last statement that is a query may return one row with ``rows_read`` and/or ``new_watermark``:
-the first is reported, the second moves the task's DELTA_ID (or overrides its DELTA_DATE).
+the first is reported, the second moves the task's DELTA_ID (or overrides its DELTA_DATE). A query
+before the last is analysed, never run.
 """
 
 from __future__ import annotations
