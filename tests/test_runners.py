@@ -64,14 +64,14 @@ def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
     assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"
 
 
-def test_an_interrupt_during_a_statement_cancels_it_on_the_engine(tmp_path, monitor, spark_server):
+def test_an_interrupt_during_a_statement_cancels_it_on_the_engine(tmp_path, monitor):
     table = f"{monitor.schema}.sql_runner_interrupted"
     held_ms = 6000
     run = _run(tmp_path, monitor, f"""
         CREATE OR REPLACE TABLE {table} (step STRING) USING DELTA;
         INSERT INTO {table} VALUES ('started');
         INSERT INTO {table} SELECT java_method('java.lang.Thread', 'sleep', CAST({held_ms} AS BIGINT));""")
-    watcher = spark_server.session()
+    watcher = monitor.spark  # the process's one session: read from another thread while the script runs
     sent: list[float] = []
 
     def interrupt_once_the_hold_runs() -> None:
@@ -94,8 +94,6 @@ def test_an_interrupt_during_a_statement_cancels_it_on_the_engine(tmp_path, moni
     assert sent, "the script never reached its held statement"
     time.sleep(max(0.0, sent[0] + held_ms / 1000 + 2 - time.monotonic()))  # past the hold's end
     assert [r.step for r in watcher.table(table).collect()] == ["started"]  # the held INSERT never landed
-    assert monitor.spark.sql("SELECT 1 AS one").first().one == 1  # the session still answers
-    watcher.stop()
 
 
 class Interrupted(Exception):
