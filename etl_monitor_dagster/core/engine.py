@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -151,6 +152,28 @@ def reaching(spark: Any) -> Iterator[None]:
         raise
 
 
+def query_frame(spark: Any, text: str, **frames: Any) -> Any:
+    """The DataFrame of a query whose ``{name}`` fields are ``frames`` (as ``spark.sql`` takes them),
+    analysed when it runs.
+
+    Spark Connect's ``spark.sql`` sends the text (and every bound frame's rows) at once to learn whether
+    it is a command, and the query is analysed again when it runs: one round trip per read for nothing.
+    A query's relation travels as the plan of the read itself instead. Other sessions analyse in
+    process: their ``spark.sql`` is kept.
+    """
+    try:
+        from pyspark.sql.connect.dataframe import DataFrame
+        from pyspark.sql.connect.plan import SQL, SubqueryAlias
+        from pyspark.sql.connect.session import SparkSession
+    except ImportError:  # pyspark without Spark Connect's extras
+        return spark.sql(text, **frames)
+    if not isinstance(spark, SparkSession):
+        return spark.sql(text, **frames)
+    aliases = {name: f"_bound_{name}_{uuid.uuid4().hex}" for name in frames}
+    views = [SubqueryAlias(frame._plan, aliases[name]) for name, frame in frames.items()]
+    return DataFrame(SQL(text.format(**aliases) if frames else text, views=views or None), spark)
+
+
 @dataclass
 class RetryPolicy:
     """Bounded retries with full jitter: attempt k sleeps uniform(0, min(cap, base * 2**k))."""
@@ -210,7 +233,7 @@ class Engine:
         """Run a read; returns rows as dicts."""
         self.stats.add(statements=1)
         with reaching(self.spark):
-            rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
+            rows = query_frame(self.spark, text, **frames).collect()
         return [row.asDict(recursive=True) for row in rows]
 
     def execute(self, text: str, **frames: Any) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from ..engine import concurrently, reaching
+from ..engine import concurrently, query_frame, reaching
 from ..live_views import ALL_VIEWS
 from ..sql import fill
 from .store import Store
@@ -33,8 +33,7 @@ def read_process_views(store: Store, project_code: str, process_load: str,
 
     def read(view: str) -> list[dict[str, Any]]:
         order_by, where = reads[view]
-        with reaching(spark):
-            view_frame = spark.sql(fill(ALL_VIEWS[view], **names), live=live)
-        return store.collect(view_frame, {**scope, **where}, order_by)
+        return store.collect(query_frame(spark, fill(ALL_VIEWS[view], **names), live=live), {**scope, **where},
+                             order_by)
 
     return concurrently({view: partial(read, view) for view in reads})

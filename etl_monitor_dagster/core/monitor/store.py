@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import schema as S
-from ..engine import Engine, collect, reaching
+from ..engine import Engine, collect, query_frame
 from ..live_views import ALL_VIEWS
 from ..local_delta import LocalDeltaTable, Unsupported
 from ..sql import date_literal, fill, quote_identifier
@@ -90,9 +90,8 @@ class Store:
         return self.collect(self.frame(statement), where, order_by)
 
     def frame(self, statement: str) -> Any:
-        """The DataFrame of one of the read statements."""
-        with reaching(self.spark):  # a Spark Connect session analyses the text at once: its engine may be gone
-            return self.spark.sql(self.render(statement))
+        """The DataFrame of one of the read statements (analysed when it runs)."""
+        return query_frame(self.spark, self.render(statement))
 
     def audit(self) -> dict[str, Any]:
         moment = now()
