@@ -45,7 +45,7 @@ stop:
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 # The Java-free tier: catalogue, translator, layers, API parity; no engine, no Dagster run.
 test-fast: $(VENV)/.installed

@@ -29,7 +29,6 @@ DAY = "2026-04-09"
 # The tables that trail the event log until a fold, and the views that read them with every logged transition.
 LIVE = {"ETLProcessingSteps": "v_liveSteps", "ETLconfigParameters": "v_liveParameters", "ETLsysLogs": "v_liveLogs"}
 SHARED_ENGINE_ENV = "ETL_TEST_SHARED_ENGINE"  # "home|port" of the server all xdist workers use
-SLOWEST_FIRST = ("webserver", "dagster_run", "spark")
 TIERS = {  # marker -> the fixtures that put a test in that tier
     "spark": {"spark_server", "spark", "monitor", "instance", "make_process", "process"},
     "dagster_run": {"instance", "dagster_dev"},
@@ -39,18 +38,11 @@ TIERS = {  # marker -> the fixtures that put a test in that tier
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tiers come from the fixtures a test asks for, so the Java-free tier (``make test-fast``)
-    cannot include a test that needs the engine by mistake.
-
-    Files of the slowest tier go first: ``--dist loadfile --no-loadscope-reorder`` hands files out in
-    this order, so a long file starts early instead of running alone at the end."""
-    rank: dict[str, int] = {}
+    cannot include a test that needs the engine by mistake."""
     for item in items:
         for marker, fixtures in TIERS.items():
             if fixtures & set(getattr(item, "fixturenames", ())):
                 item.add_marker(marker)
-        tiers = [i for i, marker in enumerate(SLOWEST_FIRST) if item.get_closest_marker(marker)]
-        rank[item.path.name] = min(rank.get(item.path.name, len(SLOWEST_FIRST)), *tiers, len(SLOWEST_FIRST))
-    items.sort(key=lambda item: rank[item.path.name])  # stable: each file's tests keep their order
 
 
 def free_port() -> int:
