@@ -166,3 +166,17 @@ def test_a_monitor_whose_log_cannot_take_appends_from_here_writes_through_the_en
     assert (monitor.engine.stats - before).statements == 1  # the append ran on the engine
     (logged,) = spark.table(monitor.table_name("ETLEventLog")).collect()
     assert logged["EventID"] == alert["CorrelationID"] and "through the engine" in logged["Message"]
+
+
+def test_a_monitor_that_met_no_log_yet_appends_to_the_folder_once_the_log_exists(spark):
+    schema = f"late_log_{uuid.uuid4().hex[:8]}"
+    monitor = ETLMonitorFramework(spark, schema=schema, updated_by="pytest")
+    where = {"ProcessingDate": DAY, "EventID": "none"}
+    assert monitor.store.logged(where, ["EventID"]) is None  # no table yet: refused, read through the engine
+    monitor.setup()
+    alert = receipt(EventType.HEARTBEAT, project_code="P", process_load="L", state="from the folder")
+    before = monitor.engine.stats.snapshot()
+    monitor.store.append_receipts([alert])
+    assert ((monitor.engine.stats - before).statements, (monitor.engine.stats - before).commits) == (0, 1)
+    (logged,) = spark.table(monitor.table_name("ETLEventLog")).collect()
+    assert logged["EventID"] == alert["CorrelationID"]

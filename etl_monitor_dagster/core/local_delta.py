@@ -87,6 +87,14 @@ class LocalDeltaTable:
             raise Unsupported(f"no Delta table at {self.path}") from None
         return sorted(int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit())
 
+    def version(self) -> int | None:
+        """The table's latest commit version; None when there is no table (one listing of its log)."""
+        try:
+            versions = self._versions()
+        except Unsupported:
+            return None
+        return versions[-1] if versions else None
+
     def _actions(self, version: int) -> list[dict[str, Any]]:
         with open(self.log / f"{version:020d}.json", encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]

@@ -41,6 +41,7 @@ class Store:
         # A managed table's folder is its name in lower case (the metastore's).
         self._log = (None if self.folder is None else
                      LocalDeltaTable(self.folder / S.EVENTS.name.lower(), S.EVENTS.columns, *S.EVENTS.partitioned_by))
+        self._refused: tuple[int | None] | None = None  # the log's version when the folder was last refused
 
     @property
     def spark(self) -> Any:
@@ -116,15 +117,18 @@ class Store:
         self.write(Q.APPEND_EVENTS, S.EVENTS, rows)
 
     def _in_folder(self, work: Callable[[LocalDeltaTable], T]) -> T | None:
-        """``work`` on the log's folder; None when this process cannot use it (from then on: the engine)."""
-        if self._log is None:
+        """``work`` on the log's folder; None when this process cannot use it (the engine then). A refusal
+        holds until the log's version changes: a table missing or being recreated is not refused for good."""
+        if self._log is None or (self._refused is not None and self._refused == (self._log.version(),)):
             return None
         try:
-            return work(self._log)
+            done = work(self._log)
         except Unsupported as why:
             log.info("using %s through the engine: %s", self.names[S.EVENTS.name], why)
-            self._log = None
+            self._refused = (self._log.version(),)
             return None
+        self._refused = None
+        return done
 
     def append_receipts(self, receipts: list[dict[str, Any]]) -> None:
         """Receipts about no step (alerts, modes) as events of the log."""
