@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
+import uuid
 from datetime import date
 
 import pytest
@@ -64,35 +63,28 @@ def test_a_failing_statement_names_the_file_and_its_number(tmp_path, monitor):
     assert failure.value.code == "TABLE_OR_VIEW_NOT_FOUND"
 
 
-def test_an_interrupt_during_a_statement_cancels_it_on_the_engine(tmp_path, monitor):
-    table = f"{monitor.schema}.sql_runner_interrupted"
-    held_ms = 6000
+class Stopped(Exception):
+    pass
+
+
+def test_a_run_asked_to_stop_interrupts_its_running_statement_on_the_engine(tmp_path, monitor):
+    table = f"{monitor.schema}.sql_runner_stopped"
+    held = f"etl_monitor.test.held.{uuid.uuid4().hex}"  # a server property the held statement sets first
     run = _run(tmp_path, monitor, f"""
         CREATE OR REPLACE TABLE {table} (step STRING) USING DELTA;
         INSERT INTO {table} VALUES ('started');
-        INSERT INTO {table} SELECT java_method('java.lang.Thread', 'sleep', CAST({held_ms} AS BIGINT));""")
-    watcher = monitor.spark  # the process's one session: read from another thread while the script runs
-    sent: list[float] = []
+        INSERT INTO {table} SELECT concat(reflect('java.lang.System', 'setProperty', '{held}', 'yes'),
+                                          java_method('java.lang.Thread', 'sleep', CAST(600000 AS BIGINT)));""")
+    watcher = monitor.spark  # the process's one session, asked from the runner's stop thread
 
-    def interrupt_once_the_hold_runs() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if watcher.catalog.tableExists(table) and watcher.table(table).count():
-                time.sleep(1)  # the held INSERT, sent once the marker's returned, is running
-                sent.append(time.monotonic())
-                os.kill(os.getpid(), signal.SIGINT)  # what Dagster sends a step of a run it terminates
-                return
-            time.sleep(0.2)
+    def check_stop() -> None:  # the run is stopped once the held statement runs: no signal, no timing
+        if watcher.sql(f"SELECT java_method('java.lang.System', 'getProperty', '{held}') AS v").first().v:
+            raise Stopped
 
-    interrupter = threading.Thread(target=interrupt_once_the_hold_runs)
-    interrupter.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            tasks.run(run)
-    finally:
-        interrupter.join()
-    assert sent, "the script never reached its held statement"
-    time.sleep(max(0.0, sent[0] + held_ms / 1000 + 2 - time.monotonic()))  # past the hold's end
+    run.check_stop = check_stop
+    with pytest.raises(Stopped) as stop:
+        tasks.run(run)
+    assert stop.value.__cause__.getCondition() == "OPERATION_CANCELED"  # raised by the interrupted statement
     assert [r.step for r in watcher.table(table).collect()] == ["started"]  # the held INSERT never landed
 
 

@@ -15,12 +15,19 @@ never names ``etl`` runs without it (setting it costs two statements).
 A last statement that is a query may return one row with ``rows_read`` and/or ``new_watermark``:
 the first is reported, the second moves the task's DELTA_ID (or overrides its DELTA_DATE). A query
 before the last is analysed, never run.
+
+While the script runs, the orchestrator is asked every ``STOP_POLL_SECONDS`` whether the run is being
+stopped (``TaskRun.check_stop``); once it is, the running statement is interrupted on the engine and the
+script ends there. The orchestrator's interrupt signal does the same, but a signal can be lost.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..core.catalogue import CatalogueError, sql_file
@@ -30,6 +37,7 @@ from ..core.runs import TaskFailed, TaskResult, TaskRun
 
 _NAMES_ETL = re.compile(r"\betl\b", re.IGNORECASE)  # in a comment or a string too: then it is set for nothing
 _METRICS = ("num_affected_rows", "num_inserted_rows", "num_updated_rows", "num_deleted_rows")
+STOP_POLL_SECONDS = 2.0
 
 
 def run_spark_sql(run: TaskRun) -> TaskResult:
@@ -55,20 +63,66 @@ def run_spark_sql(run: TaskRun) -> TaskResult:
                                            ", ".join(f"{n} {t}" for n, (t, _) in fields.items()))
             spark.sql("SET VAR etl = (SELECT struct(*) FROM {values})", values=values)
     result = TaskResult(metadata={"statements": len(statements), "sql_file": str(path)})
-    for index, statement in enumerate(statements, 1):
-        try:
-            frame = spark.sql(statement)
-            last = index == len(statements)
-            # commands (MERGE, UPDATE, DELETE) already ran and hold their metrics; a final query runs here
-            rows = frame.limit(2).collect() if last or set(frame.columns) & set(_METRICS) else []
-        except Exception as exc:  # the Spark error text is what the user needs, with the statement number
-            if is_connection_loss(exc):  # not the statement's fault: the engine is gone
-                raise lost_engine(spark, exc) from exc
-            raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
-                             getattr(exc, "getCondition", lambda: None)() or type(exc).__name__,
-                             error_class=classify(exc)) from exc
-        _collect_metrics(result, rows, last)
+    with _stopped_on_request(run) as stopped:
+        for index, statement in enumerate(statements, 1):
+            if stopped:
+                raise stopped[0]
+            try:
+                frame = spark.sql(statement)
+                last = index == len(statements)
+                # commands (MERGE, UPDATE, DELETE) already ran and hold their metrics; a final query runs here
+                rows = frame.limit(2).collect() if last or set(frame.columns) & set(_METRICS) else []
+            except Exception as exc:  # the Spark error text is what the user needs, with the statement number
+                if stopped:  # the statement was interrupted because the run is being stopped
+                    raise stopped[0] from exc
+                if is_connection_loss(exc):  # not the statement's fault: the engine is gone
+                    raise lost_engine(spark, exc) from exc
+                raise TaskFailed(f"{path.name} statement {index}: {_first_line(exc)}",
+                                 getattr(exc, "getCondition", lambda: None)() or type(exc).__name__,
+                                 error_class=classify(exc)) from exc
+            _collect_metrics(result, rows, last)
     return result
+
+
+@contextmanager
+def _stopped_on_request(run: TaskRun) -> Iterator[list[BaseException]]:
+    """While the block runs, a thread asks ``run.check_stop`` every ``STOP_POLL_SECONDS``; the first error it
+    raises is put in the yielded list and the block's running statement is interrupted on the engine (the
+    block's statements carry a tag of their own: tags are per thread)."""
+    stopped: list[BaseException] = []
+    spark = run.monitor.spark
+    if run.check_stop is None:
+        yield stopped
+        return
+    check_stop = run.check_stop
+    tagged = hasattr(spark, "interruptTag")  # a classic session before Spark 4 stops between statements only
+    tag = f"etl-monitor-task-{uuid.uuid4().hex}"
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(STOP_POLL_SECONDS):
+            try:
+                check_stop()
+            except BaseException as exc:  # the orchestrator's interrupt is one (Dagster's is no Exception)
+                stopped.append(exc)
+                try:
+                    if tagged:
+                        spark.interruptTag(tag)
+                except Exception as lost:  # a lost engine ends the statement anyway
+                    run.log.warning(f"{run.task.name}: could not interrupt its statement: {_first_line(lost)}")
+                return
+
+    if tagged:
+        spark.addTag(tag)
+    watcher = threading.Thread(target=watch, name=f"{tag}-stop", daemon=True)
+    watcher.start()
+    try:
+        yield stopped
+    finally:
+        done.set()
+        watcher.join()
+        if tagged:
+            spark.removeTag(tag)
 
 
 def _collect_metrics(result: TaskResult, rows: list[Any], last: bool) -> None:
