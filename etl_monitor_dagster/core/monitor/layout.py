@@ -9,10 +9,9 @@ when their text changed: each carries the hash of its text as a table property (
 from __future__ import annotations
 
 import hashlib
-from functools import partial
+import re
 
 from .. import schema as S
-from ..engine import concurrently
 from ..live_views import ALL_VIEWS
 from ..sql import quote_identifier, quote_string
 from . import statements as Q
@@ -29,8 +28,10 @@ def create_or_migrate(store: Store) -> None:
 
 # The property on each view holding the hash of the text it was created from. On the view, not in a table of
 # ours: a view replaced or dropped by anyone else loses it and is created again, and no second write can drift
-# from the view it describes. Reading it is one SHOW TBLPROPERTIES per view, sent at once.
+# from the view it describes. Reading them all is one SHOW TABLE EXTENDED.
 VIEW_HASH_PROPERTY = "etl_monitor.view_sha256"
+_PROPERTIES_LINE = re.compile(r"^Table Properties: \[(.*)\]$", re.MULTILINE)
+_HASH = re.compile(rf"(?:^|, ){re.escape(VIEW_HASH_PROPERTY)}=([0-9a-f]{{64}})(?:,|$)")
 
 
 def view_hashes(store: Store) -> dict[str, tuple[str, str]]:
@@ -48,15 +49,32 @@ def create_views(store: Store) -> list[str]:
     """Create each monitoring view that is missing or whose text changed since it was created; returns
     those views, in creation order. An unchanged view is left as it is: no DDL, no new owner on Unity Catalog."""
     wanted = view_hashes(store)
-    existing = {str(r["viewName"]).lower() for r in store.engine.query(f"SHOW VIEWS IN {store.prefix}")}
-    current = concurrently({view: partial(stored_view_hash, store, view) for view in wanted
-                            if view.lower() in existing})
+    current = stored_view_hashes(store, list(wanted))
     changed = [view for view, (_, digest) in wanted.items() if current.get(view) != digest]
     for view in changed:
         text, digest = wanted[view]
         store.engine.execute(f"CREATE OR REPLACE VIEW {store.names[view]} "
                              f"TBLPROPERTIES ({quote_string(VIEW_HASH_PROPERTY)} = {quote_string(digest)}) AS {text}")
     return changed
+
+
+def stored_view_hashes(store: Store, views: list[str]) -> dict[str, str | None]:
+    """Of ``views``, each that exists with the hash it was created with (None: ``create_views`` did not create it).
+
+    One SHOW TABLE EXTENDED lists them with their properties; an engine whose listing shows no properties is
+    asked per view."""
+    listed = store.engine.query(f"SHOW TABLE EXTENDED IN {store.prefix} LIKE {quote_string('|'.join(views))}")
+    info = {str(r["tableName"]).lower(): str(r["information"]) for r in listed if not r["isTemporary"]}
+    found: dict[str, str | None] = {}
+    for view in views:
+        text = info.get(view.lower())
+        if text is None:
+            continue
+        if (line := _PROPERTIES_LINE.search(text)) is None:
+            found[view] = stored_view_hash(store, view)
+        else:
+            found[view] = match.group(1) if (match := _HASH.search(line.group(1))) else None
+    return found
 
 
 def stored_view_hash(store: Store, view: str) -> str | None:
