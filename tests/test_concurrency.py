@@ -8,6 +8,7 @@ transitions that follow one state of a step, the first logged happened and the o
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from collections import Counter
 from datetime import datetime
 
@@ -241,3 +242,28 @@ def test_concurrently_sends_the_reads_at_once_and_raises_the_first_error_after_a
         concurrently({"a": read("ok"), "b": read("bad"), "c": read("late")})
     assert sorted(map(str, ended[3:])) == ["bad", "late", "ok"]
     assert concurrently({"only": lambda: 7}) == {"only": 7}
+
+
+def test_a_fold_yielding_to_writers_never_retries_and_the_next_fold_removes_what_it_left(spark_server, wide):
+    earlier = {**STEP, "processing_date": "2026-04-08"}
+    ended = wide.new_run(earlier["processing_date"])
+    for task_id in range(1, WRITERS + 1):
+        wide.monitor.start_task(ended, wide.project, wide.load, task_id=task_id, **earlier)
+        wide.monitor.end_task(ended, wide.project, wide.load, task_id=task_id, **earlier)
+    running = wide.new_run()  # its writers append while the fold removes the ended run's events
+    before = wide.monitor.engine.stats.snapshot()
+    folds: list = []
+    folding = threading.Thread(target=lambda: folds.append(wide.monitor.fold(yield_to_writers=True)))
+    folding.start()
+    conflicts, _ = _race(spark_server, wide, running, "start_and_finish", list(range(1, WRITERS + 1)))
+    folding.join(timeout=600)
+
+    assert len(folds) == 1  # it ended, and without an error
+    assert (wide.monitor.engine.stats - before).conflicts_retried == 0 and conflicts == 0
+    wide.monitor.fold()  # removes whatever the first left
+    assert wide.monitor.spark.table(wide.monitor.table_name("ETLEventLog")).where(
+        f"ExecutionID IN ('{ended}', '{running}')").count() == 0
+    for run in (ended, running):
+        assert [wide.steps(run)[(1, t)]["Status"] for t in range(1, WRITERS + 1)] == ["DONE"] * WRITERS
+        counts = Counter(r["OperationName"] for r in wide.receipts(run))
+        assert counts == {"TASK_START": WRITERS, "TASK_DONE": WRITERS, "WATERMARK_MOVE": WRITERS}  # none doubled

@@ -239,23 +239,29 @@ class Engine:
     def execute(self, text: str, **frames: Any) -> int:
         """Run DDL or one Delta write, retrying conflicts; returns the affected row count (or 0)."""
         for attempt in range(self.retry.max_attempts):
-            self.stats.add(statements=1)
-            try:
-                rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
-            except Exception as exc:
-                if is_connection_loss(exc):
-                    raise lost_engine(self.spark, exc) from exc
-                if not is_conflict(exc):
-                    raise
-                self.stats.add(conflicts_retried=1)
-                log.debug("Delta conflict on attempt %d, retrying: %s", attempt + 1, exc)
-                time.sleep(self.retry.delay(attempt))
-                continue
-            self.stats.add(commits=1)
-            return _affected(rows)
+            affected = self.execute_once(text, **frames)
+            if affected is not None:
+                return affected
+            self.stats.add(conflicts_retried=1)
+            time.sleep(self.retry.delay(attempt))
         raise ConcurrencyError(
             f"gave up after {self.retry.max_attempts} conflicting attempts: {text.strip()[:200]}"
         )
+
+    def execute_once(self, text: str, **frames: Any) -> int | None:
+        """``execute`` without retries: None when the write conflicted with another writer's (it wrote nothing)."""
+        self.stats.add(statements=1)
+        try:
+            rows = (self.spark.sql(text, **frames) if frames else self.spark.sql(text)).collect()
+        except Exception as exc:
+            if is_connection_loss(exc):
+                raise lost_engine(self.spark, exc) from exc
+            if not is_conflict(exc):
+                raise
+            log.debug("Delta conflict: %s", exc)
+            return None
+        self.stats.add(commits=1)
+        return _affected(rows)
 
     def columns(self, table: str) -> list[str]:
         """Column names of an existing table."""

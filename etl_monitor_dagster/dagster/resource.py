@@ -451,9 +451,9 @@ class ETLMonitorResource(ConfigurableResource):
         """Several monitoring views' rows of one process at one moment, over one fold of the event log."""
         return self.get_monitor().read_process_views(project_code, process_load, reads)
 
-    def fold(self) -> FoldReport:
+    def fold(self, yield_to_writers: bool = False) -> FoldReport:
         """Write every transition logged so far into the tables that trail the event log; returns what it wrote."""
-        return self.get_monitor().fold()
+        return self.get_monitor().fold(yield_to_writers)
 
     def guide(self) -> None:
         """Print how to use the monitor: the steps of a run and every public method."""

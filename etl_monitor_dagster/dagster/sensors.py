@@ -143,8 +143,10 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
                                  + (f" and the figures of {process.history_key.to_user_string()}"
                                     if process.history_key else ""))
 
-            folded = m.fold()
-            context.log.info(f"folded {folded.events_removed} logged event(s) into the tables")
+            folded = m.fold(yield_to_writers=True)  # beside the next runs: their steps never wait for it
+            context.log.info(f"folded {folded.events_removed} logged event(s) into the tables" if not
+                             folded.removal_left else "folded the log into the tables; its folded events are "
+                             "left for the next fold (a writer was appending to their days)")
 
         return reconcile
 

@@ -483,11 +483,12 @@ class ETLMonitorFramework:
 
     # ------------------------------------------------------------------------------------- helpers
 
-    def fold(self) -> FoldReport:
+    def fold(self, yield_to_writers: bool = False) -> FoldReport:
         """Write every transition logged so far into ETLProcessingSteps, ETLconfigParameters and ETLsysLogs
         (which trail the log until then) and remove the folded events from ETLEventLog. The API and the
-        views see every transition without it; Dagster runs fold when they end, maintenance runs too."""
-        return fold(self._store)
+        views see every transition without it; Dagster runs fold when they end, maintenance runs too.
+        With ``yield_to_writers`` a removal that meets a concurrent append is left to the next fold."""
+        return fold(self._store, v.boolean("yield_to_writers", yield_to_writers))
 
     def guide(self) -> None:
         """Print how to use the monitor: the steps of a run and every public method."""
