@@ -146,7 +146,7 @@ def reconciliation_sensors(jobs: Sequence[UnresolvedAssetJobDefinition], index: 
             folded = m.fold(yield_to_writers=True)  # beside the next runs: their steps never wait for it
             context.log.info(f"folded {folded.events_removed} logged event(s) into the tables" if not
                              folded.removal_left else "folded the log into the tables; its folded events are "
-                             "left for the next fold (a writer was appending to their days)")
+                             "left for the next fold (a writer was appending to the log)")
 
         return reconcile
 

@@ -120,7 +120,7 @@ def _stopped_on_request(run: TaskRun) -> Iterator[list[BaseException]]:
         yield stopped
     finally:
         done.set()
-        watcher.join()
+        watcher.join(timeout=30)  # bounded: a check_stop stuck on the orchestrator is left behind (daemon)
         if tagged:
             spark.removeTag(tag)
 

@@ -6,7 +6,7 @@ Dagster run (the run status sensors) and in every maintenance run. A fold takes 
 id first, writes what the views show into the three tables (one statement each: the receipts, the
 parameters, the steps), then deletes the events up to that row id. Each statement is idempotent, so a
 fold cut short anywhere is finished by the next one, and events logged during a fold stay in the log. The
-fold at a run's end yields to writers: its deletion, which a concurrent append to the same days makes
+fold at a run's end yields to writers: its deletion, which any append to the log meanwhile makes
 conflict, is tried once (``fold``).
 """
 
@@ -32,8 +32,8 @@ class FoldReport:
 def fold(store: Store, yield_to_writers: bool = False) -> FoldReport:
     """Fold every event logged before the call into the tables; returns what it wrote.
 
-    With ``yield_to_writers`` the folded events are removed from the log only if no writer appends to their
-    days meanwhile: the removal is tried once, and a conflict leaves them for the next fold. Folded events
+    With ``yield_to_writers`` the folded events are removed from the log only if no writer appends to it
+    meanwhile: the removal is tried once, and a conflict leaves them for the next fold. Folded events
     left in the log change nothing a reader sees (every statement of a fold is idempotent), and no writer
     of a running step is made to wait: the fold at a run's end runs beside the next runs."""
     (mark,) = store.engine.query(store.render(Q.LOG_HIGH_MARK))
