@@ -190,6 +190,27 @@ def test_a_start_whose_log_rows_a_fold_took_before_it_read_them_still_holds_its_
     assert wide.steps(run)[(1, 1)]["Status"] == "DONE"
 
 
+def test_a_generation_whose_rival_a_fold_took_out_of_the_log_is_still_refused(wide, monkeypatch):
+    """A rival generates the same Attempts between this generation's query and its append, and a fold moves
+    the rival's rows into ETLProcessingSteps before this generation reads who came first: the log then shows
+    this generation alone, yet the rival's folded rows came first. Nothing is faked, as above."""
+    m = wide.monitor
+    rival, late = m.generate_execution_id(), m.generate_execution_id()
+    append = m._steps.store.append
+
+    def rival_first_then_fold(events):
+        monkeypatch.setattr(m._steps.store, "append", append)  # once: the rival's own append is the real one
+        m.generate_execution_steps(rival, wide.project, wide.load, DAY)
+        m.fold()
+        append(events)
+
+    monkeypatch.setattr(m._steps.store, "append", rival_first_then_fold)
+    with pytest.raises(ClaimError, match=rival):
+        m.generate_execution_steps(late, wide.project, wide.load, DAY)
+    rows = m.status_rows(wide.project, wide.load, processing_date=DAY)
+    assert {(r["ExecutionID"], r["Attempts"]) for r in rows} == {(rival, 0)}
+
+
 def test_watermarks_never_move_backwards_but_a_deliberate_set_rewinds_them(make_process):
     process = make_process(tasks=[{"task_id": 1, "source_system_code": "wm"}],
                            parameters=[{"parameter_name": "wm", "parameter_type": "DELTA_DATE"},

@@ -89,6 +89,18 @@ def test_a_scan_finds_the_rows_the_engine_finds_with_the_same_row_ids(spark):
     assert table.scan(date(2026, 3, 2), {"Writer": "here"}, ["EventID"]) == []
 
 
+def test_a_scan_tells_whether_a_commit_since_a_version_removed_rows(spark):
+    name, table = _create(spark)
+    table.append([{"EventID": f"a{i}", "ProcessingDate": DAY, "Seq": i} for i in range(2)])
+    before = table.version()
+    spark.sql(f"INSERT INTO {name} (EventID, ProcessingDate, Seq) VALUES ('e1', DATE'2026-03-01', 7)")
+    table.scan(DAY, {}, ["EventID"])
+    assert not table.removed_after(before)  # appends only, by the engine too
+    spark.sql(f"DELETE FROM {name} WHERE Seq = 0")
+    table.scan(DAY, {}, ["EventID"])
+    assert table.removed_after(before) and not table.removed_after(table.version())
+
+
 def test_a_row_without_a_not_null_value_is_refused_and_nothing_is_written(spark):
     name, table = _create(spark)
     with pytest.raises(ValueError, match="EventID is NOT NULL"):

@@ -198,6 +198,18 @@ class LocalDeltaTable:
                                   "RowID": row_id if row_id is not None else add["baseRowId"] + index})
         return sorted(found, key=lambda r: r["RowID"])
 
+    def removed_after(self, version: int) -> bool:
+        """Whether a commit after ``version``, up to the state the last scan read, removed a file (True too
+        when one of those commits is gone): rows logged after ``version`` may then be missing from that scan."""
+        state = self._state
+        for v in range(version + 1, (state.version if state else version) + 1):
+            try:
+                if any("remove" in action for action in self._actions(v)):
+                    return True
+            except FileNotFoundError:
+                return True
+        return False
+
     # ------------------------------------------------------------------------------------------ writing
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> int:

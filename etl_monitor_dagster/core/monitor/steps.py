@@ -123,16 +123,21 @@ class Steps:
              ("ProcessingDate", "DATE"), ("Now", "TIMESTAMP"), ("By", "STRING")],
         )
         text = self.store.render(Q.NEW_STEPS, year_start=date(day.year, 1, 1), year_end=date(day.year, 12, 31))
+        seen = self.store.log_version()  # a rival generation the query below misses is logged after this
         rows = self.store.engine.query(text, src=args)
         if not rows:
             return []
         events = [generated(r) for r in rows]
         self.store.append(events)
-        if not self._run_rows(execution_id, project_code, process_load, day):
-            holders = self.store.rows("v_liveSteps", {"ProjectCode": project_code, "ProcessLoad": process_load,
-                                                      "ProcessingDate": day, "Attempts": rows[0]["Attempts"]})
-            raise ClaimError(f"execution {execution_id} of {project_code}/{process_load} for {day}",
-                             holders[0]["ExecutionID"] if holders else "another execution",
+        first = self._first_generation(rows[0], seen)
+        if first is None:  # unknown from the folder: read the rows as readers see them
+            first = execution_id if self._run_rows(execution_id, project_code, process_load, day) else None
+        if first != execution_id:
+            if first is None:
+                holders = self.store.rows("v_liveSteps", {"ProjectCode": project_code, "ProcessLoad": process_load,
+                                                          "ProcessingDate": day, "Attempts": rows[0]["Attempts"]})
+                first = holders[0]["ExecutionID"] if holders else "another execution"
+            raise ClaimError(f"execution {execution_id} of {project_code}/{process_load} for {day}", first,
                              f"generated attempt {rows[0]['Attempts']} of that date first; run again for the next")
         return [{**{c: r.get(c) for c in _ROW_COLUMNS}, "TaskIsActive": True, "LastEventID": e["EventID"]}
                 for r, e in zip(rows, events, strict=True)]
@@ -142,6 +147,18 @@ class Steps:
         if self._run_rows(execution_id, project_code, process_load, day):
             return False
         return bool(self.generate(execution_id, project_code, process_load, day))
+
+    def _first_generation(self, row: dict[str, Any], seen: int | None) -> str | None:
+        """The execution that generated ``row``'s Attempts of its date first, by the rule of ``v_liveSteps``,
+        read from the log's folder; None when the folder cannot tell.
+
+        The generation query saw every generation logged up to version ``seen``, and none of them has that
+        Attempts; so the first is the first logged after it, unless a fold removed it from the log since
+        (its rows are then in ETLProcessingSteps, which only the engine reads)."""
+        where = {c: row[c] for c in ("ProjectCode", "ProcessLoad", "ProcessingDate", "Attempts")}
+        logged = None if seen is None else self.store.logged(
+            {**where, "EventType": EventType.STEP_GENERATE.value}, ["ExecutionID"], since=seen)
+        return logged[0]["ExecutionID"] if logged else None
 
     def _run_rows(self, execution_id: str, project_code: str, process_load: str,
                   day: date | None) -> list[dict[str, Any]]:

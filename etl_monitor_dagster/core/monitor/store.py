@@ -78,12 +78,23 @@ class Store:
         frame = self.spark.table(self.names[name])
         return self.collect(frame.where(frame[column].isin(sorted(values))))
 
-    def logged(self, where: dict[str, Any], columns: Sequence[str]) -> list[dict[str, Any]] | None:
+    def log_version(self) -> int | None:
+        """The log's latest version in its folder; None when this process reads the log through the engine."""
+        return None if self._log is None else self._log.version()
+
+    def logged(self, where: dict[str, Any], columns: Sequence[str],
+               since: int | None = None) -> list[dict[str, Any]] | None:
         """The log's rows whose columns equal the non-None values of ``where`` (its ProcessingDate among them),
         with ``RowID``, in log order, read from the log's folder by this process; None when it cannot (read
-        through the engine then)."""
+        through the engine then). ``since``: also None when a commit after that version removed rows (a fold),
+        so that every row logged after it is in the answer or the answer is None."""
         equals = {c: v for c, v in where.items() if v is not None and c != "ProcessingDate"}
-        return self._in_folder(lambda table: table.scan(where["ProcessingDate"], equals, columns))
+
+        def scan(table: LocalDeltaTable) -> list[dict[str, Any]] | None:
+            rows = table.scan(where["ProcessingDate"], equals, columns)
+            return None if since is not None and table.removed_after(since) else rows
+
+        return self._in_folder(scan)
 
     def query(self, statement: str, where: dict[str, Any] | None = None,
               order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
