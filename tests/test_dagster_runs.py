@@ -205,6 +205,10 @@ def test_a_hook_whose_write_failed_is_repaired_by_the_run_sensor(instance, monit
         assert success  # Dagster logs the hook's error and carries on
         assert instance.all_logs(run_id, of_type=DagsterEventType.HOOK_ERRORED)
         assert rows(monitor, "HOOKLESS", run_id)["Sabotage own DONE"]["Status"] == "NQUE"
+        steps = {r.step_key for r in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)}
+        # the initiation's hook wrote its DONE: only the step whose hook errored is read against its row
+        assert len(run_outcomes(instance, run_id, steps)) == 2
+        assert set(run_outcomes(instance, run_id, steps, unhooked=True)) == {"qa__hookless__sabotage_own_done"}
     finally:
         log = monitor.table_name("ETLEventLog")
         monitor.spark.sql(f"ALTER TABLE {log} DROP CONSTRAINT IF EXISTS refuse_done")

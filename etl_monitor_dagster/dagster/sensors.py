@@ -54,6 +54,9 @@ from .metadata import PROCESS_TAG
 from .resource import ETLMonitorResource
 from .task_health import report_run
 
+_OUTCOME_EVENTS = (DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE)
+_HOOK_ENDS = (DagsterEventType.HOOK_COMPLETED, DagsterEventType.HOOK_ERRORED)
+
 
 class IndexedProcess(NamedTuple):
     """A process as its run's events and reports are matched against."""
@@ -68,15 +71,21 @@ StepIndex = dict[str, IndexedProcess]
 """Process (ProcessLoad) -> its indexed process."""
 
 
-def run_outcomes(instance: DagsterInstance, run_id: str,
-                 steps: set[str]) -> dict[str, tuple[TaskOutcome, datetime]]:
-    """What each of ``steps`` ended with in this run, and when, from the run's event log."""
+def run_outcomes(instance: DagsterInstance, run_id: str, steps: set[str],
+                 unhooked: bool = False) -> dict[str, tuple[TaskOutcome, datetime]]:
+    """What each of ``steps`` ended with in this run, and when, from the run's event log. ``unhooked``: only
+    the outcomes that no hook completed after (a hook that completes has written its step's outcome, and
+    Dagster runs a step's hooks after its outcome's events), so a run whose hooks all wrote needs no read."""
     outcomes: dict[str, tuple[TaskOutcome, datetime]] = {}
-    kinds = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE}
-    for record in instance.all_logs(run_id, of_type=kinds):
+    hooks: dict[str, set[DagsterEventType]] = {}  # a step's hook events since its last outcome
+    for record in instance.all_logs(run_id, of_type={*_OUTCOME_EVENTS, *(_HOOK_ENDS if unhooked else ())}):
         event = record.dagster_event
         if event is None or event.step_key not in steps:
             continue
+        if event.event_type in _HOOK_ENDS:
+            hooks.setdefault(event.step_key, set()).add(event.event_type)
+            continue
+        hooks[event.step_key] = set()
         at = datetime.fromtimestamp(record.timestamp, UTC)
         if event.event_type is DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
@@ -89,15 +98,18 @@ def run_outcomes(instance: DagsterInstance, run_id: str,
         outcome = TaskOutcome.from_metadata(event.step_materialization_data.materialization.metadata)
         if outcome is not None and outcome.status is not None:
             outcomes[event.step_key] = (outcome, at)
+    if unhooked:  # an errored hook wrote nothing: its outcome stays
+        return {s: o for s, o in outcomes.items() if hooks.get(s) != {DagsterEventType.HOOK_COMPLETED}}
     return outcomes
 
 
 def reconcile_run(instance: DagsterInstance, run_id: str, monitor: ETLMonitorFramework,
                   index: StepIndex) -> list[str]:
-    """Record every outcome of the run the monitor does not hold yet; returns what changed."""
+    """Record every outcome of the run the monitor does not hold yet; returns what changed. Only outcomes
+    whose hooks did not complete are read against the rows: in a run whose hooks all wrote, nothing is read."""
     changed: list[str] = []
     for spec, tasks, *_ in index.values():
-        outcomes = run_outcomes(instance, run_id, set(tasks))
+        outcomes = run_outcomes(instance, run_id, set(tasks), unhooked=True)
         if not outcomes:
             continue
         rows = {(r["WorkFlowID"], r["TaskID"]): r
