@@ -32,6 +32,7 @@ MAX_REMEMBERED = 1000  # started rows kept for their end (a process that never e
 INITIATION = {"WorkFlowID": 0, "SequenceID": 0, "TaskID": 0}
 _KEY_COLUMNS = S.STEPS.key
 _ROW_COLUMNS = S.STEPS.column_names
+_GENERATION = ("ProjectCode", "ProcessLoad", "ProcessingDate", "Attempts")  # what one generation claims
 _CANDIDATE = f"EventType IN ({', '.join(repr(t) for t in TRANSITIONS)}) AND NOT coalesce(Refused, false)"
 
 
@@ -130,13 +131,10 @@ class Steps:
         events = [generated(r) for r in rows]
         self.store.append(events)
         first = self._first_generation(rows[0], seen)
-        if first is None:  # unknown from the folder: read the rows as readers see them
-            first = execution_id if self._run_rows(execution_id, project_code, process_load, day) else None
+        if first is None:  # the folder cannot tell: the rows as readers see them can
+            first = (execution_id if self._run_rows(execution_id, project_code, process_load, day)
+                     else self._holder(rows[0]))
         if first != execution_id:
-            if first is None:
-                holders = self.store.rows("v_liveSteps", {"ProjectCode": project_code, "ProcessLoad": process_load,
-                                                          "ProcessingDate": day, "Attempts": rows[0]["Attempts"]})
-                first = holders[0]["ExecutionID"] if holders else "another execution"
             raise ClaimError(f"execution {execution_id} of {project_code}/{process_load} for {day}", first,
                              f"generated attempt {rows[0]['Attempts']} of that date first; run again for the next")
         return [{**{c: r.get(c) for c in _ROW_COLUMNS}, "TaskIsActive": True, "LastEventID": e["EventID"]}
@@ -155,10 +153,15 @@ class Steps:
         The generation query saw every generation logged up to version ``seen``, and none of them has that
         Attempts; so the first is the first logged after it, unless a fold removed it from the log since
         (its rows are then in ETLProcessingSteps, which only the engine reads)."""
-        where = {c: row[c] for c in ("ProjectCode", "ProcessLoad", "ProcessingDate", "Attempts")}
         logged = None if seen is None else self.store.logged(
-            {**where, "EventType": EventType.STEP_GENERATE.value}, ["ExecutionID"], since=seen)
+            {**{c: row[c] for c in _GENERATION}, "EventType": EventType.STEP_GENERATE.value}, ["ExecutionID"],
+            since=seen)
         return logged[0]["ExecutionID"] if logged else None
+
+    def _holder(self, row: dict[str, Any]) -> str:
+        """The execution whose rows of ``row``'s Attempts of its date readers see."""
+        holders = self.store.rows("v_liveSteps", {c: row[c] for c in _GENERATION})
+        return holders[0]["ExecutionID"] if holders else "another execution"
 
     def _run_rows(self, execution_id: str, project_code: str, process_load: str,
                   day: date | None) -> list[dict[str, Any]]:
