@@ -64,6 +64,9 @@ class _State:
     metadata: dict[str, Any]
     high_water_mark: int  # the highest row id assigned; -1 before the first
     files: dict[str, dict[str, Any]] | None = None  # the live files' add actions by path, once a scan asked
+    # The last version that removed a file, as far as this state knows: one built from a checkpoint (or from
+    # the newest commits only) cannot tell what came before, so its first version counts as one.
+    removed_at: int = -1
 
 
 class LocalDeltaTable:
@@ -143,15 +146,19 @@ class LocalDeltaTable:
                     if {"protocol", "metaData", "hwm"} <= newer.keys():
                         break
                 found, version = {**found, **newer}, latest
-            state = _State(version, found.get("protocol", {}), found.get("metaData", {}), found.get("hwm", -1), live)
+            state = _State(version, found.get("protocol", {}), found.get("metaData", {}), found.get("hwm", -1), live,
+                           version)
         for v in range(state.version + 1, latest + 1):
             found = {}
+            removed_at = state.removed_at
             for action in self._actions(v):
                 _take(found, action)
                 if state.files is not None:
                     _apply(state.files, action)
+                if "remove" in action:
+                    removed_at = v
             state = _State(v, found.get("protocol", state.protocol), found.get("metaData", state.metadata),
-                           found.get("hwm", state.high_water_mark), state.files)
+                           found.get("hwm", state.high_water_mark), state.files, removed_at)
         if not state.protocol or not state.metadata:
             raise Unsupported(f"no protocol or metadata found in {self.log}")
         self._check(state)
@@ -199,16 +206,9 @@ class LocalDeltaTable:
         return sorted(found, key=lambda r: r["RowID"])
 
     def removed_after(self, version: int) -> bool:
-        """Whether a commit after ``version``, up to the state the last scan read, removed a file (True too
-        when one of those commits is gone): rows logged after ``version`` may then be missing from that scan."""
-        state = self._state
-        for v in range(version + 1, (state.version if state else version) + 1):
-            try:
-                if any("remove" in action for action in self._actions(v)):
-                    return True
-            except FileNotFoundError:
-                return True
-        return False
+        """Whether a commit after ``version``, up to the state the last scan read, may have removed a file: rows
+        logged after ``version`` may then be missing from that scan. Read from that state, not the commits again."""
+        return self._state is None or self._state.removed_at > version
 
     # ------------------------------------------------------------------------------------------ writing
 
@@ -233,7 +233,8 @@ class LocalDeltaTable:
                     for action in actions:
                         _apply(state.files, action)
                 self._state = _State(version, state.protocol, state.metadata,
-                                     state.high_water_mark + sum(f["rows"] for f in files), state.files)
+                                     state.high_water_mark + sum(f["rows"] for f in files), state.files,
+                                     state.removed_at)
                 return version
             if time.monotonic() > deadline:
                 raise ConcurrencyError(f"no Delta version of {self.path} won within {_COMMIT_DEADLINE_SECONDS} s")
