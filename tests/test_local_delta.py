@@ -89,6 +89,25 @@ def test_a_scan_finds_the_rows_the_engine_finds_with_the_same_row_ids(spark):
     assert table.scan(date(2026, 3, 2), {"Writer": "here"}, ["EventID"]) == []
 
 
+
+def test_every_row_read_here_is_the_engines_row_with_its_row_id_and_none_past_the_limit(spark):
+    name, table = _create(spark)
+    moment = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    table.append([{"EventID": f"a{i}", "ProcessingDate": DAY, "Writer": HOSTILE, "Seq": i, "At": moment}
+                  for i in range(3)])
+    spark.sql(f"INSERT INTO {name} (EventID, ProcessingDate, Seq, At) VALUES ('e1', NULL, 7, TIMESTAMP'2026-03-01 "
+              f"12:30:15.123456'), ('e2', DATE'2026-03-02', 8, NULL)")
+    assert len(table.rows(limit=5)) == 5  # read once: the DELETE below must drop the rewritten file's rows
+    spark.sql(f"DELETE FROM {name} WHERE Seq = 0")  # the rewritten file keeps its rows' ids in a column
+    table.append([{"EventID": "b", "ProcessingDate": DAY, "Seq": 9}])
+
+    rows = table.rows(limit=5)
+    assert rows == [{**r, "At": r["At"] and r["At"].replace(tzinfo=UTC)} for r in _rows(spark, name)]
+    assert [r["RowID"] for r in rows] == [1, 2, 3, 4, 7]  # the rewritten file's base took 5 and 6
+    assert (rows[0]["Writer"], rows[2]["ProcessingDate"]) == (HOSTILE, None)
+    assert [r["At"] for r in rows[:3]] == [moment] * 3  # an instant in UTC, from our files and the engine's
+    assert table.rows(limit=4) is None  # five rows by the files' stats
+
 def test_a_scan_tells_whether_a_commit_since_a_version_removed_rows(spark):
     name, table = _create(spark)
     table.append([{"EventID": f"a{i}", "ProcessingDate": DAY, "Seq": i} for i in range(2)])

@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from etl_monitor_dagster import ValidationError
+from etl_monitor_dagster.core.live_views import ALL_VIEWS
+from etl_monitor_dagster.core.monitor import store as store_module
+from etl_monitor_dagster.core.monitor.store import Store
 from tests.conftest import DAY
 
 
@@ -189,3 +192,38 @@ def test_the_views_of_a_process_read_at_one_moment_are_the_rows_each_view_gives_
         first, second}
     with pytest.raises(ValidationError, match="v_liveSteps"):
         m.read_process_views(retried.project, retried.load, {"v_liveSteps": ([], {}), "v_nothing": ([], {})})
+
+
+def test_every_view_the_monitor_reads_over_the_logs_folder_gives_the_rows_the_engines_view_gives(make_process):
+    p = make_process(tasks=[{"task_id": 1, "task_mandatory": True, "source_system_code": "LastOrder"},
+                            {"task_id": 2}],
+                     parameters=[{"parameter_name": "LastOrder", "parameter_type": "DELTA_DATE"}])
+    m, run = p.monitor, p.new_run()
+    for task_id in (0, 1, 2):
+        m.start_task(run, p.project, p.load, **_step(task_id))
+    m.end_task(run, p.project, p.load, **_step(1))
+    m.fail_task(run, p.project, p.load, **_step(2), log_message="it's \"quoted\"\nünïcødé")
+    m.fold()  # the rows so far in the tables, what follows in the log only
+    m.fail_task(run, p.project, p.load, **_step(1), log_message="too late: refused")
+    m.skip_task(run, p.project, p.load, **_step(2))
+    lower = datetime(2020, 1, 1, tzinfo=UTC)  # than the DONE's: refused
+    m.advance_watermark(p.project, p.load, "LastOrder", new_datetime_value=lower)
+    m.end_task(run, p.project, p.load, **_step(0))
+
+    through_engine = Store(m.store.engine, m.store.prefix, m.store.updated_by)  # no folder: the engine reads the log
+    for view in ALL_VIEWS:
+        here, there = (sorted(map(repr, store.rows(view, {"ProjectCode": p.project})))
+                       for store in (m.store, through_engine))
+        assert here == there and (here or view in ("v_currentFailures", "v_mandatoryBlockers")), view
+
+
+def test_a_view_reads_the_log_from_the_folder_unless_the_log_holds_more_rows_than_the_bound(retried, monkeypatch):
+    store = retried.monitor.store
+    log = store.names["ETLEventLog"].split(".")[-1].strip("`").lower()
+
+    def plan() -> str:
+        return store.table("v_liveSteps")._explain_string(extended=False).lower()
+
+    assert "localtablescan" in plan() and log not in plan()
+    monkeypatch.setattr(store_module, "BOUND_LOG_ROWS", 0)  # the fixture's events are in the log
+    assert log in plan()

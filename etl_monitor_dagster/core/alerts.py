@@ -278,7 +278,7 @@ class AlertLedger:
 
     def state(self, project_code: str, process_load: str) -> AlertState:
         """The process's alert state from its ALERT_SENT, ALERT_RECOVERED and ALERT_SUPPRESSED receipts."""
-        frame = self.store.spark.table(self.store.names["v_liveLogs"])
+        frame = self.store.table("v_liveLogs")
         frame = frame.where(frame["OperationName"].isin([*(e.value for e in EVENTS.values()), _HELD.value]))
         found = self.store.collect(frame, {"ProjectCode": project_code, "ProcessLoad": process_load},
                                    ["LogOrder"])
@@ -302,7 +302,7 @@ class AlertLedger:
         """The SLA_AT_RISK events (their JSON) of these executions whose "at risk" message has no receipt yet."""
         if not execution_ids:
             return []
-        frame = self.store.spark.table(self.store.names["v_liveLogs"])
+        frame = self.store.table("v_liveLogs")
         frame = frame.where(frame["ExecutionID"].isin(sorted(execution_ids)) & frame["OperationName"].isin(
             EventType.SLA_AT_RISK.value, EventType.ALERT_AT_RISK.value))
         found = self.store.collect(frame.select("OperationName", "CorrelationID", "Message"), order_by=["LogOrder"])

@@ -28,8 +28,7 @@ _EVENTS = """
 -- source run of a start) is Void.
 WITH logged AS (
   SELECT *, Transition AND NOT coalesce(Refused, false) AS Candidate
-    FROM (SELECT *, _metadata.row_id AS RowID, EventType IN ({transitions}) AND TaskID IS NOT NULL AS Transition
-            FROM {ETLEventLog})),
+    FROM (SELECT *, EventType IN ({transitions}) AND TaskID IS NOT NULL AS Transition FROM {log_rows})),
 ranked AS (
   SELECT * EXCEPT (Refused, Candidate), coalesce(Refused, false) AS Refused,
          Transition AND NOT (Candidate AND row_number() OVER (PARTITION BY {key}, Candidate, Basis
@@ -149,6 +148,10 @@ SELECT CAST(NULL AS BIGINT), e.ProcessingDate, e.ProjectCode, e.ProcessLoad, coa
   FROM {v_events} e
  WHERE e.Receipt AND NOT coalesce(NOT e.Accepted, e.Void)
    AND NOT EXISTS (SELECT 1 FROM {ETLsysLogs} l WHERE l.CorrelationID = e.EventID)"""
+
+# The log's rows with their row ids, as the views read them. A reader on the embedded engine binds in their place
+# the rows it reads from the log's folder (``Store.table``).
+LOG_ROWS = "(SELECT *, _metadata.row_id AS RowID FROM {ETLEventLog})"
 
 _CHAIN = ("Status", "StartTime", "EndTime", "DurationSeconds", "LogMessage", "LogType", "LogCode", "SourceType",
           "SourceRunID", "ClusterID")

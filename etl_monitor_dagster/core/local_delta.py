@@ -1,5 +1,5 @@
 """Blind appends to a Delta table in a local folder, committed by this process instead of the engine, and
-scans of one partition of it.
+reads of its rows.
 
 A transition of the monitor is one appended row. Sent through Spark, that row costs the embedded server a
 statement: 0.3-0.5 s of its CPU under load, for every START and every DONE. Written here it is a Parquet
@@ -13,18 +13,20 @@ row ids of row tracking (``baseRowId`` from the table's high-water mark, which t
 whose protocol asks for anything else, or whose columns are not the expected ones, is refused with
 ``Unsupported``; its caller then writes through the engine.
 
-A scan reads the table's live files (the last checkpoint's, then every commit after it, then forward from
-what it read), keeps a partition's files whose stats do not rule the asked values out, and gives each row
+A read takes the table's live files (the last checkpoint's, then every commit after it, then forward from
+what it read); a scan keeps a partition's files whose stats do not rule the asked values out. Each row gets
 its row-tracking id: ``baseRowId`` plus its index, or the id the engine kept in the file when it rewrote it.
+A file is read once: committed files never change.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -80,6 +82,10 @@ class LocalDeltaTable:
         self.required = {c for c, t in columns if t.endswith("NOT NULL")}
         self.partition_by = partition_by
         self._state: _State | None = None
+        # A data file never changes once committed: its rows (with their row ids) are read once, and forgotten
+        # when a commit removes the file. The lock keeps threads of one process from refreshing at once.
+        self._file_rows: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ reading
 
@@ -186,24 +192,57 @@ class LocalDeltaTable:
     def scan(self, partition: date | None, equals: Mapping[str, Any], columns: Sequence[str]) -> list[dict[str, Any]]:
         """The ``columns`` of the rows in ``partition`` whose values equal ``equals``, with ``RowID`` (row
         tracking's id: the order of the commits), in that order. Files whose stats rule them out are not read."""
-        state = self._refresh(files=True)
-        assert state.files is not None
-        value = None if partition is None else partition.isoformat()
-        materialized = (state.metadata.get("configuration") or {}).get("delta.rowTracking.materializedRowIdColumnName")
-        found = []
-        for add in state.files.values():
-            if ((self.partition_by and (add.get("partitionValues") or {}).get(self.partition_by) != value)
-                    or not _may_hold(add, equals)):
-                continue
-            table = pq.ParquetFile(self.path / unquote(add["path"])).read()
-            names = set(table.column_names)
-            for index, row in enumerate(table.to_pylist()):
-                if all(row.get(c) == v for c, v in equals.items()):
-                    # A row the engine rewrote keeps its id in the materialized column; a fresh one has none.
-                    row_id = row.get(materialized) if materialized in names else None
-                    found.append({**{c: partition if c == self.partition_by else row.get(c) for c in columns},
-                                  "RowID": row_id if row_id is not None else add["baseRowId"] + index})
+        def wanted(add: Mapping[str, Any]) -> bool:
+            return (not self.partition_by or (add.get("partitionValues") or {}).get(self.partition_by)
+                    == (None if partition is None else partition.isoformat())) and _may_hold(add, equals)
+
+        return [{**{c: row[c] for c in columns}, "RowID": row["RowID"]} for row in self._live_rows(wanted)
+                if all(row[c] == v for c, v in equals.items())]
+
+    def rows(self, limit: int) -> list[dict[str, Any]] | None:
+        """Every row, all columns and ``RowID``, in log order; None when the live files hold more than ``limit``
+        (by their stats)."""
+        with self._lock:
+            files = self._refresh(files=True).files
+        assert files is not None
+        if sum(json.loads(add.get("stats") or "{}").get("numRecords", limit + 1) for add in files.values()) > limit:
+            return None
+        return self._live_rows(lambda add: True)
+
+    def _live_rows(self, wanted: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The rows of the live files ``wanted`` keeps, each with every column and ``RowID``, in log order."""
+        with self._lock:
+            state = self._refresh(files=True)
+            assert state.files is not None
+            for path in self._file_rows.keys() - state.files.keys():
+                del self._file_rows[path]
+            found = [row for add in state.files.values() if wanted(add) for row in self._read(add, state)]
         return sorted(found, key=lambda r: r["RowID"])
+
+    def _read(self, add: Mapping[str, Any], state: _State) -> list[dict[str, Any]]:
+        """A live file's rows with their partition value and row id (row tracking's: ``baseRowId`` plus the
+        row's index, or the id the engine kept in the file when it rewrote it)."""
+        rows = self._file_rows.get(add["path"])
+        if rows is not None:
+            return rows
+        materialized = (state.metadata.get("configuration") or {}).get("delta.rowTracking.materializedRowIdColumnName")
+        table = pq.ParquetFile(self.path / unquote(add["path"]), coerce_int96_timestamp_unit="us").read()
+        names = set(table.column_names)
+        partition = (add.get("partitionValues") or {}).get(self.partition_by) if self.partition_by else None
+        # A timestamp in Parquet is an instant in UTC; the engine writes INT96, which leaves the zone unsaid.
+        instants = [c for c, t in self.columns if t == "TIMESTAMP" and c in names]
+        rows = []
+        for index, row in enumerate(table.to_pylist()):
+            row_id = row.get(materialized) if materialized in names else None
+            for c in instants:
+                if row[c] is not None and row[c].tzinfo is None:
+                    row[c] = row[c].replace(tzinfo=UTC)
+            rows.append({**{c: row.get(c) for c, _ in self.columns},
+                         **({self.partition_by: _partition_value(partition, dict(self.columns)[self.partition_by])}
+                            if self.partition_by else {}),
+                         "RowID": row_id if row_id is not None else add["baseRowId"] + index})
+        self._file_rows[add["path"]] = rows
+        return rows
 
     def removed_after(self, version: int) -> bool:
         """Whether a commit after ``version``, up to the state the last scan read, may have removed a file: rows
@@ -222,23 +261,24 @@ class LocalDeltaTable:
             for column in self.required:
                 if row.get(column) is None:
                     raise ValueError(f"{column} is NOT NULL in {self.path.name} and was given no value")
-        state = self._refresh()
-        files = [self._write_file(value, part) for value, part in _partitions(rows, self.partition_by)]
-        deadline = time.monotonic() + _COMMIT_DEADLINE_SECONDS
-        while True:
-            version = state.version + 1
-            actions = self._commit(version, state, files)
-            if actions is not None:
-                if state.files is not None:
-                    for action in actions:
-                        _apply(state.files, action)
-                self._state = _State(version, state.protocol, state.metadata,
-                                     state.high_water_mark + sum(f["rows"] for f in files), state.files,
-                                     state.removed_at)
-                return version
-            if time.monotonic() > deadline:
-                raise ConcurrencyError(f"no Delta version of {self.path} won within {_COMMIT_DEADLINE_SECONDS} s")
-            state = self._refresh()  # another writer took the version: its commit may change the mark
+        with self._lock:  # the state is this process's, shared by its threads
+            state = self._refresh()
+            files = [self._write_file(value, part) for value, part in _partitions(rows, self.partition_by)]
+            deadline = time.monotonic() + _COMMIT_DEADLINE_SECONDS
+            while True:
+                version = state.version + 1
+                actions = self._commit(version, state, files)
+                if actions is not None:
+                    if state.files is not None:
+                        for action in actions:
+                            _apply(state.files, action)
+                    self._state = _State(version, state.protocol, state.metadata,
+                                         state.high_water_mark + sum(f["rows"] for f in files), state.files,
+                                         state.removed_at)
+                    return version
+                if time.monotonic() > deadline:
+                    raise ConcurrencyError(f"no Delta version of {self.path} won within {_COMMIT_DEADLINE_SECONDS} s")
+                state = self._refresh()  # another writer took the version: its commit may change the mark
 
     def _write_file(self, value: date | None, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
         folder = (f"{self.partition_by}={_NULL_PARTITION if value is None else value.isoformat()}/"
@@ -321,6 +361,13 @@ def _partitions(rows: Sequence[Mapping[str, Any]], column: str | None) -> list[t
     for row in rows:
         groups.setdefault(row.get(column) if column else None, []).append(row)
     return list(groups.items())
+
+
+def _partition_value(text: str | None, sql_type: str) -> Any:
+    """A partition value as its column's type (Delta keeps them as text; None: the null partition)."""
+    if text is None or text == _NULL_PARTITION:
+        return None
+    return date.fromisoformat(text) if sql_type == "DATE" else text
 
 
 def _value(value: Any, sql_type: str) -> Any:

@@ -131,7 +131,7 @@ class ETLMonitorFramework:
         """
         if view not in ALL_VIEWS:
             raise ValidationError("view", view, f"is not one of the monitoring views {sorted(ALL_VIEWS)}")
-        frame = self.spark.table(self._store.names[view])
+        frame = self._store.table(view)
         try:
             return self._store.collect(frame, equals, order_by or [])
         except EngineError:

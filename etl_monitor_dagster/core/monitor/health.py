@@ -91,7 +91,7 @@ class Health:
 
     def running(self) -> list[dict[str, Any]]:
         """Every running row (v_liveSteps columns, with its task's SlaSeconds and the seconds it has run)."""
-        steps = self.store.spark.table(self.store.names["v_liveSteps"])
+        steps = self.store.table("v_liveSteps")
         steps = steps.where(steps["StartTime"].isNotNull() & steps["EndTime"].isNull()
                             & steps["Status"].isin(Status.NQUE.value, Status.RQUE.value))
         tasks = self.store.spark.table(self.store.names[S.TASKS.name]).select(*_TASK_KEY, "SlaSeconds")
@@ -126,7 +126,7 @@ class Health:
         due = [r for r in rows if r.get("SlaSeconds") and r["RunningSeconds"] >= share * r["SlaSeconds"]]
         if not due:
             return []
-        frame = self.store.spark.table(self.store.names["v_taskDetail"])
+        frame = self.store.table("v_taskDetail")
         frame = frame.where(frame["ExecutionID"].isin(sorted({r["ExecutionID"] for r in due})) & frame["SlaAtRisk"])
         logged = {tuple(r[c] for c in _START_KEY) for r in self.store.collect(frame.select(*_START_KEY))}
         new = [r for r in due if tuple(r[c] for c in _START_KEY) not in logged]

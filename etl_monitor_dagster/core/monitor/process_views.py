@@ -25,7 +25,7 @@ def read_process_views(store: Store, project_code: str, process_load: str,
     """Each view's rows of the process whose columns equal its filter's non-None values, in its order."""
     spark = store.spark
     scope = {"ProjectCode": project_code, "ProcessLoad": process_load}
-    frame = spark.table(store.names[LIVE_STEPS])
+    frame = store.table(LIVE_STEPS)
     with reaching(spark):
         schema = [(f.name, f.dataType.simpleString()) for f in frame.schema.fields]
     live = store.engine.bind(store.collect(frame, scope), schema)

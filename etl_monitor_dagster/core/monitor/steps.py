@@ -166,7 +166,7 @@ class Steps:
     def _run_rows(self, execution_id: str, project_code: str, process_load: str,
                   day: date | None) -> list[dict[str, Any]]:
         """One row of the execution (as readers see it), or none."""
-        frame = self.store.spark.table(self.store.names["v_liveSteps"])
+        frame = self.store.table("v_liveSteps")
         frame = frame.where((frame["ExecutionID"] == execution_id) & (frame["ProjectCode"] == project_code)
                             & (frame["ProcessLoad"] == process_load))
         if day is not None:
@@ -239,7 +239,7 @@ class Steps:
     def outcomes(self, events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Whether each logged transition happened (Accepted) and, by its EventID, the transition that happened
         with the same basis (``Holder``: who holds the step). One read of the steps' transitions."""
-        frame = self.store.spark.table(self.store.names["v_stepTransitions"]).select(
+        frame = self.store.table("v_stepTransitions").select(
             "EventID", "Accepted", "Basis", "EventType", "LastUpdatedBy", *_KEY_COLUMNS)
         logged = []
         for scope in {(e["ProjectCode"], e["ProcessLoad"], e["ProcessingDate"], e["ExecutionID"]) for e in events}:
@@ -432,7 +432,7 @@ class Steps:
             raise ValidationError("sequence_id", key.sequence_id,
                                   f"task {key.task_id} of workflow {task['WorkFlowID']} is registered in stage "
                                   f"{task['SequenceID']}")
-        steps = self.store.spark.table(self.store.names["v_liveSteps"])
+        steps = self.store.table("v_liveSteps")
         run = self.store.collect(steps, {"ExecutionID": key.execution_id, "ProjectCode": key.project_code,
                                          "ProcessLoad": key.process_load, "ProcessingDate": key.processing_date})
         if run:

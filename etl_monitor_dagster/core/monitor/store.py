@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from .. import schema as S
 from ..engine import Engine, collect, query_frame
-from ..live_views import ALL_VIEWS
+from ..live_views import ALL_VIEWS, LOG_ROWS
 from ..local_delta import LocalDeltaTable, Unsupported
 from ..sql import date_literal, fill, quote_identifier
 from . import statements as Q
@@ -19,6 +19,11 @@ from .events import from_receipt
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The most rows of the log a reader binds in place of the engine's read of it: a log folded at each run's end
+# holds a few hundred. Beyond this the engine reads the log, as it does for every reader off the embedded engine.
+BOUND_LOG_ROWS = 5000
+_LOG_SCHEMA = [*((c, S.EVENTS.base_type(c)) for c in S.EVENTS.column_names), ("RowID", "BIGINT")]
 
 
 def now() -> datetime:
@@ -42,14 +47,22 @@ class Store:
         self._log = (None if self.folder is None else
                      LocalDeltaTable(self.folder / S.EVENTS.name.lower(), S.EVENTS.columns, *S.EVENTS.partitioned_by))
         self._refused: tuple[int | None] | None = None  # the log's version when the folder was last refused
+        # Each view written out as a subquery over ``{log}``, the log's rows bound by the reader (``table``).
+        self._inline: dict[str, str] = {}
+        for view, body in ALL_VIEWS.items():  # in creation order: a view reads only earlier ones
+            self._inline[view] = f"(\n{fill(body, log_rows='{log}', **self._tables, **self._inline)}\n)"
 
     @property
     def spark(self) -> Any:
         return self.engine.spark
 
+    @property
+    def _tables(self) -> dict[str, str]:
+        return {name: quoted for name, quoted in self.names.items() if name not in ALL_VIEWS}
+
     def render(self, statement: str, **dates: date) -> str:
         """The statement with table names and the given validated dates as literals; ``{src}`` stays."""
-        return fill(statement, **self.names, **{k: date_literal(d) for k, d in dates.items()})
+        return fill(fill(statement, log_rows=LOG_ROWS), **self.names, **{k: date_literal(d) for k, d in dates.items()})
 
     def bind(self, table: S.Table, rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
              extra: Sequence[tuple[str, str]] = ()) -> Any:
@@ -68,14 +81,21 @@ class Store:
         """Rows of a DataFrame whose columns equal the non-None values of ``where`` (bound, never pasted)."""
         return collect(self.engine, frame, where, order_by)
 
+    def table(self, name: str) -> Any:
+        """The DataFrame of a table or view. On the embedded engine a view reads the log's rows this process
+        reads from its folder, bound in place of the engine's read of the log (``_bound_log``)."""
+        if name in ALL_VIEWS and (log_rows := self._bound_log()) is not None:
+            return query_frame(self.spark, f"SELECT * FROM {self._inline[name]}", log=log_rows)
+        return self.spark.table(self.names[name])
+
     def rows(self, name: str, where: dict[str, Any] | None = None,
              order_by: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Rows of a table or view, filtered like ``collect``."""
-        return self.collect(self.spark.table(self.names[name]), where, order_by)
+        return self.collect(self.table(name), where, order_by)
 
     def rows_in(self, name: str, column: str, values: set[Any]) -> list[dict[str, Any]]:
         """Rows of a table whose ``column`` is one of ``values`` (one read for a whole batch)."""
-        frame = self.spark.table(self.names[name])
+        frame = self.table(name)
         return self.collect(frame.where(frame[column].isin(sorted(values))))
 
     def log_version(self) -> int | None:
@@ -102,8 +122,20 @@ class Store:
         return self.collect(self.frame(statement), where, order_by)
 
     def frame(self, statement: str) -> Any:
-        """The DataFrame of one of the read statements (analysed when it runs)."""
+        """The DataFrame of one of the read statements (analysed when it runs); the views it reads read the log
+        as ``table`` does."""
+        if any(f"{{{view}}}" in statement for view in ALL_VIEWS) and (log_rows := self._bound_log()) is not None:
+            return query_frame(self.spark, fill(statement, **self._tables, **self._inline), log=log_rows)
         return query_frame(self.spark, self.render(statement))
+
+    def _bound_log(self) -> Any:
+        """The log's rows with their row ids, read from its folder by this process and bound; None when this
+        process reads the log through the engine (off the embedded engine, or more than ``BOUND_LOG_ROWS``).
+
+        The rows are read before the engine reads any table, so a fold (its step rows written, then its events
+        deleted) is seen whole, in part (both: the views count each transition once) or not at all."""
+        rows = self._in_folder(lambda table: table.rows(BOUND_LOG_ROWS))
+        return None if rows is None else self.engine.bind(rows, _LOG_SCHEMA)
 
     def audit(self) -> dict[str, Any]:
         moment = now()
