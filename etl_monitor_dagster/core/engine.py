@@ -152,6 +152,19 @@ def reaching(spark: Any) -> Iterator[None]:
         raise
 
 
+def _struct(schema: Sequence[tuple[str, str]]) -> Any:
+    """The Spark schema of ``(column, SQL type)`` pairs; its DDL text when a type is not a simple one."""
+    from pyspark.sql import types as spark_types
+
+    simple = {"STRING": spark_types.StringType, "BIGINT": spark_types.LongType, "INT": spark_types.IntegerType,
+              "BOOLEAN": spark_types.BooleanType, "TIMESTAMP": spark_types.TimestampType,
+              "DATE": spark_types.DateType, "DOUBLE": spark_types.DoubleType}
+    if all(sql_type.upper() in simple for _, sql_type in schema):
+        return spark_types.StructType([spark_types.StructField(name, simple[sql_type.upper()]())
+                                       for name, sql_type in schema])
+    return ", ".join(f"`{name}` {sql_type}" for name, sql_type in schema)
+
+
 def query_frame(spark: Any, text: str, **frames: Any) -> Any:
     """The DataFrame of a query whose ``{name}`` fields are ``frames`` (as ``spark.sql`` takes them),
     analysed when it runs.
@@ -223,10 +236,9 @@ class Engine:
 
     def bind(self, rows: Sequence[Mapping[str, Any]], schema: Sequence[tuple[str, str]]) -> Any:
         """A DataFrame holding ``rows`` with the given ``(column, SQL type)`` schema."""
-        ddl = ", ".join(f"`{name}` {sql_type}" for name, sql_type in schema)
-        with reaching(self.spark):  # the schema string is parsed by the server
+        with reaching(self.spark):  # a schema string is parsed by the server: one more round trip
             return self.spark.createDataFrame(
-                [tuple(row.get(name) for name, _ in schema) for row in rows], ddl
+                [tuple(row.get(name) for name, _ in schema) for row in rows], _struct(schema)
             )
 
     def query(self, text: str, **frames: Any) -> list[dict[str, Any]]:
