@@ -196,27 +196,28 @@ class LocalDeltaTable:
             return (not self.partition_by or (add.get("partitionValues") or {}).get(self.partition_by)
                     == (None if partition is None else partition.isoformat())) and _may_hold(add, equals)
 
-        return [{**{c: row[c] for c in columns}, "RowID": row["RowID"]} for row in self._live_rows(wanted)
+        with self._lock:
+            found = self._live_rows(self._refresh(files=True), wanted)
+        return [{**{c: row[c] for c in columns}, "RowID": row["RowID"]} for row in found
                 if all(row[c] == v for c, v in equals.items())]
 
     def rows(self, limit: int) -> list[dict[str, Any]] | None:
-        """Every row, all columns and ``RowID``, in log order; None when the live files hold more than ``limit``
-        (by their stats)."""
-        with self._lock:
-            files = self._refresh(files=True).files
-        assert files is not None
-        if sum(json.loads(add.get("stats") or "{}").get("numRecords", limit + 1) for add in files.values()) > limit:
-            return None
-        return self._live_rows(lambda add: True)
-
-    def _live_rows(self, wanted: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
-        """The rows of the live files ``wanted`` keeps, each with every column and ``RowID``, in log order."""
+        """Every row, all columns and ``RowID``, in log order (the rows this table keeps: read them, never change
+        them); None when the live files hold more than ``limit`` (by their stats)."""
         with self._lock:
             state = self._refresh(files=True)
             assert state.files is not None
-            for path in self._file_rows.keys() - state.files.keys():
-                del self._file_rows[path]
-            found = [row for add in state.files.values() if wanted(add) for row in self._read(add, state)]
+            if sum(json.loads(add.get("stats") or "{}").get("numRecords", limit + 1)
+                   for add in state.files.values()) > limit:
+                return None
+            return self._live_rows(state, lambda add: True)
+
+    def _live_rows(self, state: _State, wanted: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The rows of the live files ``wanted`` keeps, each with every column and ``RowID``, in log order."""
+        assert state.files is not None
+        for path in self._file_rows.keys() - state.files.keys():
+            del self._file_rows[path]
+        found = [row for add in state.files.values() if wanted(add) for row in self._read(add, state)]
         return sorted(found, key=lambda r: r["RowID"])
 
     def _read(self, add: Mapping[str, Any], state: _State) -> list[dict[str, Any]]:
