@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from ..engine import concurrently, query_frame, reaching
+from .. import schema as S
+from ..engine import concurrently, query_frame
 from ..live_views import ALL_VIEWS
 from ..sql import fill
 from .store import Store
@@ -25,10 +26,8 @@ def read_process_views(store: Store, project_code: str, process_load: str,
     """Each view's rows of the process whose columns equal its filter's non-None values, in its order."""
     spark = store.spark
     scope = {"ProjectCode": project_code, "ProcessLoad": process_load}
-    frame = store.table(LIVE_STEPS)
-    with reaching(spark):
-        schema = [(f.name, f.dataType.simpleString()) for f in frame.schema.fields]
-    live = store.engine.bind(store.collect(frame, scope), schema)
+    # v_liveSteps has ETLProcessingSteps' columns: binding them so asks the engine for no schema
+    live = store.bind(S.STEPS, store.collect(store.table(LIVE_STEPS), scope), S.STEPS.column_names)
     names = {**store.names, LIVE_STEPS: "{live}"}  # Spark puts the bound rows there
 
     def read(view: str) -> list[dict[str, Any]]:
