@@ -47,6 +47,7 @@ class Store:
         self._log = (None if self.folder is None else
                      LocalDeltaTable(self.folder / S.EVENTS.name.lower(), S.EVENTS.columns, *S.EVENTS.partitioned_by))
         self._refused: tuple[int | None] | None = None  # the log's version when the folder was last refused
+        self._tables = {name: quoted for name, quoted in self.names.items() if name not in ALL_VIEWS}
         # Each view written out as a subquery over ``{log}``, the log's rows bound by the reader (``table``).
         self._inline: dict[str, str] = {}
         for view, body in ALL_VIEWS.items():  # in creation order: a view reads only earlier ones
@@ -55,10 +56,6 @@ class Store:
     @property
     def spark(self) -> Any:
         return self.engine.spark
-
-    @property
-    def _tables(self) -> dict[str, str]:
-        return {name: quoted for name, quoted in self.names.items() if name not in ALL_VIEWS}
 
     def render(self, statement: str, **dates: date) -> str:
         """The statement with table names and the given validated dates as literals; ``{src}`` stays."""
