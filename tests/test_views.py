@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -195,19 +196,28 @@ def test_the_views_of_a_process_read_at_one_moment_are_the_rows_each_view_gives_
 
 
 def test_every_view_the_monitor_reads_over_the_logs_folder_gives_the_rows_the_engines_view_gives(make_process):
-    p = make_process(tasks=[{"task_id": 1, "task_mandatory": True, "source_system_code": "LastOrder"},
-                            {"task_id": 2}],
+    p = make_process(tasks=[{"task_id": 1, "task_mandatory": True, "source_system_code": "LastOrder",
+                             "sla_seconds": 1}, {"task_id": 2}, {"task_id": 3, "sla_seconds": 1}],
                      parameters=[{"parameter_name": "LastOrder", "parameter_type": "DELTA_DATE"}])
     m, run = p.monitor, p.new_run()
+
+    def at_risk(task_id: int) -> None:  # an SLA_AT_RISK event for the task's running row
+        time.sleep(1.1)  # its SLA of 1 s has passed
+        rows = [r for r in m.health.running() if r["ProjectCode"] == p.project and r["TaskID"] == task_id]
+        assert len(m.health.sla_at_risk(rows, share=1.0)) == 1
+
     for task_id in (0, 1, 2):
         m.start_task(run, p.project, p.load, **_step(task_id))
+    at_risk(1)
     m.end_task(run, p.project, p.load, **_step(1))
     m.fail_task(run, p.project, p.load, **_step(2), log_message="it's \"quoted\"\nünïcødé")
-    m.fold()  # the rows so far in the tables, what follows in the log only
+    m.fold()  # the rows so far in the tables (task 1's SLA_AT_RISK in ETLsysLogs), what follows in the log only
     m.fail_task(run, p.project, p.load, **_step(1), log_message="too late: refused")
     m.skip_task(run, p.project, p.load, **_step(2))
     lower = datetime(2020, 1, 1, tzinfo=UTC)  # than the DONE's: refused
     m.advance_watermark(p.project, p.load, "LastOrder", new_datetime_value=lower)
+    m.start_task(run, p.project, p.load, **_step(3))
+    at_risk(3)
     m.end_task(run, p.project, p.load, **_step(0))
 
     through_engine = Store(m.store.engine, m.store.prefix, m.store.updated_by)  # no folder: the engine reads the log
@@ -215,15 +225,18 @@ def test_every_view_the_monitor_reads_over_the_logs_folder_gives_the_rows_the_en
         here, there = (sorted(map(repr, store.rows(view, {"ProjectCode": p.project})))
                        for store in (m.store, through_engine))
         assert here == there and (here or view in ("v_currentFailures", "v_mandatoryBlockers")), view
+    detail = m.store.rows("v_taskDetail", {"ProjectCode": p.project})
+    assert sorted(r["TaskID"] for r in detail if r["SlaAtRisk"]) == [1, 3]  # one folded, one in the log
 
 
 def test_a_view_reads_the_log_from_the_folder_unless_the_log_holds_more_rows_than_the_bound(retried, monkeypatch):
     store = retried.monitor.store
     log = store.names["ETLEventLog"].split(".")[-1].strip("`").lower()
 
-    def plan() -> str:
-        return store.table("v_liveSteps")._explain_string(extended=False).lower()
+    def plan(view: str) -> str:
+        return store.table(view)._explain_string(extended=False).lower()
 
-    assert "localtablescan" in plan() and log not in plan()
+    for view in ("v_liveSteps", "v_taskDetail", "v_watermarks"):  # through v_events, {log_rows}, v_liveParameters
+        assert "localtablescan" in plan(view) and log not in plan(view), view
     monkeypatch.setattr(store_module, "BOUND_LOG_ROWS", 0)  # the fixture's events are in the log
-    assert log in plan()
+    assert log in plan("v_liveSteps")

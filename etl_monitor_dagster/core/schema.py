@@ -479,7 +479,7 @@ def task_health(baseline_runs: int) -> str:
 
 # The task starts an SLA_AT_RISK event names: logged, or folded into ETLsysLogs (the event's JSON).
 _SLA_RISKS = """SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime
-    FROM {ETLEventLog} WHERE EventType = 'SLA_AT_RISK'
+    FROM {log_rows} WHERE EventType = 'SLA_AT_RISK'
   UNION
   SELECT ExecutionID, CAST(get_json_object(Message, '$.workflow_id') AS INT),
          CAST(get_json_object(Message, '$.task_id') AS INT), CAST(get_json_object(Message, '$.attempt') AS INT),

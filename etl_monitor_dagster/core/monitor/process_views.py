@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from .. import schema as S
-from ..engine import concurrently, query_frame
+from ..engine import concurrently
 from ..live_views import ALL_VIEWS
 from ..sql import fill
 from .store import Store
@@ -24,15 +24,15 @@ LIVE_STEPS = "v_liveSteps"
 def read_process_views(store: Store, project_code: str, process_load: str,
                        reads: Mapping[str, tuple[Sequence[str], Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """Each view's rows of the process whose columns equal its filter's non-None values, in its order."""
-    spark = store.spark
     scope = {"ProjectCode": project_code, "ProcessLoad": process_load}
+    log = store.bound_log()  # the log's rows, read once for every view
     # v_liveSteps has ETLProcessingSteps' columns: binding them so asks the engine for no schema
-    live = store.bind(S.STEPS, store.collect(store.table(LIVE_STEPS), scope), S.STEPS.column_names)
-    names = {**store.names, LIVE_STEPS: "{live}"}  # Spark puts the bound rows there
+    live_rows = store.collect(store.frame(f"SELECT * FROM {{{LIVE_STEPS}}}", log=log), scope)
+    live = store.bind(S.STEPS, live_rows, S.STEPS.column_names)
 
     def read(view: str) -> list[dict[str, Any]]:
         order_by, where = reads[view]
-        return store.collect(query_frame(spark, fill(ALL_VIEWS[view], **names), live=live), {**scope, **where},
-                             order_by)
+        text = fill(ALL_VIEWS[view], **{LIVE_STEPS: "{live}"})  # Spark puts the bound rows there
+        return store.collect(store.frame(text, log=log, live=live), {**scope, **where}, order_by)
 
     return concurrently({view: partial(read, view) for view in reads})

@@ -123,9 +123,9 @@ class Steps:
             [("ExecutionID", "STRING"), ("ProjectCode", "STRING"), ("ProcessLoad", "STRING"),
              ("ProcessingDate", "DATE"), ("Now", "TIMESTAMP"), ("By", "STRING")],
         )
-        text = self.store.render(Q.NEW_STEPS, year_start=date(day.year, 1, 1), year_end=date(day.year, 12, 31))
         seen = self.store.log_version()  # a rival generation the query below misses is logged after this
-        rows = self.store.engine.query(text, src=args)
+        rows = self.store.collect(self.store.frame(
+            Q.NEW_STEPS, {"year_start": date(day.year, 1, 1), "year_end": date(day.year, 12, 31)}, src=args))
         if not rows:
             return []
         events = [generated(r) for r in rows]

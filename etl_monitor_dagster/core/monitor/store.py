@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ T = TypeVar("T")
 # holds a few hundred. Beyond this the engine reads the log, as it does for every reader off the embedded engine.
 BOUND_LOG_ROWS = 5000
 _LOG_SCHEMA = [*((c, S.EVENTS.base_type(c)) for c in S.EVENTS.column_names), ("RowID", "BIGINT")]
+_READS_LOG = ("log_rows", *ALL_VIEWS)  # the fields of a statement that read the log's rows
 
 
 def now() -> datetime:
@@ -80,8 +81,8 @@ class Store:
 
     def table(self, name: str) -> Any:
         """The DataFrame of a table or view. On the embedded engine a view reads the log's rows this process
-        reads from its folder, bound in place of the engine's read of the log (``_bound_log``)."""
-        if name in ALL_VIEWS and (log_rows := self._bound_log()) is not None:
+        reads from its folder, bound in place of the engine's read of the log (``bound_log``)."""
+        if name in ALL_VIEWS and (log_rows := self.bound_log()) is not None:
             return query_frame(self.spark, f"SELECT * FROM {self._inline[name]}", log=log_rows)
         return self.spark.table(self.names[name])
 
@@ -118,14 +119,21 @@ class Store:
         """Rows of one of the read statements, filtered like ``rows``."""
         return self.collect(self.frame(statement), where, order_by)
 
-    def frame(self, statement: str) -> Any:
-        """The DataFrame of one of the read statements (analysed when it runs); the views it reads read the log
-        as ``table`` does."""
-        if any(f"{{{view}}}" in statement for view in ALL_VIEWS) and (log_rows := self._bound_log()) is not None:
-            return query_frame(self.spark, fill(statement, **self._tables, **self._inline), log=log_rows)
-        return query_frame(self.spark, self.render(statement))
+    def frame(self, statement: str, dates: Mapping[str, date] | None = None, *, log: Any = None,
+              **frames: Any) -> Any:
+        """The DataFrame of a read statement (analysed when it runs), with the given validated ``dates`` as
+        literals and ``frames`` in its ``{name}`` fields. The log's rows it reads, through the views or
+        ``{log_rows}``, are ``log`` (a ``bound_log``) if given, else read as ``table`` does."""
+        dates = dates or {}
+        if any(f"{{{name}}}" in statement for name in _READS_LOG):
+            log = self.bound_log() if log is None else log
+            if log is not None:
+                text = fill(statement, log_rows="{log}", **self._tables, **self._inline,
+                            **{name: date_literal(day) for name, day in dates.items()})
+                return query_frame(self.spark, text, log=log, **frames)
+        return query_frame(self.spark, self.render(statement, **dates), **frames)
 
-    def _bound_log(self) -> Any:
+    def bound_log(self) -> Any:
         """The log's rows with their row ids, read from its folder by this process and bound; None when this
         process reads the log through the engine (off the embedded engine, or more than ``BOUND_LOG_ROWS``).
 
