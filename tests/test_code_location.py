@@ -302,6 +302,41 @@ if __name__ == "__main__":
     assert in_step > 100_000
 
 
+def test_a_step_of_a_run_finds_its_code_location_loaded_by_the_step_server(tmp_path):
+    """A code location loaded from a file is loaded once, by the step server, not again by each step: the
+    module a step runs from was loaded in another process (the server), and the run succeeds."""
+    location = tmp_path / "location.py"
+    location.write_text("""import os
+from dagster import job, op
+from etl_monitor_dagster.dagster.schedules import step_executor
+
+LOADED_IN = os.getpid()
+
+@op
+def where_loaded() -> list:
+    return [LOADED_IN, os.getpid()]
+
+@job(executor_def=step_executor)
+def steps():
+    where_loaded()
+""")
+    script = tmp_path / "run.py"
+    script.write_text("""import os, sys
+from dagster import DagsterInstance, execute_job
+from dagster._core.definitions.reconstruct import ReconstructableJob
+from etl_monitor_dagster.dagster.schedules import STEP_CODE_ENV
+if __name__ == "__main__":
+    with DagsterInstance.local_temp(sys.argv[2]) as instance, \\
+            execute_job(ReconstructableJob.for_file(sys.argv[1], "steps"), instance) as result:
+        loaded_in, step = result.output_for_node("where_loaded")
+        print(result.success, STEP_CODE_ENV in os.environ, loaded_in not in (step, os.getpid()))""")
+    (tmp_path / "home").mkdir()
+    done = subprocess.run([sys.executable, str(script), str(location), str(tmp_path / "home")], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 def _queued_behind(instance: DagsterInstance, running: list[dict[str, str]], queued: dict[str, str]) -> bool:
     """Whether Dagster's run queue holds a run tagged ``queued`` while runs tagged ``running`` are in progress
     (its own counter of the instance's tag concurrency limits decides)."""
