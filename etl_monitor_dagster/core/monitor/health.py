@@ -37,7 +37,7 @@ SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime, max(LogTimeUTC) AS 
        max_by(BeatInterval, LogTimeUTC) AS HeartbeatInterval
   FROM (SELECT ExecutionID, WorkFlowID, TaskID, Attempts, StartTime, LogTimeUTC,
                CAST(get_json_object(Message, '$.interval_seconds') AS DOUBLE) AS BeatInterval
-          FROM {ETLEventLog} WHERE EventType = 'HEARTBEAT'
+          FROM {log_rows} WHERE EventType = 'HEARTBEAT'
         UNION ALL
         SELECT ExecutionID, CAST(get_json_object(Message, '$.workflow_id') AS INT),
                CAST(get_json_object(Message, '$.task_id') AS INT), CAST(get_json_object(Message, '$.attempt') AS INT),
@@ -91,11 +91,12 @@ class Health:
 
     def running(self) -> list[dict[str, Any]]:
         """Every running row (v_liveSteps columns, with its task's SlaSeconds and the seconds it has run)."""
-        steps = self.store.table("v_liveSteps")
+        log = self.store.bound_log()  # the log's rows, read once for the steps and their heartbeats
+        steps = self.store.frame("SELECT * FROM {v_liveSteps}", log=log)
         steps = steps.where(steps["StartTime"].isNotNull() & steps["EndTime"].isNull()
                             & steps["Status"].isin(Status.NQUE.value, Status.RQUE.value))
         tasks = self.store.spark.table(self.store.names[S.TASKS.name]).select(*_TASK_KEY, "SlaSeconds")
-        beats = self.store.frame(_LAST_HEARTBEATS)
+        beats = self.store.frame(_LAST_HEARTBEATS, log=log)
         return self.store.collect(steps.join(tasks, list(_TASK_KEY), "left").join(beats, list(_START_KEY), "left")
                                   .selectExpr("*", "unix_timestamp(current_timestamp()) - unix_timestamp(StartTime) "
                                               "AS RunningSeconds", "(unix_micros(current_timestamp()) - "
