@@ -92,7 +92,7 @@ class Health:
     def running(self) -> list[dict[str, Any]]:
         """Every running row (v_liveSteps columns, with its task's SlaSeconds and the seconds it has run)."""
         log = self.store.bound_log()  # the log's rows, read once for the steps and their heartbeats
-        steps = self.store.frame("SELECT * FROM {v_liveSteps}", log=log)
+        steps = self.store.table("v_liveSteps", log)
         steps = steps.where(steps["StartTime"].isNotNull() & steps["EndTime"].isNull()
                             & steps["Status"].isin(Status.NQUE.value, Status.RQUE.value))
         tasks = self.store.spark.table(self.store.names[S.TASKS.name]).select(*_TASK_KEY, "SlaSeconds")

@@ -27,7 +27,7 @@ def read_process_views(store: Store, project_code: str, process_load: str,
     scope = {"ProjectCode": project_code, "ProcessLoad": process_load}
     log = store.bound_log()  # the log's rows, read once for every view
     # v_liveSteps has ETLProcessingSteps' columns: binding them so asks the engine for no schema
-    live_rows = store.collect(store.frame(f"SELECT * FROM {{{LIVE_STEPS}}}", log=log), scope)
+    live_rows = store.collect(store.table(LIVE_STEPS, log), scope)
     live = store.bind(S.STEPS, live_rows, S.STEPS.column_names)
 
     def read(view: str) -> list[dict[str, Any]]:

@@ -79,11 +79,11 @@ class Store:
         """Rows of a DataFrame whose columns equal the non-None values of ``where`` (bound, never pasted)."""
         return collect(self.engine, frame, where, order_by)
 
-    def table(self, name: str) -> Any:
+    def table(self, name: str, log: Any = None) -> Any:
         """The DataFrame of a table or view. On the embedded engine a view reads the log's rows this process
-        reads from its folder, bound in place of the engine's read of the log (``bound_log``)."""
-        if name in ALL_VIEWS and (log_rows := self.bound_log()) is not None:
-            return query_frame(self.spark, f"SELECT * FROM {self._inline[name]}", log=log_rows)
+        reads from its folder (``log``, a ``bound_log``, if given), bound in place of the engine's read of the log."""
+        if name in ALL_VIEWS:
+            return self.frame(f"SELECT * FROM {{{name}}}", log=log)
         return self.spark.table(self.names[name])
 
     def rows(self, name: str, where: dict[str, Any] | None = None,
