@@ -127,7 +127,7 @@ def test_a_subclass_overrides_get_asset_spec_and_execute():
     initiation = AssetKey(["retail", "sales_daily", "initiation"])
     specs = {s.key: s for a in defs.assets for s in a.specs}  # type: ignore[union-attr]
     assert specs[initiation].tags["audited"] == "yes"
-    assert "audited" not in specs[AssetKey(["retail", "sales_daily", "s00_gate"])].tags  # gates keep theirs
+    assert "audited" not in specs[AssetKey(["retail", "sales_daily", "s01_gate"])].tags  # gates keep theirs
     step = next(a for a in defs.assets if initiation in a.keys)  # type: ignore[union-attr]
     # this step is Audited.execute alone: no outcome in its metadata, so no hook writes to the monitor
     result = materialize([step], partition_key="2026-04-10", resources=defs.resources,

@@ -14,7 +14,7 @@ from dagster import (
 
 from etl_monitor_dagster import ETLMonitorFramework
 from etl_monitor_dagster.core.catalogue import load_catalogue
-from etl_monitor_dagster.dagster.gates import hooks_finished
+from etl_monitor_dagster.dagster.hooks import hooks_finished
 from etl_monitor_dagster.dagster.sensors import run_outcomes
 from tests import dagster_location
 from tests.dagster_location import (

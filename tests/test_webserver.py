@@ -121,7 +121,7 @@ def test_the_demo_launched_through_graphql_succeeds_and_fills_the_monitor(dagste
     # Each stage gate ran before its tasks' success hooks had written DONE and waited for them, so no gate
     # wrote a row itself.
     gates = [m.metadata for m in _materializations(instance, run_id) if "reconciled_rows" in m.metadata]
-    assert len(gates) == 7 and [g["reconciled_rows"].value for g in gates] == [0] * 7
+    assert len(gates) == 6 and [g["reconciled_rows"].value for g in gates] == [0] * 6
 
 
 def _materializations(instance: DagsterInstance, run_id: str) -> list:

@@ -1,8 +1,8 @@
-"""A catalogue process as Dagster assets: one asset per task, a gate per stage, the views.
+"""A catalogue process as Dagster assets: one asset per task, a gate per stage of tasks, the views.
 
 Stage groups run in (WorkFlowID, SequenceID) order: every task of a stage depends on the previous
-stage's gate (``gates.py``). A task asset hands its work to the core's run policy and turns the
-outcome into a ``MaterializeResult``; the hooks (``hooks.py``) record DONE/FAIL from it. A task's
+stage's gate (``gates.py``), or on the initiation. A task asset hands its work to the core's run policy and
+turns the outcome into a ``MaterializeResult``; the hooks (``hooks.py``) record DONE/FAIL from it. A task's
 ``maximum_retries`` is its step's RetryPolicy; each failed try before the last is recorded as RQUE.
 The step's work is ``execute_task`` unless the builder is given another ``TaskExecute`` (the component's
 ``execute``); its pool is the translator's ``get_pool``.
@@ -108,30 +108,33 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
     initiation = next(t for t in stages[0].tasks if t.workflow == 0)
     # from the spec, not get_asset_key: an override of get_asset_spec may key the task differently
     initiation_key = translator.get_asset_spec(spec, stages[0], initiation).key
-    previous_gate: AssetKey | None = None
+    after: list[AssetKey] = []  # what the next stage's tasks depend on
+    steps: dict[str, TaskSpec] = {}
     for stage in stages:
         keys, steps = [], {}
         for task in stage.tasks:
-            definition = _task_asset(built, stage, task, previous_gate, initiation_key, execute or execute_task)
+            definition = _task_asset(built, stage, task, after, initiation_key, execute or execute_task)
             built.assets.append(definition)
             steps[definition.op.name] = task
             built.task_keys[(task.workflow, task.id)] = definition.key
             keys.append(definition.key)
         built.tasks_by_step.update(steps)
+        if stage is stages[0]:  # the initiation alone: its failed step stops the run, no gate needed
+            after = keys
+            continue
         gate = gate_asset(spec, stage, translator.get_gate_spec(spec, stage), keys, built.partitions, steps)
         built.assets.append(gate)
-        previous_gate = gate.key
-    assert previous_gate is not None  # a catalogue process has at least its initiation task
-    built.assets.append(view_assets(spec, translator, previous_gate, built.partitions))
+        after = [gate.key]
+    # The views read the whole run once the last stage's hooks are done, beside its gate, which stops nothing.
+    built.assets.append(view_assets(spec, translator, keys, steps, built.partitions))
     built.health_checks = task_health_checks(spec, built.task_keys)
     return built
 
 
-def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: AssetKey | None,
+def _task_asset(built: ProcessAssets, stage: Stage, task: TaskSpec, after: list[AssetKey],
                 initiation_key: AssetKey, execute: TaskExecute) -> AssetsDefinition:
     spec = built.spec
-    asset_spec = built.translator.get_asset_spec(spec, stage, task).replace_attributes(
-        deps=[after] if after else [])
+    asset_spec = built.translator.get_asset_spec(spec, stage, task).replace_attributes(deps=after)
     checks = [] if task.mandatory else [AssetCheckSpec(
         SUCCEEDED_CHECK, asset=asset_spec.key, blocking=False,
         description="Optional task: its failure is recorded in the monitor and does not stop later stages.")]

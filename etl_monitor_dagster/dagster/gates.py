@@ -1,7 +1,6 @@
-"""Stage gates: an asset after each stage whose blocking check stops later stages behind a mandatory failure."""
+"""Stage gates: an asset after each stage of tasks whose blocking check stops later stages behind a mandatory
+failure. The initiation's stage has none: its one task is mandatory, so its failed step stops the run itself."""
 
-import time
-from collections.abc import Iterable
 from typing import Any
 
 from dagster import (
@@ -12,25 +11,19 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
-    DagsterEventType,
-    DagsterInstance,
-    EventLogEntry,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionsDefinition,
     multi_asset,
 )
-from dagster._core.definitions.dependency import NodeHandle
 
 from ..core.catalogue import ProcessSpec, Stage, TaskSpec
+from .hooks import wait_for_hooks
 from .metadata import markdown_table
 from .resource import ETLMonitorResource
 from .sensors import IndexedProcess, reconcile_run
 
 BLOCKERS_CHECK = "no_mandatory_blockers"
-# How long a gate waits for its stage's hooks to write DONE/FAIL before it reconciles in their place.
-HOOK_WAIT_SECONDS = 60.0
-_HOOK_EVENTS = {DagsterEventType.HOOK_COMPLETED, DagsterEventType.HOOK_ERRORED, DagsterEventType.HOOK_SKIPPED}
 
 
 def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: list[AssetKey],
@@ -48,12 +41,7 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
         m = monitor.get_monitor()
-        # Dagster starts this step as soon as the tasks succeed, before their success hooks have written DONE.
-        # A run of a subset (the gate materialised alone) holds only some of them.
-        graph = context.job_def.graph
-        hooks = {step: len(context.job_def.get_all_hooks_for_handle(NodeHandle(step, None)))
-                 for step in steps if graph.has_node_named(step)}
-        hooks_finished(context.instance, context.run.run_id, hooks, HOOK_WAIT_SECONDS)
+        wait_for_hooks(context, steps)
         def read() -> list[dict[str, Any]]:
             # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated
             # from this catalogue, which the initiation registered).
@@ -83,29 +71,3 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
         )
 
     return gate
-
-
-def hooks_finished(instance: DagsterInstance, run_id: str, hooks: dict[str, int], timeout: float) -> bool:
-    """Wait until every step of ``hooks`` (step key -> its hook count) that succeeded in this run has an
-    event for each hook after its last success; False when ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_SUCCESS, *_HOOK_EVENTS})
-        ran = (_hooks_after_success(events, step) for step in hooks)
-        if all(done is None or done >= hooks[step] for step, done in zip(hooks, ran, strict=True)):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-
-
-def _hooks_after_success(events: Iterable[EventLogEntry], step: str) -> int | None:
-    """Hook events of ``step`` after its last STEP_SUCCESS; None when it did not succeed in this run."""
-    count = None
-    for event in events:
-        if event.step_key == step:
-            if event.dagster_event_type is DagsterEventType.STEP_SUCCESS:
-                count = 0
-            elif count is not None:
-                count += 1
-    return count

@@ -1,13 +1,20 @@
-"""The hooks of a task asset: DONE (advancing its DELTA_DATE watermark) or FAIL into the monitor.
+"""The hooks of a task asset: DONE (advancing its DELTA_DATE watermark) or FAIL into the monitor, and how a
+later step waits for them.
 
 A hook that raises is only logged by Dagster; ``sensors.py`` repairs what a hook did not write.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from dagster import (
+    AssetExecutionContext,
+    DagsterEventType,
+    DagsterInstance,
+    EventLogEntry,
     Failure,
     HookContext,
     HookDefinition,
@@ -15,6 +22,7 @@ from dagster import (
     failure_hook,
     success_hook,
 )
+from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from ..core.catalogue import ProcessSpec, TaskSpec, dagster_name
@@ -23,6 +31,10 @@ from ..core.error_class import ErrorClass
 from ..core.outcome import Key, Outcome, TaskOutcome, record_end
 from ..core.runs import task_error
 from .partitions import processing_date
+
+# How long a gate or the views wait for their tasks' hooks to write DONE/FAIL before they go on without them.
+HOOK_WAIT_SECONDS = 60.0
+_HOOK_EVENTS = {DagsterEventType.HOOK_COMPLETED, DagsterEventType.HOOK_ERRORED, DagsterEventType.HOOK_SKIPPED}
 
 
 def task_hooks(spec: ProcessSpec, task: TaskSpec, partitions: TimeWindowPartitionsDefinition) -> set[HookDefinition]:
@@ -79,3 +91,37 @@ def _processing_date(context: HookContext, partitions: TimeWindowPartitionsDefin
     key = run.tags.get("dagster/partition") if run else None
     return processing_date(partitions, key) if key else None
 
+
+def wait_for_hooks(context: AssetExecutionContext, steps: Iterable[str], timeout: float = HOOK_WAIT_SECONDS) -> bool:
+    """Wait for the hooks of the task ``steps`` in this run: Dagster starts a step as soon as its upstream steps
+    succeed, before their success hooks have written DONE. A run of a subset holds only some of the steps."""
+    job, graph = context.job_def, context.job_def.graph
+    hooks = {step: len(job.get_all_hooks_for_handle(NodeHandle(step, None)))
+             for step in steps if graph.has_node_named(step)}
+    return hooks_finished(context.instance, context.run.run_id, hooks, timeout)
+
+
+def hooks_finished(instance: DagsterInstance, run_id: str, hooks: Mapping[str, int], timeout: float) -> bool:
+    """Wait until every step of ``hooks`` (step key -> its hook count) that succeeded in this run has an
+    event for each hook after its last success; False when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_SUCCESS, *_HOOK_EVENTS})
+        ran = (_hooks_after_success(events, step) for step in hooks)
+        if all(done is None or done >= hooks[step] for step, done in zip(hooks, ran, strict=True)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def _hooks_after_success(events: Iterable[EventLogEntry], step: str) -> int | None:
+    """Hook events of ``step`` after its last STEP_SUCCESS; None when it did not succeed in this run."""
+    count = None
+    for event in events:
+        if event.step_key == step:
+            if event.dagster_event_type is DagsterEventType.STEP_SUCCESS:
+                count = 0
+            elif count is not None:
+                count += 1
+    return count

@@ -6,7 +6,7 @@ change a run's cost until it settles, so each materialisation also reports again
 ``v_runSummary``, the cost of earlier partitions of the process that are not settled yet.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from functools import partial
 from typing import Any
@@ -27,22 +27,26 @@ from ..core.cost import RunCosts, cost_figures
 from ..core.engine import concurrently
 from ..core.monitor import ETLMonitorFramework
 from ..core.schema import VIEWS
+from .hooks import wait_for_hooks
 from .metadata import markdown_table
 from .partitions import processing_date
 from .resource import ETLMonitorResource
 from .translator import DagsterETLMonitorTranslator
 
 
-def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, after: AssetKey,
-                partitions: TimeWindowPartitionsDefinition) -> AssetsDefinition:
-    """One multi-asset materialising the views after the last gate, with this run's figures."""
-    specs = {view: translator.get_view_spec(process, view).replace_attributes(deps=[after]) for view in VIEWS}
+def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, after: list[AssetKey],
+                steps: Iterable[str], partitions: TimeWindowPartitionsDefinition) -> AssetsDefinition:
+    """One multi-asset materialising the views after the last stage's tasks (``after``, run by ``steps``) and
+    their hooks, with this run's figures."""
+    specs = {view: translator.get_view_spec(process, view).replace_attributes(deps=after) for view in VIEWS}
+    steps = list(steps)
 
     @multi_asset(name=f"{dagster_name(process.process)}__monitoring_views", specs=list(specs.values()),
                  partitions_def=partitions)
     def monitoring_views(context: AssetExecutionContext,
                          monitor: ETLMonitorResource) -> Iterator[MaterializeResult | AssetObservation]:
         m = monitor.get_monitor()
+        wait_for_hooks(context, steps)  # a hook that did not write in time is the run sensors' to repair
         m.create_views()
         billing = monitor.billing_tables()
         costs = RunCosts(m.store, billing) if billing is not None else None
