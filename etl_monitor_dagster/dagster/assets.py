@@ -109,9 +109,9 @@ def build_process_assets(spec: ProcessSpec, translator: DagsterETLMonitorTransla
     # from the spec, not get_asset_key: an override of get_asset_spec may key the task differently
     initiation_key = translator.get_asset_spec(spec, stages[0], initiation).key
     after: list[AssetKey] = []  # what the next stage's tasks depend on
-    steps: dict[str, TaskSpec] = {}
     for stage in stages:
-        keys, steps = [], {}
+        keys: list[AssetKey] = []
+        steps: dict[str, TaskSpec] = {}  # step key -> task
         for task in stage.tasks:
             definition = _task_asset(built, stage, task, after, initiation_key, execute or execute_task)
             built.assets.append(definition)
