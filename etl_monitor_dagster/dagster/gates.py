@@ -41,13 +41,14 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
         m = monitor.get_monitor()
-        wait_for_hooks(context, steps)
+        # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated from this
+        # catalogue, which the initiation registered), so nothing to wait for either.
+        mandatory = any(t.mandatory for t in steps.values())
+        if mandatory:
+            wait_for_hooks(context, steps)
+
         def read() -> list[dict[str, Any]]:
-            # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated
-            # from this catalogue, which the initiation registered).
-            if not any(t.mandatory for t in steps.values()):
-                return []
-            return m.mandatory_blockers(context.run.run_id, stage.workflow, stage.sequence)
+            return m.mandatory_blockers(context.run.run_id, stage.workflow, stage.sequence) if mandatory else []
 
         blockers = read()
         reconciled: list[str] = []

@@ -6,7 +6,7 @@ change a run's cost until it settles, so each materialisation also reports again
 ``v_runSummary``, the cost of earlier partitions of the process that are not settled yet.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterator
 from datetime import date
 from functools import partial
 from typing import Any
@@ -35,11 +35,10 @@ from .translator import DagsterETLMonitorTranslator
 
 
 def view_assets(process: ProcessSpec, translator: DagsterETLMonitorTranslator, after: list[AssetKey],
-                steps: Iterable[str], partitions: TimeWindowPartitionsDefinition) -> AssetsDefinition:
+                steps: Collection[str], partitions: TimeWindowPartitionsDefinition) -> AssetsDefinition:
     """One multi-asset materialising the views after the last stage's tasks (``after``, run by ``steps``) and
     their hooks, with this run's figures."""
     specs = {view: translator.get_view_spec(process, view).replace_attributes(deps=after) for view in VIEWS}
-    steps = list(steps)
 
     @multi_asset(name=f"{dagster_name(process.process)}__monitoring_views", specs=list(specs.values()),
                  partitions_def=partitions)
