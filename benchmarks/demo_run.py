@@ -4,7 +4,7 @@ Starts a throwaway embedded Spark server and `dagster dev` (the instance `make s
 monitor as `make start` does, then launches `sales_daily` for ``--runs`` successive days and prints each run's
 seconds, the median, and where the time went in the last run (step process start-up, steps, gates).
 
-    .venv/bin/python benchmarks/demo_run.py [--runs 3] [--start-method spawn]
+    .venv/bin/python benchmarks/demo_run.py [--runs 3] [--start-method spawn] [--timeline]
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+EVENTS = """query($id: ID!) { logsForRun(runId: $id, limit: 40) { ... on EventConnection { events {
+  __typename ... on MessageEvent { timestamp message } } } } }"""
 STEPS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { stepStats { stepKey startTime endTime } } } }"""
 
 
@@ -113,9 +115,14 @@ def one_run(url: str, day: date, start_method: str | None) -> tuple[float, str]:
     return launch(url, "etl_monitor", "sales_daily", {"dagster/partition": day.isoformat()}, config)
 
 
-def breakdown(url: str, run_id: str) -> str:
+def breakdown(url: str, run_id: str, timeline: bool = False) -> str:
     run = graphql(url, STATUS, id=run_id)["runOrError"]
     steps = sorted(graphql(url, STEPS, id=run_id)["runOrError"]["stepStats"], key=lambda s: s["startTime"])
+    if timeline:  # the run's first events, then each step's start and end, seconds after the run's start
+        for e in graphql(url, EVENTS, id=run_id)["logsForRun"]["events"][:25]:
+            print(f"  {int(e['timestamp']) / 1000 - run['startTime']:6.1f}  {e['__typename']}: {e['message'][:90]}")
+        for s in steps:
+            print(f"  {s['startTime'] - run['startTime']:6.1f} {s['endTime'] - run['startTime']:6.1f}  {s['stepKey']}")
     gates = sum(s["endTime"] - s["startTime"] for s in steps if "gate" in s["stepKey"])
     work = sum(s["endTime"] - s["startTime"] for s in steps if "gate" not in s["stepKey"])
     first, last = steps[0]["startTime"] - run["startTime"], run["endTime"] - steps[-1]["endTime"]
@@ -128,6 +135,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--start-method", choices=["spawn", "forkserver"], default=None,
                         help="the step processes' start method instead of the job's default (A/B comparisons)")
+    parser.add_argument("--timeline", action="store_true", help="print each step of the last run, start and end")
     args = parser.parse_args()
     if not 1 <= args.runs <= 30:
         parser.error("--runs takes 1 to 30: the demo's partitions are the days of April 2026 (its end_date)")
@@ -145,7 +153,7 @@ def main() -> None:
                 print(f"run {i + 1}: {took:.1f} s", flush=True)
             print(f"demo partition, GraphQL launch to run end: median {statistics.median(seconds):.1f} s "
                   f"(min {min(seconds):.1f}, max {max(seconds):.1f}, {len(seconds)} runs)")
-            print(f"last run: {breakdown(url, run_id)}")
+            print(f"last run: {breakdown(url, run_id, args.timeline)}")
 
 
 if __name__ == "__main__":
