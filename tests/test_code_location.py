@@ -161,6 +161,9 @@ def test_one_job_per_process_and_a_schedule_for_every_frequency_but_ad_hoc(gener
     assert {s.name: s.default_status.value for s in repo.sensor_defs} == dict.fromkeys(
         ["etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled",
          "etl_monitor_health"], "RUNNING")
+    # a run's end reaches the monitor tables within seconds, not Dagster's default 30 s
+    assert {s.name: s.minimum_interval_seconds for s in repo.sensor_defs if "reconcile" in s.name} == dict.fromkeys(
+        ["etl_monitor_reconcile_success", "etl_monitor_reconcile_failure", "etl_monitor_reconcile_canceled"], 5)
 
 
 @pytest.mark.parametrize(("execution", "resolved", "at_once"), [
