@@ -135,7 +135,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--start-method", choices=["spawn", "forkserver"], default=None,
                         help="the step processes' start method instead of the job's default (A/B comparisons)")
-    parser.add_argument("--timeline", action="store_true", help="print the last run's first events and each step's start and end")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print the last run's first events and each step's start and end")
     args = parser.parse_args()
     if not 1 <= args.runs <= 30:
         parser.error("--runs takes 1 to 30: the demo's partitions are the days of April 2026 (its end_date)")
