@@ -1,6 +1,7 @@
 """Stage gates: an asset after each stage of tasks whose blocking check stops later stages behind a mandatory
 failure. The initiation's stage has none: its one task is mandatory, so its failed step stops the run itself."""
 
+from functools import partial
 from typing import Any
 
 from dagster import (
@@ -30,6 +31,9 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
                partitions: TimeWindowPartitionsDefinition, steps: dict[str, TaskSpec]) -> AssetsDefinition:
     """The gate of ``stage``: depends on its tasks (``steps``: step key -> task), checks its mandatory blockers."""
     spec = spec.replace_attributes(deps=upstream)
+    # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated from this
+    # catalogue, which the initiation registered), so nothing to wait for either.
+    mandatory = any(t.mandatory for t in steps.values())
 
     @multi_asset(
         name=spec.key.to_python_identifier(),
@@ -40,23 +44,18 @@ def gate_asset(process: ProcessSpec, stage: Stage, spec: AssetSpec, upstream: li
                                     "(v_mandatoryBlockers' rule).")],
     )
     def gate(context: AssetExecutionContext, monitor: ETLMonitorResource) -> MaterializeResult:
-        m = monitor.get_monitor()
-        # Only a mandatory task blocks: a stage without one has nothing to read (its rows were generated from this
-        # catalogue, which the initiation registered), so nothing to wait for either.
-        mandatory = any(t.mandatory for t in steps.values())
-        if mandatory:
-            wait_for_hooks(context, steps)
-
-        def read() -> list[dict[str, Any]]:
-            return m.mandatory_blockers(context.run.run_id, stage.workflow, stage.sequence) if mandatory else []
-
-        blockers = read()
+        blockers: list[dict[str, Any]] = []
         reconciled: list[str] = []
-        if blockers:
-            # A hook failed or is still writing: bring the monitor in line, then look again.
-            index = {process.process: IndexedProcess(process, steps)}
-            reconciled = reconcile_run(context.instance, context.run.run_id, m, index)
+        if mandatory:
+            m = monitor.get_monitor()
+            wait_for_hooks(context, steps)
+            read = partial(m.mandatory_blockers, context.run.run_id, stage.workflow, stage.sequence)
             blockers = read()
+            if blockers:
+                # A hook failed or is still writing: bring the monitor in line, then look again.
+                index = {process.process: IndexedProcess(process, steps)}
+                reconciled = reconcile_run(context.instance, context.run.run_id, m, index)
+                blockers = read()
         figures: dict[str, Any] = {"mandatory_blockers": len(blockers)}
         if blockers:
             figures["blockers"] = MetadataValue.md(markdown_table(blockers, ["TaskName", "Status", "LogMessage"]))
