@@ -35,7 +35,7 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
-EVENTS = """query($id: ID!) { logsForRun(runId: $id, limit: 40) { ... on EventConnection { events {
+EVENTS = """query($id: ID!) { logsForRun(runId: $id, limit: 200) { ... on EventConnection { events {
   __typename ... on MessageEvent { timestamp message } } } } }"""
 STEPS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { stepStats { stepKey startTime endTime } } } }"""
 
@@ -118,9 +118,13 @@ def one_run(url: str, day: date, start_method: str | None) -> tuple[float, str]:
 def breakdown(url: str, run_id: str, timeline: bool = False) -> str:
     run = graphql(url, STATUS, id=run_id)["runOrError"]
     steps = sorted(graphql(url, STEPS, id=run_id)["runOrError"]["stepStats"], key=lambda s: s["startTime"])
-    if timeline:  # the run's first events, then each step's start and end, seconds after the run's start
-        for e in graphql(url, EVENTS, id=run_id)["logsForRun"]["events"][:25]:
-            print(f"  {int(e['timestamp']) / 1000 - run['startTime']:6.1f}  {e['__typename']}: {e['message'][:90]}")
+    if timeline:  # the run's events up to its first step's start, then each step's start and end, seconds after
+        # the run's start (the planned materialisations and checks, one per asset and check, say nothing of time)
+        for e in graphql(url, EVENTS, id=run_id)["logsForRun"]["events"]:
+            if not e["__typename"].endswith("PlannedEvent"):
+                print(f"  {int(e['timestamp']) / 1000 - run['startTime']:6.1f}  {e['__typename']}: {e['message'][:90]}")
+            if e["__typename"] == "ExecutionStepStartEvent":
+                break
         for s in steps:
             print(f"  {s['startTime'] - run['startTime']:6.1f} {s['endTime'] - run['startTime']:6.1f}  {s['stepKey']}")
     gates = sum(s["endTime"] - s["startTime"] for s in steps if "gate" in s["stepKey"])
